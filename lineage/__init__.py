@@ -1,0 +1,1 @@
+"""lineage: Inception to Xception, block by block, in JAX/Flax NNX."""

@@ -1,0 +1,5 @@
+"""Input pipelines behind one interface (`Dataset`); importing this registers them."""
+
+from lineage.data.dataset import Batch, Dataset, build_dataset, dataset_names, register_dataset
+
+__all__ = ['Batch', 'Dataset', 'build_dataset', 'dataset_names', 'register_dataset']

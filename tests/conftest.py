@@ -1,0 +1,10 @@
+"""Test setup: 8 simulated CPU devices, so data-parallel code is tested as it runs on a pod."""
+
+import os
+
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # noqa: E402
+
+jax.config.update('jax_num_cpu_devices', 8)

@@ -1,0 +1,27 @@
+"""Exact trainable-parameter counts of every registered model at 1,000 classes.
+
+BatchNorm scale and offset count; BatchNorm running statistics do not. A model registered
+without a row here fails `test_every_model_has_a_count`.
+"""
+
+import pytest
+
+from lineage import counting
+from lineage.models import build_model, model_names
+from flax import nnx
+
+EXPECTED_PARAMS = {
+    # ImageNet networks: the published counts (see README's table).
+    # CIFAR-size variants: the counts this implementation gives, held as regression values.
+}
+
+
+def test_every_model_has_a_count():
+    missing = sorted(set(model_names()) - set(EXPECTED_PARAMS))
+    assert not missing, f'add these models to EXPECTED_PARAMS: {missing}'
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED_PARAMS))
+def test_param_count(name):
+    model = nnx.eval_shape(lambda: build_model(name, num_classes=1000, rngs=nnx.Rngs(0)))
+    assert counting.param_count(model) == EXPECTED_PARAMS[name]
