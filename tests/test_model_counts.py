@@ -5,10 +5,10 @@ without a row here fails `test_every_model_has_a_count`.
 """
 
 import pytest
+from flax import nnx
 
 from lineage import counting
 from lineage.models import build_model, model_names
-from flax import nnx
 
 EXPECTED_PARAMS = {
     # ImageNet networks: the published counts (see README's table).

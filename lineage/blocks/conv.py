@@ -62,7 +62,9 @@ def pair(value: int | Sequence[int]) -> tuple[int, int]:
 
 def same_padding(kernel_size: tuple[int, int], dilation: tuple[int, int]) -> list[tuple[int, int]]:
     """Symmetric padding that keeps the spatial size at stride 1 for odd kernels."""
-    return [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)]
+    return [
+        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)
+    ]
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
