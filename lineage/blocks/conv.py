@@ -63,7 +63,8 @@ def pair(value: int | Sequence[int]) -> tuple[int, int]:
 def same_padding(kernel_size: tuple[int, int], dilation: tuple[int, int]) -> list[tuple[int, int]]:
     """Symmetric padding that keeps the spatial size at stride 1 for odd kernels."""
     return [
-        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(kernel_size, dilation)
+        (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+        for k, d in zip(kernel_size, dilation, strict=True)
     ]
 
 
