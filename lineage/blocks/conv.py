@@ -7,6 +7,8 @@ the lineage since Inception v2 (Ioffe & Szegedy 2015).
 
 Padding is symmetric, `dilation * (k - 1) // 2` on each side of each spatial axis (the PyTorch
 and Keras-applications convention), so an odd input at stride 2 gives `ceil(H / 2)` outputs.
+`padding='valid'` (no padding) is there for the reference networks whose grids depend on it
+(Inception v3's 299 -> 149 -> 147 stem and its 35 -> 17 -> 8 grid reductions).
 """
 
 from __future__ import annotations
@@ -80,13 +82,14 @@ def convolve(
     strides: tuple[int, int],
     dilation: tuple[int, int],
     groups: int,
+    padding: str = 'same',
 ) -> jax.Array:
-    """NHWC x HWIO convolution with `same_padding`; the single place a conv is computed."""
+    """NHWC x HWIO convolution, `same_padding` or 'valid'; the single place a conv is computed."""
     return jax.lax.conv_general_dilated(
         x,
         kernel,
         window_strides=strides,
-        padding=same_padding(kernel.shape[:2], dilation),
+        padding=same_padding(kernel.shape[:2], dilation) if padding == 'same' else 'VALID',
         rhs_dilation=dilation,
         dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
         feature_group_count=groups,
@@ -105,6 +108,7 @@ class ConvBN(nnx.Module):
       groups: feature groups; `groups == in_features` is a depthwise conv (one filter per input
         channel, `out_features / in_features` of them: the depth multiplier).
       dilation: kernel dilation.
+      padding: 'same' (symmetric, the default) or 'valid' (none).
       norm: follow the conv with BatchNorm.
       act: activation name (see `ACTIVATIONS`), a callable, or None for a linear layer.
       use_bias: add a bias; defaults to `not norm`.
@@ -122,6 +126,7 @@ class ConvBN(nnx.Module):
         strides: int | Sequence[int] = 1,
         groups: int = 1,
         dilation: int | Sequence[int] = 1,
+        padding: str = 'same',
         norm: bool = True,
         act: Activation = 'relu',
         use_bias: bool | None = None,
@@ -134,12 +139,15 @@ class ConvBN(nnx.Module):
                 f'ConvBN: groups={groups} must divide in_features={in_features} and '
                 f'out_features={out_features}; pick a group count that divides both'
             )
+        if padding not in ('same', 'valid'):
+            raise ValueError(f"ConvBN: padding={padding!r}; use 'same' or 'valid'")
         self.in_features = in_features
         self.out_features = out_features
         self.kernel_size = pair(kernel_size)
         self.strides = pair(strides)
         self.dilation = pair(dilation)
         self.groups = groups
+        self.padding = padding
         self.dtype = dtype
         self.act = act
         kh, kw = self.kernel_size
@@ -169,6 +177,7 @@ class ConvBN(nnx.Module):
             self.strides,
             self.dilation,
             self.groups,
+            self.padding,
         )
         if self.bias is not None:
             y = y + self.bias[...].astype(dtype)

@@ -1,4 +1,4 @@
-"""Max and average pooling over NHWC with the same symmetric padding as `ConvBN`."""
+"""Max and average pooling over NHWC with the same symmetric padding as `ConvBN` (or none)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,25 @@ def _pool(x, init, op, window, strides, padding):
     )
 
 
-def max_pool(x: jax.Array, window: int = 3, strides: int = 1) -> jax.Array:
-    """Max pool; padded positions never win (they hold -inf)."""
-    window, strides = pair(window), pair(strides)
-    padding = same_padding(window, (1, 1))
-    return _pool(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, window, strides, padding)
+def _padding(window: tuple[int, int], padding: str) -> list[tuple[int, int]]:
+    if padding not in ('same', 'valid'):
+        raise ValueError(f"pooling: padding={padding!r}; use 'same' or 'valid'")
+    return same_padding(window, (1, 1)) if padding == 'same' else [(0, 0), (0, 0)]
 
 
-def avg_pool(x: jax.Array, window: int = 3, strides: int = 1) -> jax.Array:
-    """Average pool over the valid (unpadded) positions of each window."""
+def max_pool(x: jax.Array, window: int = 3, strides: int = 1, padding: str = 'same') -> jax.Array:
+    """Max pool; padded positions never win (they hold -inf). `padding`: 'same' or 'valid'."""
     window, strides = pair(window), pair(strides)
-    padding = same_padding(window, (1, 1))
+    pads = _padding(window, padding)
+    return _pool(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, window, strides, pads)
+
+
+def avg_pool(x: jax.Array, window: int = 3, strides: int = 1, padding: str = 'same') -> jax.Array:
+    """Average pool over the unpadded positions of each window. `padding`: 'same' or 'valid'."""
+    window, strides = pair(window), pair(strides)
+    pads = _padding(window, padding)
     zero = jnp.array(0, x.dtype)
-    total = _pool(x, zero, jax.lax.add, window, strides, padding)
+    total = _pool(x, zero, jax.lax.add, window, strides, pads)
     ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-    count = _pool(ones, zero, jax.lax.add, window, strides, padding)
+    count = _pool(ones, zero, jax.lax.add, window, strides, pads)
     return total / count
