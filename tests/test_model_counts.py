@@ -13,6 +13,7 @@ from lineage.models import build_model, model_names
 EXPECTED_PARAMS = {
     # ImageNet networks: the published counts (see README's table).
     # CIFAR-size variants: the counts this implementation gives, held as regression values.
+    'ladder': 425_736,  # plain3x3, widths (32, 64, 128), depths (1, 1, 1), 3 input channels
 }
 
 

@@ -3,3 +3,6 @@
 from lineage.models.registry import build_model, model_names, register_model
 
 __all__ = ['build_model', 'model_names', 'register_model']
+
+# Model modules register themselves on import.
+from lineage.models import ladder  # noqa: E402,F401
