@@ -1,0 +1,124 @@
+"""Every value derived from the config, computed in one place, after checking the config.
+
+The training loop, the optimizer, the schedule and the logs read their step counts, batch sizes
+and learning rate from one `Plan`, so the arithmetic (global batch over devices and processes,
+steps per epoch, warmup, decay interval, batch-scaled learning rate) is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax.numpy as jnp
+
+OPTIMIZERS = ('adamw', 'rmsprop', 'sgd')
+SCHEDULES = ('constant', 'cosine', 'exponential')
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Derived values of one run.
+
+    Attributes:
+      num_devices: devices in the mesh (all processes).
+      process_count: processes taking part.
+      global_batch: examples per step over all devices (`config.batch_size`).
+      process_batch: examples per step this process feeds (`global_batch / process_count`).
+      steps_per_epoch: `num_train // global_batch` (at least 1).
+      total_steps: steps of the whole run.
+      warmup_steps: linear warmup steps.
+      decay_every_steps: exponential schedule's decay interval.
+      learning_rate: peak learning rate after batch scaling.
+      dtype: computation dtype.
+    """
+
+    num_devices: int
+    process_count: int
+    global_batch: int
+    process_batch: int
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    decay_every_steps: int
+    learning_rate: float
+    dtype: Any
+
+
+def _choice(value: str, choices: Any, what: str, key: str) -> None:
+    if value not in choices:
+        raise ValueError(
+            f'unknown {what} {value!r} (--config.{key}); choose one of: {", ".join(choices)}'
+        )
+
+
+def validate(config: Any) -> None:
+    """Checks the config's values that no library checks for us.
+
+    Raises:
+      ValueError: one line naming the bad field and what to give instead.
+    """
+    _choice(config.optimizer.name, OPTIMIZERS, 'optimizer', 'optimizer.name')
+    _choice(config.schedule.name, SCHEDULES, 'schedule', 'schedule.name')
+    _choice(config.dtype, tuple(DTYPES), 'dtype', 'dtype')
+    if config.batch_size < 1:
+        raise ValueError(f'--config.batch_size={config.batch_size}: give a positive batch size')
+    if config.num_train_steps <= 0 and config.num_epochs <= 0:
+        raise ValueError(
+            'nothing to train: set --config.num_epochs or --config.num_train_steps > 0'
+        )
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(
+            f'--config.label_smoothing={config.label_smoothing}: give a value in [0, 1)'
+        )
+    for key in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
+        if config[key] < 1:
+            raise ValueError(f'--config.{key}={config[key]}: give a value >= 1')
+
+
+def make_plan(config: Any, num_train: int, num_devices: int, process_count: int) -> Plan:
+    """Validates `config` and derives the run's numbers.
+
+    Args:
+      config: the run's config.
+      num_train: examples in the train split.
+      num_devices: devices in the mesh.
+      process_count: processes in the run.
+
+    Returns:
+      The `Plan`.
+
+    Raises:
+      ValueError: a bad config value, or a batch that does not divide over devices/processes.
+    """
+    validate(config)
+    batch = int(config.batch_size)
+    if batch % num_devices:
+        lower = max(num_devices, batch - batch % num_devices)
+        raise ValueError(
+            f'--config.batch_size={batch} does not divide over {num_devices} devices; '
+            f'use a multiple of {num_devices} (e.g. {lower} or {lower + num_devices})'
+        )
+    # Devices divide evenly among processes, so a batch that divides over devices does too.
+    steps_per_epoch = max(1, num_train // batch)
+    if config.num_train_steps > 0:
+        total = int(config.num_train_steps)
+    else:
+        total = max(1, math.ceil(config.num_epochs * steps_per_epoch))
+    lr = float(config.optimizer.learning_rate)
+    if config.optimizer.lr_reference_batch > 0:
+        lr *= batch / config.optimizer.lr_reference_batch
+    return Plan(
+        num_devices=num_devices,
+        process_count=process_count,
+        global_batch=batch,
+        process_batch=batch // process_count,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total,
+        warmup_steps=min(total, round(config.schedule.warmup_epochs * steps_per_epoch)),
+        decay_every_steps=max(1, round(config.schedule.decay_epochs * steps_per_epoch)),
+        learning_rate=lr,
+        dtype=DTYPES[config.dtype],
+    )
