@@ -113,7 +113,7 @@ class LayerTable:
 
     rows: tuple[Layer, ...]
     input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]  # a tuple of shapes for a module with several outputs
     params: int  # param_count of the whole module
     batch_stats: int
     macs: int  # sum over rows
@@ -145,12 +145,21 @@ def describe(module: Any) -> str:
     return type(module).__name__.lower()
 
 
-def eval_forward(model: nnx.Module, input_shape: Sequence[int], inspect: Callable | None = None):
-    """A pure `(state, x) -> y` running a copy of `model` in eval mode, and its abstract args.
+def eval_forward(
+    model: nnx.Module, input_shape: Sequence[int], inspect: Callable | None = None
+) -> tuple[Callable, tuple[Any, jax.ShapeDtypeStruct], dict[str, Any]]:
+    """A pure function running a copy of `model` in eval mode, for tracing or compiling.
 
-    The caller's model is left as it was (its train/eval mode included). `inspect(copy, fn)`, if
-    given, is called inside the trace with the traced copy and `fn()` running it; its result
-    lands in the returned dict under 'value'.
+    Args:
+      model: the module (concrete or abstract); it is left as it was, train/eval mode included.
+      input_shape: `(H, W, C)` of one example.
+      inspect: if given, `inspect(copy, forward)` is called inside the trace with the traced
+        copy of the model and `forward()` running it, and the function returns 0.
+
+    Returns:
+      `(run, args, result)`: `run(*args)` is the forward pass (`args` = model state and an
+      abstract batch of one float32 example); `result['value']` holds what `inspect` returned
+      once `run` has been traced.
     """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
@@ -196,7 +205,8 @@ def layer_table(model: nnx.Module, input_shape: Sequence[int]) -> LayerTable:
             )
             for m, shape in tape
         )
-        return rows, tuple(out.shape[1:])
+        shapes = tuple(tuple(leaf.shape[1:]) for leaf in jax.tree.leaves(out))
+        return rows, shapes[0] if len(shapes) == 1 else shapes
 
     run, args, result = eval_forward(model, input_shape, inspect)
     jax.eval_shape(run, *args)  # shapes only: nothing is computed
