@@ -1,0 +1,41 @@
+"""The README's reference-network table: rendering, and every published network measured."""
+
+import pytest
+from flax import nnx
+
+from experiments import model_table
+from lineage import counting
+from lineage.models import build_model, model_names
+
+
+def test_render_cites_each_source_once_and_says_na():
+    shared = model_table.Published('A', 224, ('1M', 'paper X, Table 1'), ('2G', 'paper X, Table 1'))
+    other = model_table.Published('B', 299, ('3M', 'paper Y'), None)
+    text = model_table.render(
+        [
+            (model_table.Measured('a', 224, 1_234_567, 2_345_678_901), shared),
+            (model_table.Measured('b', 299, 7, 569_000_000), other),
+        ]
+    )
+    lines = text.splitlines()
+    assert lines[2] == '| A (`a`) | 224 | 1,234,567 | 1M [1] | 2.35G | 2G [1] |'
+    assert lines[3] == '| B (`b`) | 299 | 7 | 3M [2] | 569M | n/a |'
+    assert lines[5:7] == ['[1] paper X, Table 1', '[2] paper Y']
+
+
+def test_measure_counts_a_registered_model():
+    # The ladder at its defaults (a registered model present from the start).
+    measured = model_table.measure('ladder', 32, num_classes=10)
+    model = nnx.eval_shape(lambda: build_model('ladder', num_classes=10, rngs=nnx.Rngs(0)))
+    assert measured.params == counting.param_count(model)
+    assert measured.macs == counting.total_macs(model, (32, 32, 3)) > 0
+
+
+@pytest.mark.parametrize('name', sorted(model_table.PUBLISHED))
+def test_published_networks_are_measured_at_their_resolution(name):
+    if name not in model_names():
+        pytest.skip(f'{name} is not registered yet')
+    published = model_table.PUBLISHED[name]
+    assert published.resolution == (299 if name in ('inception_v3', 'xception') else 224)
+    measured = model_table.measure(name, published.resolution)
+    assert measured.params > 1_000_000 and measured.macs > 100_000_000
