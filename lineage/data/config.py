@@ -1,0 +1,58 @@
+"""The `config.dataset` fields every input pipeline reads, with their defaults.
+
+`dataset_config()` returns them as a ConfigDict for `configs/*.py` to embed, so each field can be
+overridden on the command line of a locked config:
+
+    --config.dataset.name=image_folder --config.dataset.data_dir=../shared/data/cifar10-jpeg
+
+Fields:
+  name: a registered data set: 'image_folder', a TFDS name ('cifar10', 'imagenet2012', ...;
+    `lineage.data.dataset_names()` lists them) or 'digits'.
+  data_dir: the image folder's root (holding `<split>/<class>/*.jpg|png`), or the TFDS data
+    directory ('' = TFDS's default, `$TFDS_DATA_DIR` or ~/tensorflow_datasets).
+  image_size: output height and width; 0 = the data's own size (TFDS features of fixed shape,
+    or the first image of an image folder).
+  preprocess: 'cifar' (pad-crop-flip), 'imagenet' (Inception crop), 'none' (resize only, [0, 1])
+    or 'auto' ('cifar' up to 64 pixels, else 'imagenet'); see `lineage.data.preprocess`.
+  grayscale_to_rgb: tile one-channel images to three channels (for RGB models on MNIST).
+  mean, std: per-channel normalization in [0, 1] units; () = the preprocess family's defaults.
+  train_split, eval_split: split names (TFDS slicing such as 'train[:90%]' works for TFDS);
+    eval_split '' picks 'test', else 'validation', else 'val'.
+  shuffle_buffer: examples in the TFDS shuffle buffer (image folders shuffle fully by index).
+  on_bad_image: image folders only: 'skip' files that are not JPEG/PNG/BMP/GIF images with one
+    counted warning, or 'error' naming the first such file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_collections
+
+DEFAULTS: dict[str, Any] = {
+    'name': 'image_folder',
+    'data_dir': '',
+    'image_size': 0,
+    'preprocess': 'auto',
+    'grayscale_to_rgb': False,
+    'mean': (),
+    'std': (),
+    'train_split': 'train',
+    'eval_split': '',
+    'shuffle_buffer': 10_000,
+    'on_bad_image': 'skip',
+}
+
+EVAL_SPLIT_CHOICES = ('test', 'validation', 'val')
+
+
+def dataset_config(**fields: Any) -> ml_collections.ConfigDict:
+    """All `config.dataset` fields with their defaults, then `fields` (which may add fields
+    that one data set alone reads, such as the digits' `max_shift`)."""
+    return ml_collections.ConfigDict({**DEFAULTS, **fields})
+
+
+def get(config: Any, field: str) -> Any:
+    """`config.<field>`, or its default when a config leaves the field out."""
+    value = config.get(field)
+    return DEFAULTS[field] if value is None else value

@@ -1,0 +1,220 @@
+"""Per-example decode and augmentation, per family, at any resolution, in TensorFlow ops.
+
+Two recipes, both as train and eval functions `fn(encoded, seed) -> float32 (size, size, C)`:
+
+- 'cifar' (He et al. 2016, "Deep Residual Learning", sec. 4.2): zero-pad by 4 pixels (size / 8
+  at other resolutions), take a random `size x size` crop, flip left-right with probability 1/2,
+  normalize each channel. Eval: normalize only. Images not already `size x size` are first
+  resized (shorter side to `size`) and centre-cropped.
+- 'imagenet' (Szegedy et al. 2015, "Going deeper with convolutions", sec. 6): the Inception
+  crop, a random window of 8-100% of the image area with aspect ratio in [3/4, 4/3], resized to
+  `size x size`, flipped with probability 1/2. Eval: the central 87.5% square (224 of 256),
+  resized to `size x size`. JPEGs are decoded only inside the window (`decode_and_crop_jpeg`),
+  which is most of the speed of an ImageNet pipeline.
+- 'none': decode, resize/centre-crop to `size`, scale to [0, 1]; no augmentation, no
+  normalization (for tests and for models that normalize themselves).
+
+Randomness is stateless: each example's `seed` (shape [2]) comes from (run seed, epoch,
+position), so a stream is the same however many threads decode it, and a resumed run draws the
+same crops as an uninterrupted one. Grayscale images stay one channel unless
+`grayscale_to_rgb` is set, which tiles them to three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+KINDS = ('cifar', 'imagenet', 'none')
+
+# Per-channel statistics of the CIFAR-10 train set and of ImageNet, in [0, 1] units.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Inception eval: crop the central 224/256 of the shorter side, then resize.
+EVAL_CROP_FRACTION = 0.875
+
+PreprocessFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def resolve_kind(kind: str, image_size: int) -> str:
+    """'auto' -> 'cifar' for images up to 64 pixels, else 'imagenet'; checks the name."""
+    if kind == 'auto':
+        return 'cifar' if image_size <= 64 else 'imagenet'
+    if kind not in KINDS:
+        raise ValueError(
+            f'unknown preprocess {kind!r}; set config.dataset.preprocess to one of: auto, '
+            + ', '.join(KINDS)
+        )
+    return kind
+
+
+def default_stats(kind: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The family's per-channel (mean, std); one channel gets the average of the three."""
+    mean, std = (CIFAR_MEAN, CIFAR_STD) if kind == 'cifar' else (IMAGENET_MEAN, IMAGENET_STD)
+    if channels == 1:
+        return (sum(mean) / 3,), (sum(std) / 3,)
+    return mean, std
+
+
+def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """Decodes JPEG/PNG/BMP/GIF bytes to uint8 (H, W, channels); GIF keeps its first frame."""
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def _decode_window(encoded: tf.Tensor, channels: int, window_fn) -> tf.Tensor:
+    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest."""
+
+    def jpeg():
+        window = window_fn(tf.io.extract_jpeg_shape(encoded))
+        return tf.io.decode_and_crop_jpeg(encoded, window, channels=channels)
+
+    def other():
+        image = decode(encoded, channels)
+        y, x, h, w = tf.unstack(window_fn(tf.shape(image)))
+        return image[y : y + h, x : x + w]
+
+    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def central_window(shape: tf.Tensor, fraction: float) -> tf.Tensor:
+    """The central square of side `fraction` x the shorter side of `shape`, as [y, x, h, w]."""
+    h, w = shape[0], shape[1]
+    side = tf.cast(fraction * tf.cast(tf.minimum(h, w), tf.float32), tf.int32)
+    side = tf.maximum(side, 1)
+    return tf.stack([(h - side) // 2, (w - side) // 2, side, side])
+
+
+def inception_window(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """A random window of 8-100% of the area, aspect ratio 3/4-4/3, as [y, x, h, w].
+
+    After 10 failed draws (tiny images) the window is the whole image.
+    """
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=(3 / 4, 4 / 3),
+        area_range=(0.08, 1.0),
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return tf.stack([begin[0], begin[1], size[0], size[1]])
+
+
+def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Resizes to (size, size) as float32, skipping the op when already that size."""
+    image = tf.cast(image, tf.float32)
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
+    image = tf.cond(
+        same,
+        lambda: image,
+        lambda: tf.image.resize(image, (size, size), method='bilinear', antialias=True),
+    )
+    return image
+
+
+def _finish(
+    image: tf.Tensor,
+    *,
+    size: int,
+    grayscale_to_rgb: bool,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+) -> tf.Tensor:
+    """float32 in [0, 255] -> widened (if asked) and normalized (or scaled to [0, 1])."""
+    if grayscale_to_rgb and image.shape[-1] == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    image = image / 255.0
+    if mean is not None:
+        image = (image - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+    image.set_shape([size, size, image.shape[-1]])
+    return image
+
+
+def make_preprocess(
+    kind: str,
+    *,
+    image_size: int,
+    channels: int,
+    train: bool,
+    grayscale_to_rgb: bool = False,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> PreprocessFn:
+    """Returns `fn(encoded, seed) -> float32 (image_size, image_size, C)` for one family.
+
+    Args:
+      kind: 'cifar', 'imagenet', 'none' or 'auto' (see `resolve_kind`).
+      image_size: output height and width.
+      channels: channels to decode (1 for grayscale data, 3 for colour).
+      train: augment (train) or the deterministic eval transform.
+      grayscale_to_rgb: tile one-channel images to three (C = 3 then).
+      mean, std: per-channel statistics in [0, 1] units, of length `channels`; None takes the
+        family's defaults (`default_stats`). Ignored for 'none'.
+
+    Returns:
+      The per-example function; `seed` is an int tensor of shape [2] (ignored at eval).
+    """
+    kind = resolve_kind(kind, image_size)
+    if channels not in (1, 3):
+        raise ValueError(f'images must have 1 or 3 channels, got {channels}')
+    if kind == 'none':
+        mean = std = None
+    else:
+        default_mean, default_std = default_stats(kind, channels)
+        mean, std = tuple(mean or default_mean), tuple(std or default_std)
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(
+                f'config.dataset.mean/std need {channels} values each (one per decoded channel), '
+                f'got {len(mean)} and {len(std)}'
+            )
+    finish = dict(size=image_size, grayscale_to_rgb=grayscale_to_rgb, mean=mean, std=std)
+    pad = max(1, image_size // 8)  # 4 pixels at 32x32, as in He et al.
+
+    def square(encoded: tf.Tensor) -> tf.Tensor:
+        """The central square, resized to image_size (a no-op for image_size x image_size)."""
+        window = _decode_window(encoded, channels, lambda shape: central_window(shape, 1.0))
+        return _resize(window, image_size)
+
+    def cifar(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        image = square(encoded)
+        if train:
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+            image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+            image = tf.image.stateless_random_crop(
+                image, [image_size, image_size, channels], crop_seed
+            )
+            image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        return _finish(image, **finish)
+
+    def imagenet(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        if train:
+            crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+            image = _decode_window(
+                encoded, channels, lambda shape: inception_window(shape, crop_seed)
+            )
+            image = _resize(image, image_size)
+            image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        else:
+            image = _decode_window(
+                encoded, channels, lambda shape: central_window(shape, EVAL_CROP_FRACTION)
+            )
+            image = _resize(image, image_size)
+        return _finish(image, **finish)
+
+    def plain(encoded: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        del seed
+        image = square(encoded)
+        return _finish(image, **finish)
+
+    return {'cifar': cifar, 'imagenet': imagenet, 'none': plain}[kind]
