@@ -1,0 +1,201 @@
+"""An image folder as a data set: `<data_dir>/<split>/<class>/<image>`, torchvision-style.
+
+    cifar10-jpeg/train/airplane/0000.jpg ...   cifar10-jpeg/test/truck/0999.jpg
+
+Class names are the sorted union of the class folders of both splits (a class missing from one
+split keeps its label), split sizes are the files found. Images are JPEG, PNG, BMP or GIF
+(recognized by their first bytes, whatever their extension), of any size: preprocessing
+resizes them. Anything else in a class folder (a README, a truncated download renamed .jpg) is
+a bad image: skipped with one counted warning (`on_bad_image='skip'`, the default, as a folder
+gathered from the web usually holds a few) or rejected naming the file (`'error'`). Hidden
+files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+
+Train order is a fresh permutation of the whole split each epoch (`pipeline.indexed_source`),
+so the files' order on disk does not matter.
+
+    --config.dataset.name=image_folder --config.dataset.data_dir=../shared/data/cifar10-jpeg
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from absl import logging
+
+from lineage.data import config as fields
+from lineage.data.dataset import Dataset, register_dataset
+
+# File signatures (magic numbers) of the formats tf.io.decode_image reads.
+SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF87a', b'GIF89a')
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderSplit:
+    """The images of one split: paths, integer labels, and the files that were not images."""
+
+    paths: list[str]
+    labels: list[int]
+    bad: list[str]
+
+
+def is_image(path: str) -> bool:
+    """Whether the file starts like a JPEG, PNG, BMP or GIF."""
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    return head.startswith(SIGNATURES)
+
+
+def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
+    """Sorted union of the class folders under each `data_dir/<split>`."""
+    names = set()
+    for split in splits:
+        root = os.path.join(data_dir, split)
+        names.update(e.name for e in os.scandir(root) if e.is_dir() and e.name[0] != '.')
+    return sorted(names)
+
+
+def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
+    """Lists `root/<class>/**` in sorted order and checks each file's first bytes.
+
+    Files directly in `root` (outside any class folder) count as bad images.
+    """
+    candidates, labels = [], []
+    for label, name in enumerate(classes):
+        class_dir = os.path.join(root, name)
+        for dirpath, dirnames, filenames in os.walk(class_dir):
+            dirnames[:] = sorted(d for d in dirnames if d[0] != '.')
+            for filename in sorted(f for f in filenames if f[0] != '.'):
+                candidates.append(os.path.join(dirpath, filename))
+                labels.append(label)
+    stray = sorted(
+        e.path for e in os.scandir(root) if e.is_file() and e.name[0] != '.'
+    )  # files next to the class folders
+    # Reading headers is I/O-bound: threads hide the latency of network file systems.
+    with ThreadPoolExecutor(16) as pool:
+        ok = list(pool.map(is_image, candidates, chunksize=256))
+    return FolderSplit(
+        paths=[p for p, good in zip(candidates, ok, strict=True) if good],
+        labels=[y for y, good in zip(labels, ok, strict=True) if good],
+        bad=stray + [p for p, good in zip(candidates, ok, strict=True) if not good],
+    )
+
+
+def resolve_splits(data_dir: str, train_split: str, eval_split: str) -> tuple[str, str]:
+    """Checks the split folders exist; '' for eval picks test, validation or val."""
+    if not os.path.isdir(data_dir):
+        raise ValueError(
+            f'image folder {data_dir!r} does not exist; set --config.dataset.data_dir to a folder '
+            'holding <split>/<class>/<images>'
+        )
+    present = sorted(e.name for e in os.scandir(data_dir) if e.is_dir() and e.name[0] != '.')
+    if not eval_split:
+        eval_split = next((s for s in fields.EVAL_SPLIT_CHOICES if s in present), '')
+    for split, field in ((train_split, 'train_split'), (eval_split, 'eval_split')):
+        if split not in present:
+            raise ValueError(
+                f'image folder {data_dir!r} has no {split or "test/validation/val"!r} folder '
+                f'(it has: {", ".join(present) or "nothing"}); set --config.dataset.{field}'
+            )
+    return train_split, eval_split
+
+
+def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
+    if not bad:
+        return
+    if policy == 'error':
+        raise ValueError(
+            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image ({len(bad)} such files in {split_dir}); '
+            'remove it, or set --config.dataset.on_bad_image=skip'
+        )
+    logging.warning(
+        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images (first: %s); '
+        'set --config.dataset.on_bad_image=error to stop instead',
+        len(bad),
+        split_dir,
+        bad[0],
+    )
+
+
+def _native_shape(path: str) -> tuple[int, int, int]:
+    """(height, width, channels) of an image file, from its header."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        channels = 1 if image.mode in ('1', 'L', 'LA', 'I', 'I;16', 'F') else 3
+        return image.height, image.width, channels
+
+
+@register_dataset('image_folder')
+def build(config: Any, process_index: int, process_count: int) -> Dataset:
+    """The image folder at `config.data_dir`, this process's part (see `lineage.data.config`)."""
+    import tensorflow as tf  # only once a folder is used: importing lineage.data stays light
+
+    from lineage.data import pipeline, preprocess
+
+    data_dir = fields.get(config, 'data_dir')
+    policy = fields.get(config, 'on_bad_image')
+    if policy not in ('skip', 'error'):
+        raise ValueError(f"on_bad_image must be 'skip' or 'error', got {policy!r}")
+    train_split, eval_split = resolve_splits(
+        data_dir, fields.get(config, 'train_split'), fields.get(config, 'eval_split')
+    )
+    classes = class_names(data_dir, (train_split, eval_split))
+    if not classes:
+        raise ValueError(f'image folder {data_dir!r} has no class folders under {train_split!r}')
+    splits = {}
+    for split in (train_split, eval_split):
+        splits[split] = scan_split(os.path.join(data_dir, split), classes)
+        _report_bad(os.path.join(data_dir, split), splits[split].bad, policy)
+    train, evaluation = splits[train_split], splits[eval_split]
+    if not train.paths:
+        raise ValueError(f'image folder {data_dir!r} has no images under {train_split!r}')
+    logging.info('image_folder: %d classes: %s', len(classes), ', '.join(classes))
+    for split, found in splits.items():
+        present = set(found.labels)
+        missing = [c for i, c in enumerate(classes) if i not in present]
+        if missing:
+            logging.info('image_folder: split %r has no images of %s', split, ', '.join(missing))
+
+    height, width, channels = _native_shape(train.paths[0])
+    image_size = fields.get(config, 'image_size')
+    if not image_size:
+        if height != width:
+            raise ValueError(
+                f'{train.paths[0]!r} is {height}x{width}, not square: set '
+                '--config.dataset.image_size to the resolution to train at'
+            )
+        image_size = height
+    grayscale_to_rgb = fields.get(config, 'grayscale_to_rgb')
+    options = dict(
+        image_size=image_size,
+        channels=channels,
+        grayscale_to_rgb=grayscale_to_rgb,
+        mean=fields.get(config, 'mean') or None,
+        std=fields.get(config, 'std') or None,
+    )
+    kind = fields.get(config, 'preprocess')
+    source = pipeline.indexed_source(
+        train.paths,
+        train.labels,
+        evaluation.paths,
+        evaluation.labels,
+        process_index=process_index,
+        process_count=process_count,
+        read=tf.io.read_file,
+    )
+    out_channels = 3 if grayscale_to_rgb else channels
+    return pipeline.make_dataset(
+        source,
+        name=f'image_folder:{os.path.basename(os.path.normpath(data_dir))}',
+        num_classes=len(classes),
+        image_shape=(image_size, image_size, out_channels),
+        num_train=len(train.paths),
+        num_eval=len(evaluation.paths),
+        train_preprocess=preprocess.make_preprocess(kind, train=True, **options),
+        eval_preprocess=preprocess.make_preprocess(kind, train=False, **options),
+        process_index=process_index,
+    )
