@@ -17,4 +17,5 @@ __all__ = [
 from lineage.data import (
     digits,  # noqa: E402,F401
     image_folder,  # noqa: E402,F401
+    tfds_dataset,  # noqa: E402,F401
 )

@@ -169,15 +169,9 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
                 '--config.dataset.image_size to the resolution to train at'
             )
         image_size = height
-    grayscale_to_rgb = fields.get(config, 'grayscale_to_rgb')
-    options = dict(
-        image_size=image_size,
-        channels=channels,
-        grayscale_to_rgb=grayscale_to_rgb,
-        mean=fields.get(config, 'mean') or None,
-        std=fields.get(config, 'std') or None,
+    train_fn, eval_fn, image_shape = preprocess.from_config(
+        config, image_size=image_size, channels=channels
     )
-    kind = fields.get(config, 'preprocess')
     source = pipeline.indexed_source(
         train.paths,
         train.labels,
@@ -187,15 +181,14 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
         process_count=process_count,
         read=tf.io.read_file,
     )
-    out_channels = 3 if grayscale_to_rgb else channels
     return pipeline.make_dataset(
         source,
         name=f'image_folder:{os.path.basename(os.path.normpath(data_dir))}',
         num_classes=len(classes),
-        image_shape=(image_size, image_size, out_channels),
+        image_shape=image_shape,
         num_train=len(train.paths),
         num_eval=len(evaluation.paths),
-        train_preprocess=preprocess.make_preprocess(kind, train=True, **options),
-        eval_preprocess=preprocess.make_preprocess(kind, train=False, **options),
+        train_preprocess=train_fn,
+        eval_preprocess=eval_fn,
         process_index=process_index,
     )

@@ -23,8 +23,11 @@ same crops as an uninterrupted one. Grayscale images stay one channel unless
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import tensorflow as tf
+
+from lineage.data import config as fields
 
 KINDS = ('cifar', 'imagenet', 'none')
 
@@ -218,3 +221,30 @@ def make_preprocess(
         return _finish(image, **finish)
 
     return {'cifar': cifar, 'imagenet': imagenet, 'none': plain}[kind]
+
+
+def from_config(
+    config: Any, *, image_size: int, channels: int
+) -> tuple[PreprocessFn, PreprocessFn, tuple[int, int, int]]:
+    """(train fn, eval fn, output image shape) from `config.dataset`'s preprocessing fields.
+
+    Args:
+      config: `config.dataset` (preprocess, grayscale_to_rgb, mean, std are read).
+      image_size: the resolution to produce.
+      channels: the channels the data decodes to (1 or 3).
+    """
+    grayscale_to_rgb = fields.get(config, 'grayscale_to_rgb')
+    options = dict(
+        image_size=image_size,
+        channels=channels,
+        grayscale_to_rgb=grayscale_to_rgb,
+        mean=fields.get(config, 'mean') or None,
+        std=fields.get(config, 'std') or None,
+    )
+    kind = fields.get(config, 'preprocess')
+    shape = (image_size, image_size, 3 if grayscale_to_rgb else channels)
+    return (
+        make_preprocess(kind, train=True, **options),
+        make_preprocess(kind, train=False, **options),
+        shape,
+    )
