@@ -8,9 +8,9 @@ from lineage import counting
 from lineage.models import build_model, model_names
 
 
-def test_render_cites_each_source_once_and_says_na():
+def test_render_cites_each_source_once_says_na_and_notes():
     shared = model_table.Published('A', 224, ('1M', 'paper X, Table 1'), ('2G', 'paper X, Table 1'))
-    other = model_table.Published('B', 299, ('3M', 'paper Y'), None)
+    other = model_table.Published('B', 299, ('3M', 'paper Y'), None, note='B is wider')
     text = model_table.render(
         [
             (model_table.Measured('a', 224, 1_234_567, 2_345_678_901), shared),
@@ -19,8 +19,8 @@ def test_render_cites_each_source_once_and_says_na():
     )
     lines = text.splitlines()
     assert lines[2] == '| A (`a`) | 224 | 1,234,567 | 1M [1] | 2.35G | 2G [1] |'
-    assert lines[3] == '| B (`b`) | 299 | 7 | 3M [2] | 569M | n/a |'
-    assert lines[5:7] == ['[1] paper X, Table 1', '[2] paper Y']
+    assert lines[3] == '| B (a) (`b`) | 299 | 7 | 3M [2] | 569M | n/a |'
+    assert lines[5:8] == ['- [1] paper X, Table 1', '- [2] paper Y', '- (a) B is wider']
 
 
 def test_measure_counts_a_registered_model():
@@ -31,6 +31,16 @@ def test_measure_counts_a_registered_model():
     assert measured.macs == counting.total_macs(model, (32, 32, 3)) > 0
 
 
+# MACs per example at the canonical resolution, as this implementation counts them (regression
+# values; see the comments for how each compares with its paper).
+EXPECTED_MACS = {
+    'mobilenet_v1': 568_740_352,  # paper: 569M Mult-Adds
+    'mobilenet_v2': 300_774_272,  # paper: 300M MAdds
+    'resnet50': 4_089_184_256,  # v1.5; minus 3 x 77,070,336 (v1's strided 1x1) = 3.86G, paper 3.8G
+    'xception': 8_357_403_496,  # the paper gives none
+}
+
+
 @pytest.mark.parametrize('name', sorted(model_table.PUBLISHED))
 def test_published_networks_are_measured_at_their_resolution(name):
     if name not in model_names():
@@ -38,4 +48,15 @@ def test_published_networks_are_measured_at_their_resolution(name):
     published = model_table.PUBLISHED[name]
     assert published.resolution == (299 if name in ('inception_v3', 'xception') else 224)
     measured = model_table.measure(name, published.resolution)
-    assert measured.params > 1_000_000 and measured.macs > 100_000_000
+    assert measured.macs == EXPECTED_MACS[name]
+
+
+def test_mobilenet_macs_round_to_the_papers():
+    for name, paper in [('mobilenet_v1', 569e6), ('mobilenet_v2', 300e6)]:
+        assert abs(EXPECTED_MACS[name] - paper) / paper < 0.005
+
+
+def test_resnet50_v1_layout_would_give_the_papers_figure():
+    extra = 3 * (56 * 56 - 28 * 28) * 256 * 128
+    assert extra == 3 * 77_070_336
+    assert round((EXPECTED_MACS['resnet50'] - extra) / 1e9, 2) == 3.86
