@@ -117,6 +117,7 @@ class LayerTable:
     params: int  # param_count of the whole module
     batch_stats: int
     macs: int  # sum over rows
+    ops: tuple[Op, ...]  # the conv and dot ops of the same trace (see `mac_ops`)
 
     @property
     def untraced_params(self) -> int:
@@ -188,7 +189,8 @@ def layer_table(model: nnx.Module, input_shape: Sequence[int]) -> LayerTable:
 
     Returns:
       `LayerTable`: a row per recorded layer call (module path, kind, per-example output shape,
-      its parameters, its MACs from `module.macs`) and totals.
+      its parameters, its MACs from `module.macs`), totals, and the conv/dot ops the same trace
+      produced (whose `macs` sum to the table's when every layer records itself).
     """
 
     def inspect(copy, forward):
@@ -209,7 +211,7 @@ def layer_table(model: nnx.Module, input_shape: Sequence[int]) -> LayerTable:
         return rows, shapes[0] if len(shapes) == 1 else shapes
 
     run, args, result = eval_forward(model, input_shape, inspect)
-    jax.eval_shape(run, *args)  # shapes only: nothing is computed
+    ops = mac_ops(run, *args)  # traces once (jax.make_jaxpr): shapes only, nothing computed
     rows, out_shape = result['value']
     return LayerTable(
         rows=rows,
@@ -218,6 +220,7 @@ def layer_table(model: nnx.Module, input_shape: Sequence[int]) -> LayerTable:
         params=param_count(model),
         batch_stats=batch_stat_count(model),
         macs=sum(row.macs for row in rows),
+        ops=tuple(ops),
     )
 
 
@@ -333,9 +336,3 @@ def mac_ops(fn: Callable, *args: Any) -> list[Op]:
     ops: list[Op] = []
     _walk(jax.make_jaxpr(fn)(*args).jaxpr, 1, ops)
     return ops
-
-
-def model_ops(model: nnx.Module, input_shape: Sequence[int]) -> list[Op]:
-    """`mac_ops` of `model` in eval mode on one `(H, W, C)` example."""
-    run, args, _ = eval_forward(model, input_shape)
-    return mac_ops(run, *args)

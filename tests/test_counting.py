@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from lineage import counting
 from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block
+from lineage.models import build_model, model_names
+from lineage.summary import default_input_size
 
 
 def abstract(fn):
@@ -30,10 +32,10 @@ def test_pointwise_conv_counts():
     assert counting.batch_stat_count(with_bn) == 128  # running mean and variance
 
 
-def test_abstract_modules_count_the_same():
-    make = lambda: ConvBN(32, 48, (1, 7), groups=4, rngs=nnx.Rngs(0))
-    assert counting.param_count(abstract(make)) == counting.param_count(make()) == 7 * 8 * 48 + 96
-    assert counting.batch_stat_count(abstract(make)) == 96
+def test_factorized_grouped_abstract_counts():
+    conv = abstract(lambda: ConvBN(32, 48, (1, 7), groups=4, rngs=nnx.Rngs(0)))
+    assert counting.param_count(conv) == 7 * 8 * 48 + 96
+    assert counting.batch_stat_count(conv) == 96
 
 
 @pytest.mark.parametrize(
@@ -113,11 +115,13 @@ def test_layer_table_of_a_hand_built_module():
     # The caller's model keeps its mode: layer_table evaluates a copy.
     assert model.stem.norm.use_running_average is False
     # The program's own conv and dot ops carry exactly the table's MACs.
-    assert sum(op.macs * op.repeats for op in counting.model_ops(model, (9, 9, 3))) == table.macs
+    assert sum(op.macs * op.repeats for op in table.ops) == table.macs
 
 
 def test_layer_table_of_a_concrete_model_and_bad_input():
-    model = ConvBN(3, 8, 3, strides=2, rngs=nnx.Rngs(0))
+    model = ConvBN(3, 8, 3, strides=2, rngs=nnx.Rngs(0))  # real arrays, not ShapeDtypeStructs
+    assert counting.param_count(model) == 3 * 3 * 3 * 8 + 16
+    assert counting.batch_stat_count(model) == 16
     assert counting.layer_table(model, (9, 9, 3)).macs == 25 * 9 * 3 * 8
     assert counting.layer_table(model, (9, 9, 3)).rows[0].path == '(root)'
     with pytest.raises(ValueError, match=r'\(H, W, C\)'):
@@ -158,7 +162,7 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
         lambda: ConvBN(*args, norm=False, use_bias=False, act=None, rngs=nnx.Rngs(0), **kwargs)
     )
     table = counting.layer_table(conv, (h, w, args[0]))
-    (op,) = counting.model_ops(conv, (h, w, args[0]))
+    (op,) = table.ops
     assert op.macs == table.macs
     flops = op.xla_flops()
     if flops is None:
@@ -170,7 +174,7 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
 
 def test_unpadded_macs_by_hand():
     conv = abstract(lambda: ConvBN(16, 8, 3, rngs=nnx.Rngs(0)))
-    (op,) = counting.model_ops(conv, (8, 8, 16))
+    (op,) = counting.layer_table(conv, (8, 8, 16)).ops
     # Each axis: 8 outputs x 3 taps, minus the one padded tap at each border.
     assert op.unpadded_macs == (8 * 3 - 2) ** 2 * 16 * 8
     assert op.macs == 8 * 8 * 9 * 16 * 8
@@ -201,7 +205,7 @@ def test_every_block_table_matches_its_program_and_xla(name):
     assert table.output_shape == (5, 5, 16)
     assert table.macs == sum(r.macs for r in table.rows) > 0
     assert table.untraced_params == 0, 'a layer with parameters does not record itself'
-    ops = counting.model_ops(block, shape)
+    ops = table.ops
     assert table.macs == sum(op.macs * op.repeats for op in ops)
     unique = {repr((op.primitive, op.params, op.avals)): op for op in ops}
     for op in unique.values():
@@ -214,3 +218,15 @@ def test_every_block_table_matches_its_program_and_xla(name):
         convs = 2 * sum(op.unpadded_macs * op.repeats for op in ops)
         elements = math.prod(shape) + sum(math.prod(r.output_shape) for r in table.rows)
         assert convs <= total <= convs + ELEMENTWISE_BUDGET * elements
+
+
+@pytest.mark.parametrize('name', model_names())
+def test_every_model_table_matches_its_program(name):
+    # At the model's own input size (eval_shape-like tracing: no compute, so 224/299 is cheap).
+    model = abstract(lambda: build_model(name, num_classes=10, rngs=nnx.Rngs(0)))
+    size = default_input_size(name)
+    table = counting.layer_table(model, (size, size, 3))
+    assert table.output_shape == (10,)
+    assert table.params == counting.param_count(model)
+    assert table.untraced_params == 0, 'a layer with parameters does not record itself'
+    assert table.macs == sum(op.macs * op.repeats for op in table.ops) > 0
