@@ -1,0 +1,149 @@
+"""What a run reports: TensorBoard and log lines (clu), metrics.jsonl, progress, results.json.
+
+Only process 0 writes. Every logged value also goes to `<workdir>/metrics.jsonl`, one JSON
+object per line with its `step`, so a sweep's report can read runs without TensorBoard. When a
+run resumes, lines past the checkpoint it resumes from are dropped: those steps are trained
+again, and the file then reads as if the run had never stopped.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import time
+from typing import Any
+
+from absl import logging
+
+LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'clu')
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on."""
+    versions = {'python': platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = 'not installed'
+    return versions
+
+
+class Metrics:
+    """Writers for one run; a no-op on processes other than 0.
+
+    Args:
+      workdir: the run's directory (metrics.jsonl and TensorBoard events go here).
+      total_steps: the run's last step, for progress and ETA.
+      global_batch: images per step, for images/s.
+      start_step: the step the run starts from (drops later lines of metrics.jsonl).
+      enabled: whether this process writes (process 0).
+    """
+
+    def __init__(
+        self, workdir: str, total_steps: int, global_batch: int, start_step: int, enabled: bool
+    ):
+        self.workdir = workdir
+        self.total_steps = total_steps
+        self.global_batch = global_batch
+        self.enabled = enabled
+        self.path = os.path.join(workdir, 'metrics.jsonl')
+        self._writer = None
+        self._file = None
+        self._last: tuple[int, float] | None = None
+        self.throughput: list[float] = []  # images/s of each full logging interval
+        if not enabled:
+            return
+        from clu import metric_writers  # imports TensorFlow: only the writing process pays
+
+        os.makedirs(workdir, exist_ok=True)
+        self._truncate(start_step)
+        self._file = open(self.path, 'a')  # noqa: SIM115 (closed in close())
+        self._writer = metric_writers.create_default_writer(workdir, asynchronous=False)
+
+    def _truncate(self, start_step: int) -> None:
+        if not os.path.exists(self.path):
+            return
+        with open(self.path) as f:
+            lines = [line for line in f if line.strip()]
+        kept = [line for line in lines if json.loads(line)['step'] <= start_step]
+        if len(kept) != len(lines):
+            with open(self.path, 'w') as f:
+                f.writelines(kept)
+
+    def start_timer(self, step: int) -> None:
+        """Marks `step` as finished now: images/s and ETA are measured from here."""
+        self._last = (step, time.perf_counter())
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        """Writes scalars for `step` to TensorBoard, the log and metrics.jsonl."""
+        if not self.enabled:
+            return
+        scalars = {k: float(v) for k, v in scalars.items()}
+        self._writer.write_scalars(step, scalars)
+        self._file.write(json.dumps({'step': step, **scalars}) + '\n')
+        self._file.flush()
+
+    def timing(self, step: int) -> dict[str, float]:
+        """images/s and ms/step since the last call (or `start_timer`); logs a progress line.
+
+        Call only after the host has waited for `step` (e.g. fetched its loss), so the time
+        measured is the device's.
+        """
+        now = time.perf_counter()
+        if self._last is None:
+            self._last = (step, now)
+            return {}
+        last_step, last_time = self._last
+        self._last = (step, now)
+        steps = step - last_step
+        if steps <= 0:
+            return {}
+        step_time = (now - last_time) / steps
+        images_per_sec = self.global_batch / step_time
+        self.throughput.append(images_per_sec)
+        if self.enabled:
+            eta = datetime.timedelta(seconds=round(step_time * (self.total_steps - step)))
+            logging.info(
+                'step %d/%d (%.0f%%) | %.0f images/s | %.1f ms/step | ETA %s',
+                step,
+                self.total_steps,
+                100 * step / self.total_steps,
+                images_per_sec,
+                1000 * step_time,
+                eta,
+            )
+        return {'images_per_sec': images_per_sec, 'step_time_ms': 1000 * step_time}
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """Writes results.json (atomically: a reader never sees half a file)."""
+        if not self.enabled:
+            return
+        path = os.path.join(self.workdir, 'results.json')
+        with open(path + '.tmp', 'w') as f:
+            json.dump(results, f, indent=2, sort_keys=True, default=str)
+            f.write('\n')
+        os.replace(path + '.tmp', path)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    """The run's last line: test accuracy, parameters, MACs, accuracy per million parameters."""
+    return (
+        f'{results["model"]} on {results["dataset"]}: test top-1 {100 * results["top1"]:.2f}% '
+        f'({results["correct"]}/{results["num_eval"]}) | params {results["params"]:,} | '
+        f'MACs {results["macs"] / 1e6:,.1f}M | '
+        f'{results["accuracy_per_million_params"]:.1f} top-1 points per million params | '
+        f'{results["wall_time_s"]:.0f} s'
+    )

@@ -1,0 +1,220 @@
+"""The training job: `train_and_evaluate(config, workdir)`, called by `lineage.main`.
+
+Order of work, chosen so that bad input fails before anything is written: pick the devices,
+build the data set and the model by name, derive the plan (batch over devices, steps,
+learning rate), count parameters and MACs on the abstract model (which also checks the model
+takes the data's images), read the workdir's latest checkpoint and refuse one written for
+another model. Only then is the workdir written to.
+
+The loop dispatches steps without waiting for them: the host reads device values only every
+`log_every_steps` (to log, and to stop on a NaN or Inf loss naming the step), at checkpoints
+and at evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Any
+
+import jax
+import numpy as np
+from absl import logging
+
+from lineage import checkpoint, counting, optim, parallel, plan, train_step
+from lineage.data import build_dataset
+from lineage.metrics import Metrics, library_versions
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or Inf; the message names the step."""
+
+
+def evaluate(
+    eval_step: Any, model_state: Any, dataset: Any, batch_size: int, mesh: Any
+) -> dict[str, float]:
+    """Top-1 (and top-5) accuracy and mean loss over the whole eval split, each example once.
+
+    Args:
+      eval_step: from `train_step.make_eval_step`.
+      model_state: the model's part of the train state.
+      dataset: the `Dataset`.
+      batch_size: per-process eval batch (divisible by the local devices).
+      mesh: the device mesh.
+    """
+    replicated = parallel.replicated(mesh)
+    totals = train_step.eval_totals(dataset.num_classes, replicated)
+    for local in dataset.eval_batches(batch_size):
+        totals = eval_step(
+            model_state, parallel.global_batch(local, parallel.batch_sharded(mesh)), totals
+        )
+    totals = {k: float(v) for k, v in jax.device_get(totals).items()}
+    count = totals['count']
+    if round(count) != dataset.num_eval:
+        raise RuntimeError(f'eval saw {count:.0f} examples, the split has {dataset.num_eval}')
+    result = {'top1': totals['correct'] / count, 'loss': totals['loss'] / count}
+    result['correct'] = int(round(totals['correct']))
+    if 'correct_top5' in totals:
+        result['top5'] = totals['correct_top5'] / count
+    return result
+
+
+def _check_finite(pending: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict]]:
+    """Fetches the pending per-step metrics; raises naming the first step with a bad loss."""
+    fetched = jax.device_get(pending)
+    for step, values in fetched:
+        if not math.isfinite(float(values['loss'])):
+            raise NonFiniteLossError(
+                f'loss is {float(values["loss"])} at step {step}; lower '
+                '--config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm'
+            )
+    return fetched
+
+
+def train_and_evaluate(config: Any, workdir: str) -> dict:
+    """Trains `config` in `workdir` (resuming from its latest checkpoint) and evaluates.
+
+    Args:
+      config: the run's config (see configs/default.py).
+      workdir: directory for checkpoints, metrics.jsonl, TensorBoard events, results.json.
+
+    Returns:
+      The results (as written to results.json), or `{'preempted': True, 'step': n}` when a
+      SIGTERM stopped the run after step n (saved).
+
+    Raises:
+      ValueError: bad input, one line naming it and the fix; nothing in `workdir` is written.
+      NonFiniteLossError: the loss went NaN or Inf (the message names the step).
+    """
+    started = time.perf_counter()
+    parallel.initialize(config.distributed)
+    mesh = parallel.make_mesh(config.num_devices)
+    replicated = parallel.replicated(mesh)
+    dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
+    the_plan = plan.make_plan(config, dataset.num_train, mesh.size, jax.process_count())
+    tx = optim.make_optimizer(config, the_plan)
+    schedule = jax.jit(optim.learning_rate_schedule(config, the_plan))  # one compile, for logs
+    state_def = train_step.create_train_state(
+        config, dataset.num_classes, the_plan.dtype, tx, replicated
+    )
+    name = config.model.name
+    try:
+        macs = counting.total_macs(state_def.model, dataset.image_shape)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f'model {name!r} does not take {dataset.name} images of shape '
+            f'{dataset.image_shape} ({str(e).splitlines()[0]}); check --config.model '
+            '(e.g. in_channels) against --config.dataset'
+        ) from None
+    params = counting.param_count(state_def.model)
+    model_name, options = train_step.model_options(config)
+    fingerprint = {
+        'model': model_name,
+        'options': options,
+        'num_classes': dataset.num_classes,
+        'image_shape': list(dataset.image_shape),
+    }
+    ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
+    start_step, record = ckpt.check()
+    # -- nothing above writes to the workdir; from here on it is ours ---------------------
+    total = the_plan.total_steps
+    if start_step:
+        state = ckpt.restore(start_step, state_def.abstract)
+        logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
+    else:
+        state = state_def.init()
+    elapsed_before = float(record.get('elapsed_s', 0.0))
+    metrics = Metrics(workdir, total, the_plan.global_batch, start_step, jax.process_index() == 0)
+    logging.info(
+        '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d devices',
+        name,
+        f'{params:,}',
+        macs / 1e6,
+        dataset.name,
+        total,
+        the_plan.global_batch,
+        mesh.size,
+    )
+
+    run_step = train_step.make_train_step(state_def.graphdef, config.label_smoothing, replicated)
+    eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
+    sharding = parallel.batch_sharded(mesh)
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
+
+    def run_eval(step: int) -> dict[str, float]:
+        result = evaluate(eval_step, state[0], dataset, the_plan.process_batch, mesh)
+        scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
+        metrics.write(step, scalars)
+        logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
+        return result
+
+    batches = iter(dataset.train_batches(the_plan.process_batch, config.seed, start_step))
+    pending: list[tuple[int, dict[str, Any]]] = []
+    compile_s = None
+    step = start_step
+    try:
+        with checkpoint.Preemption() as preemption:
+            while step < total:
+                batch = parallel.global_batch(next(batches), sharding)
+                state, step_metrics = run_step(state, batch)
+                step += 1
+                pending.append((step, step_metrics))
+                if compile_s is None:
+                    jax.block_until_ready(step_metrics)
+                    compile_s = time.perf_counter() - started
+                    metrics.start_timer(step)
+                stop = preemption.reached(step)
+                if step % config.log_every_steps == 0 or step == total:
+                    fetched = _check_finite(pending)
+                    pending = []
+                    scalars = {
+                        'loss': np.mean([m['loss'] for _, m in fetched]),
+                        'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
+                        'learning_rate': float(schedule(step - 1)),
+                        **metrics.timing(step),
+                    }
+                    metrics.write(step, scalars)
+                if step % config.checkpoint_every_steps == 0 or step == total or stop:
+                    _check_finite(pending)  # never save a state that went NaN
+                    ckpt.save(step, state, elapsed())
+                    metrics.start_timer(step)
+                if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total:
+                    run_eval(step)
+                    metrics.start_timer(step)
+                if stop and step < total:
+                    logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
+                    return {'preempted': True, 'step': step}
+        final = run_eval(total)
+    finally:
+        ckpt.close()
+        metrics.close()
+
+    results = {
+        'model': name,
+        'block': config.model.get('block'),
+        'dataset': dataset.name,
+        'params': params,
+        'macs': macs,
+        'top1': final['top1'],
+        'top5': final.get('top5'),
+        'eval_loss': final['loss'],
+        'correct': final['correct'],
+        'num_eval': dataset.num_eval,
+        'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
+        'train_steps': total,
+        'epochs': total / the_plan.steps_per_epoch,
+        'global_batch': the_plan.global_batch,
+        'train_images_per_sec': (
+            statistics.median(metrics.throughput) if metrics.throughput else None
+        ),
+        'first_step_s': compile_s,
+        'wall_time_s': elapsed(),
+        'devices': parallel.device_info(mesh),
+        'versions': library_versions(),
+        'config': config.to_dict(),
+    }
+    metrics.write_results(results)
+    return results

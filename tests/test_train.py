@@ -1,0 +1,201 @@
+"""The training job end to end on digits with a tiny ladder: runs, 1 == 8 devices, resume, errors.
+
+Every run here is the real `train_and_evaluate` writing a real workdir. Runs are shared through
+module fixtures because compiling the steps dominates the time.
+"""
+
+import json
+import os
+import shutil
+import signal
+
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from configs import default
+from lineage import parallel, train
+
+STEPS = 5
+
+
+def tiny_config(**fields):
+    config = default.get_config()
+    config.model.widths = (4, 8)
+    config.model.depths = (1, 1)
+    config.dataset.image_size = 16
+    config.batch_size = 16
+    config.num_train_steps = STEPS
+    config.log_every_steps = 1
+    config.checkpoint_every_steps = 100
+    config.optimizer.learning_rate = 0.05
+    config.schedule.warmup_epochs = 0.0
+    config.num_devices = 8
+    for key, value in fields.items():
+        node = config
+        *parents, leaf = key.split('.')
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config
+
+
+def read_jsonl(workdir):
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+
+def losses(workdir):
+    return {r['step']: r['loss'] for r in read_jsonl(workdir) if 'loss' in r}
+
+
+def final_params(workdir, step=STEPS):
+    """The saved model parameters, read back from the checkpoint as numpy arrays."""
+    path = os.path.join(workdir, 'checkpoints', str(step), 'state')
+    state = ocp.StandardCheckpointer().restore(os.path.abspath(path))
+    leaves = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f'{prefix}/{k}')
+        else:
+            leaves[prefix] = np.asarray(node)
+
+    walk(state['0'], '')
+    return leaves
+
+
+@pytest.fixture(scope='module')
+def run8(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp('run8'))
+    return workdir, train.train_and_evaluate(tiny_config(), workdir)
+
+
+def test_end_to_end(run8):
+    workdir, results = run8
+    assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == [str(STEPS)]
+    assert any(f.startswith('events.out.tfevents') for f in os.listdir(workdir))
+    records = read_jsonl(workdir)
+    assert [r['step'] for r in records if 'loss' in r] == list(range(1, STEPS + 1))
+    assert all(r['images_per_sec'] > 0 for r in records if 'loss' in r and r['step'] > 1)
+    assert records[-1]['step'] == STEPS and 'eval_top1' in records[-1]
+    # The loss falls over 5 steps of SGD on one stream of digits.
+    train_losses = losses(workdir)
+    assert train_losses[STEPS] < train_losses[1]
+    # Every test example counted once; the accuracy is the count over the split.
+    assert results['num_eval'] == 360
+    assert results['top1'] == pytest.approx(results['correct'] / 360)
+    assert results['top1'] == pytest.approx(records[-1]['eval_top1'])
+    assert 0 <= results['top1'] <= results['top5'] <= 1
+    expected = 3 * 3 * 1 * 4 + 8 + 2 * (9 * 16 + 8) + 9 * 32 + 16 + 9 * 64 + 16 + 8 * 10 + 10
+    assert results['params'] == expected
+    assert results['macs'] == 16 * 16 * 9 * 4 * (1 + 4 + 4) + 8 * 8 * 9 * 8 * (4 + 8) + 80
+    per_million = 100 * results['top1'] / (expected / 1e6)
+    assert results['accuracy_per_million_params'] == pytest.approx(per_million)
+    assert results['devices']['count'] == 8 and results['versions']['jax']
+    with open(os.path.join(workdir, 'results.json')) as f:
+        assert json.load(f)['config']['model']['widths'] == [4, 8]
+
+
+def test_one_device_equals_eight(run8, tmp_path):
+    workdir8, _ = run8
+    workdir1 = str(tmp_path / 'run1')
+    train.train_and_evaluate(tiny_config(num_devices=1), workdir1)
+    one, eight = losses(workdir1), losses(workdir8)
+    assert list(one) == list(range(1, STEPS + 1))
+    for step in one:
+        assert abs(one[step] - eight[step]) / abs(eight[step]) < 1e-5, step
+    p1, p8 = final_params(workdir1), final_params(workdir8)
+    assert p1.keys() == p8.keys() and len(p1) > 10
+    for key in p1:
+        np.testing.assert_allclose(p1[key], p8[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
+    workdir8, results8 = run8
+    workdir = str(tmp_path / 'resumed')
+    calls = []
+    original = parallel.global_batch
+
+    def preempt_during_third_step(local, sharding):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a TPU VM maintenance event does
+        return original(local, sharding)
+
+    monkeypatch.setattr(parallel, 'global_batch', preempt_during_third_step)
+    first = train.train_and_evaluate(tiny_config(), workdir)
+    assert first == {'preempted': True, 'step': 3}
+    assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
+    assert not os.path.exists(os.path.join(workdir, 'results.json'))
+    monkeypatch.setattr(parallel, 'global_batch', original)
+
+    second = train.train_and_evaluate(tiny_config(), workdir)
+    resumed, uninterrupted = losses(workdir), losses(workdir8)
+    assert list(resumed) == list(range(1, STEPS + 1))
+    np.testing.assert_allclose(list(resumed.values()), list(uninterrupted.values()), rtol=1e-6)
+    assert second['top1'] == results8['top1']
+    assert second['eval_loss'] == pytest.approx(results8['eval_loss'], rel=1e-6)
+    p, q = final_params(workdir), final_params(workdir8)
+    for key in p:
+        np.testing.assert_allclose(p[key], q[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+def snapshot(directory):
+    """Every file under `directory` with its size and modification time."""
+    out = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            st = os.stat(path)
+            out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.mark.parametrize(
+    'fields,message',
+    [
+        ({'model.name': 'nope'}, r"unknown model 'nope'; choose one of: .*ladder"),
+        ({'dataset.name': 'nope'}, r"unknown data set 'nope'; choose one of: .*digits"),
+        ({'model.block': 'nope'}, r"unknown block 'nope'; choose one of: .*plain3x3"),
+        ({'optimizer.name': 'lamb'}, r"unknown optimizer 'lamb' \(--config.optimizer.name\)"),
+        ({'batch_size': 12}, r'batch_size=12 does not divide over 8 devices; use a multiple of 8'),
+        (
+            {'model.block': 'plain5x5'},
+            r"holds checkpoints of another model \(options.block: 'plain3x3' there, 'plain5x5' "
+            r'here\); pass another --workdir, or delete .*checkpoints to start over',
+        ),
+        (
+            {'model.in_channels': 3},
+            r"model 'ladder' does not take digits images of shape \(16, 16, 1\)",
+        ),
+    ],
+)
+def test_bad_input_leaves_workdir_alone(run8, tmp_path, fields, message):
+    workdir = str(tmp_path / 'copy')
+    shutil.copytree(run8[0], workdir)
+    before = snapshot(workdir)
+    with pytest.raises(ValueError, match=message):
+        train.train_and_evaluate(tiny_config(**fields), workdir)
+    assert snapshot(workdir) == before
+
+
+def test_bad_input_creates_no_workdir(tmp_path):
+    workdir = str(tmp_path / 'fresh')
+    with pytest.raises(ValueError, match='does not divide over 8 devices'):
+        train.train_and_evaluate(tiny_config(batch_size=20), workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_nonfinite_loss_names_the_step():
+    pending = [(7, {'loss': np.float32(0.5)}), (8, {'loss': np.float32(np.nan)})]
+    with pytest.raises(train.NonFiniteLossError, match=r'^loss is nan at step 8; lower'):
+        train._check_finite(pending)
+
+
+def test_nonfinite_loss_stops_the_run(tmp_path):
+    workdir = str(tmp_path / 'nan')
+    with pytest.raises(train.NonFiniteLossError, match=r'loss is (nan|inf) at step \d'):
+        train.train_and_evaluate(tiny_config(**{'optimizer.learning_rate': 1e30}), workdir)
+    assert not os.path.exists(os.path.join(workdir, 'checkpoints'))
