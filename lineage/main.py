@@ -1,0 +1,113 @@
+"""The training job's entry point.
+
+    python -m lineage.main --config=configs/default.py [--config.a.b=value ...] [--workdir=DIR]
+
+The config is locked once loaded: overriding a field it does not have is an error, not a new
+field. The workdir defaults to runs/<config file name>; running the same command again resumes
+from its latest checkpoint. Bad input ends the run with one line naming it, before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging as std_logging
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorBoard's TensorFlow: no banner
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import ConfigDict, config_flags  # noqa: E402
+
+from lineage import metrics, train  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
+flags.mark_flags_as_required(['config'])
+
+
+def default_workdir(config_path: str) -> str:
+    """runs/<config file name without .py> (a `file.py:arg` suffix joins the name)."""
+    path, _, arg = config_path.partition(':')
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join('runs', f'{name}-{arg}' if arg else name)
+
+
+def config_arg(argv: list[str]) -> str | None:
+    """The value of the last `--config=` in `argv` (the one absl keeps), or None."""
+    values = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+    return values[-1] if values else None
+
+
+def unknown_fields(argv: list[str]) -> list[str]:
+    """The `--config.a.b=...` overrides in `argv` that name no field of the config file."""
+    path = config_arg(argv)
+    if path is None:
+        return []
+    path, _, arg = path.partition(':')
+    spec = importlib.util.spec_from_file_location('_config', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg) if arg else module.get_config()
+    unknown = []
+    for a in argv:
+        if a.startswith('--config.'):
+            node = config
+            for part in a[len('--config.') :].split('=', 1)[0].split('.'):
+                if not (isinstance(node, ConfigDict) and part in node):
+                    unknown.append(a.split('=', 1)[0])
+                    break
+                node = node[part]
+    return unknown
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing; a bad config file or field ends the program with one line."""
+    config_path = config_arg(argv)
+    if config_path and not os.path.isfile(config_path.partition(':')[0]):
+        sys.exit(f'error: --config={config_path}: no such file; e.g. --config=configs/default.py')
+    try:
+        args = app.parse_flags_with_usage(argv)  # prints bad flag values itself, and exits
+        _CONFIG.value.keys()  # config_flags keeps a load failure until the config is read
+    except Exception as e:  # config_flags raises KeyError/AttributeError/OSError, with traces
+        try:
+            unknown = unknown_fields(argv)
+        except Exception:  # the config file itself does not load: say why below
+            unknown = []
+        if unknown:
+            sys.exit(
+                f'error: {", ".join(unknown)}: no such config field; the config file lists the '
+                'fields (a locked config takes no new ones)'
+            )
+        sys.exit(f'error: could not load --config: {" ".join(str(e).split())}')
+    return args
+
+
+class _QuietLibraries(std_logging.Filter):
+    """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or f'{os.sep}orbax{os.sep}' not in (
+            record.pathname
+        )
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+    config_path = config_flags.get_config_filename(flags.FLAGS['config'])
+    workdir = _WORKDIR.value or default_workdir(config_path)
+    try:
+        results = train.train_and_evaluate(_CONFIG.value, workdir)
+    except (ValueError, train.NonFiniteLossError) as e:
+        sys.exit(f'error: {e}')
+    if results.get('preempted'):
+        print(f'stopped at step {results["step"]}, checkpoint saved in {workdir}; rerun to resume')
+        return
+    print(metrics.summary_line(results))
+
+
+if __name__ == '__main__':
+    app.run(main, flags_parser=parse_flags)
