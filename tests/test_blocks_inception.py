@@ -237,6 +237,11 @@ def test_split_widths_sum_exactly():
     assert split_widths(256, (2, 4, 1, 1), 'b') == [64, 128, 32, 32]
     assert split_widths(100, (2, 4, 1, 1), 'b') == [25, 51, 12, 12]
     assert sum(split_widths(37, (2, 4, 1), 'b')) == 37
+    # Shares below their minimum take channels from the widest one.
+    assert split_widths(4, (2, 4, 1, 1), 'b') == [1, 1, 1, 1]
+    assert split_widths(8, (2, 4, 1, 1), 'b', (1, 2, 2, 1)) == [2, 3, 2, 1]
+    narrow = abstract(lambda r: build_block('factorized_expanded', 8, 8, rngs=r))
+    assert narrow.out_features == 8
 
 
 def test_bad_arguments_raise():
@@ -244,8 +249,10 @@ def test_bad_arguments_raise():
         factorize(3, 8, 8, 'diagonal')
     with pytest.raises(ValueError, match='odd kernel'):
         factorize(4, 8, 8, 'stacked')
-    with pytest.raises(ValueError, match='use at least 8'):
-        build_block('inception', 8, 7, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match='use at least 4'):
+        build_block('inception', 8, 3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match='halves need 2'):
+        SplitConv(8, 1, 3, strides=1, padding='same', dtype=None, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="use 'stacked' or 'asymmetric'"):
         GridReduction(8, 4, 4, 4, 4, 4, factorization='expanded', rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="padding='same'"):

@@ -40,6 +40,8 @@ class SplitConv(nnx.Module):
     """A 1xn and an nx1 ConvBN on the same input, concatenated (Fig. 7); widths ceil/floor half."""
 
     def __init__(self, in_features, out_features, n, *, strides, padding, dtype, rngs):
+        if out_features < 2:
+            raise ValueError(f'SplitConv: out_features={out_features}; the 1xn | nx1 halves need 2')
         if padding != 'same':
             raise ValueError("SplitConv: 1xn and nx1 halves only line up with padding='same'")
         kw = dict(strides=strides, dtype=dtype, rngs=rngs)
@@ -216,7 +218,9 @@ class GridReduction(InceptionModule):
 def _factorized(factorization, in_features, out_features, strides, rngs, dtype, n=3):
     # The `inception` block's widths (GoogLeNet 3a's proportions), so that the ladder compares
     # factorizations at equal widths; c5m = c5r: the inner step keeps the reduced width.
-    c1, c3, c5, pool_proj = split_widths(out_features, (2, 4, 1, 1), factorization)
+    # Fig. 7's 1xn | nx1 bank needs 2 channels per expanded tower.
+    least = (1, 2, 2, 1) if factorization == 'expanded' else (1, 1, 1, 1)
+    c1, c3, c5, pool_proj = split_widths(out_features, (2, 4, 1, 1), factorization, least)
     c3r, c5r = max(1, 3 * c3 // 4), max(1, c5 // 2)
     return FactorizedInception(
         in_features,

@@ -223,22 +223,30 @@ class Inception(InceptionModule):
         super().__init__(in_features, towers, pool='max', pool_proj=pool_proj, **kw)
 
 
-def split_widths(total: int, weights: Sequence[int], block: str) -> list[int]:
+def split_widths(
+    total: int, weights: Sequence[int], block: str, minimums: Sequence[int] | None = None
+) -> list[int]:
     """Splits `total` channels in proportion to `weights`, summing exactly to `total`.
 
-    Each share is rounded down; the remainder goes to the largest weight.
+    Each share is rounded down and the remainder goes to the largest weight; a share below its
+    minimum (1 by default) then takes channels from the widest share, so narrow networks still
+    get every tower.
 
     Raises:
-      ValueError: when `total` is too small to give every share at least one channel.
+      ValueError: when `total` is below the sum of the minimums.
     """
+    minimums = [1] * len(weights) if minimums is None else list(minimums)
+    if total < sum(minimums):
+        raise ValueError(
+            f'{block}: {total} channels cannot feed {len(weights)} towers of at least '
+            f'{minimums} channels; use at least {sum(minimums)}'
+        )
     widths = [total * w // sum(weights) for w in weights]
     widths[weights.index(max(weights))] += total - sum(widths)
-    if min(widths) < 1:
-        smallest = -(-sum(weights) // min(weights))
-        raise ValueError(
-            f'{block}: {total} channels cannot be split {":".join(map(str, weights))}; '
-            f'use at least {smallest}'
-        )
+    for i, least in enumerate(minimums):
+        while widths[i] < least:
+            widths[max(range(len(widths)), key=lambda j: widths[j] - minimums[j])] -= 1
+            widths[i] += 1
     return widths
 
 
@@ -264,13 +272,13 @@ def inception(in_features, out_features, strides=1, *, rngs, dtype=None):
 def naive_inception(in_features, out_features, strides=1, *, rngs, dtype=None):
     """Fig. 2a; the pool passes `in_features` through, so the conv towers make up the rest.
 
-    When `out_features - in_features >= 7` the 1x1, 3x3 and 5x5 convs split that difference
+    When `out_features - in_features >= 3` the 1x1, 3x3 and 5x5 convs split that difference
     2 : 4 : 1 and the concatenation is exactly `out_features` wide. Otherwise (a stage that keeps
     its width) they split `out_features` 2 : 4 : 1 and a 1x1 ConvBN projects the
     `out_features + in_features` concatenation back to `out_features`.
     """
     grow = out_features - in_features
-    if grow >= sum(NAIVE_SHARES):
+    if grow >= len(NAIVE_SHARES):
         c1, c3, c5 = split_widths(grow, NAIVE_SHARES, 'naive_inception')
         project = None
     else:
