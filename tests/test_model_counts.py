@@ -12,6 +12,10 @@ from lineage.models import build_model, model_names
 
 EXPECTED_PARAMS = {
     # ImageNet networks: the published counts (see README's table).
+    'shufflenet_v2_x0_5': 1_366_792,  # torchvision
+    'shufflenet_v2_x1_0': 2_278_604,  # torchvision
+    'squeezenet1_0': 1_248_424,  # torchvision (convs with biases, no BatchNorm)
+    'squeezenet1_1': 1_235_496,  # torchvision (convs with biases, no BatchNorm)
     # CIFAR-size variants: the counts this implementation gives, held as regression values.
     'ladder': 425_736,  # plain3x3, widths (32, 64, 128), depths (1, 1, 1), 3 input channels
 }

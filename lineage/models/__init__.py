@@ -6,3 +6,5 @@ __all__ = ['build_model', 'model_names', 'register_model']
 
 # Model modules register themselves on import.
 from lineage.models import ladder  # noqa: E402,F401
+from lineage.models import shufflenet  # noqa: E402,F401
+from lineage.models import squeezenet  # noqa: E402,F401
