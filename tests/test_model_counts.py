@@ -16,7 +16,15 @@ EXPECTED_PARAMS = {
     'shufflenet_v2_x1_0': 2_278_604,  # torchvision
     'squeezenet1_0': 1_248_424,  # torchvision (convs with biases, no BatchNorm)
     'squeezenet1_1': 1_235_496,  # torchvision (convs with biases, no BatchNorm)
+    'resnet50': 25_557_032,  # torchvision
+    'xception': 22_855_952,  # Keras applications; the paper's Table 3
+    'mobilenet_v1': 4_231_976,  # Keras applications, alpha 1.0
+    'mobilenet_v2': 3_504_872,  # torchvision and Keras, width 1.0
     # CIFAR-size variants: the counts this implementation gives, held as regression values.
+    'resnet50_cifar': 25_549_352,  # 3x3 stem: 3 * 64 * (49 - 9) fewer than resnet50
+    'xception_cifar': 22_855_952,  # strides and padding change, widths do not
+    'mobilenet_v1_cifar': 4_231_976,  # stem stride only
+    'mobilenet_v2_cifar': 3_504_872,  # strides only
     'ladder': 425_736,  # plain3x3, widths (32, 64, 128), depths (1, 1, 1), 3 input channels
 }
 

@@ -5,6 +5,12 @@ from lineage.models.registry import build_model, model_names, register_model
 __all__ = ['build_model', 'model_names', 'register_model']
 
 # Model modules register themselves on import.
-from lineage.models import ladder  # noqa: E402,F401
-from lineage.models import shufflenet  # noqa: E402,F401
-from lineage.models import squeezenet  # noqa: E402,F401
+from lineage.models import (
+    ladder,  # noqa: E402,F401
+    mobilenet_v1,  # noqa: E402,F401
+    mobilenet_v2,  # noqa: E402,F401
+    resnet,  # noqa: E402,F401
+    shufflenet,  # noqa: E402,F401
+    squeezenet,  # noqa: E402,F401
+    xception,  # noqa: E402,F401
+)

@@ -1,0 +1,101 @@
+"""ResNet-50 (He et al. 2015, "Deep Residual Learning", Table 1), from `Bottleneck` blocks.
+
+    stem:   7x7/2 conv 64, BN, ReLU; 3x3/2 max pool                    224 -> 56
+    conv2_x: 3 bottlenecks, 256 wide (mid 64), stride 1                   56
+    conv3_x: 4 bottlenecks, 512 wide (mid 128), first stride 2            28
+    conv4_x: 6 bottlenecks, 1024 wide (mid 256), first stride 2           14
+    conv5_x: 3 bottlenecks, 2048 wide (mid 512), first stride 2            7
+    head:   global average pool, fc 2048 -> classes (with bias)
+
+torchvision's layout (stride on the 3x3 conv, "v1.5"; projection shortcuts only where the shape
+changes; BatchNorm scale and offset; fc bias): 25,557,032 parameters at 1,000 classes.
+
+'resnet50_cifar' is the CIFAR-size network of kuangliu/pytorch-cifar: a 3x3 stride-1 stem and no
+max pool, so a 32x32 image reaches the stages at 32x32 and leaves them at 4x4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from lineage.blocks import ClassifierHead, ConvBN
+from lineage.blocks.bottleneck import EXPANSION, Bottleneck
+from lineage.blocks.pooling import max_pool
+from lineage.models.registry import register_model
+
+RESNET50_DEPTHS = (3, 4, 6, 3)
+
+
+class ResNet(nnx.Module):
+    """A bottleneck ResNet: stem, four stages of `Bottleneck`s, classifier head.
+
+    Args:
+      depths: bottlenecks per stage; (3, 4, 6, 3) is ResNet-50.
+      num_classes: classifier outputs.
+      cifar_stem: 3x3 stride-1 stem and no max pool (32x32 inputs) instead of 7x7/2 + pool.
+      in_channels: input image channels.
+      dropout: dropout rate before the classifier (0 in the paper).
+      dtype: computation dtype; parameters stay float32.
+      rngs: `nnx.Rngs` for initialization.
+    """
+
+    def __init__(
+        self,
+        *,
+        depths: Sequence[int] = RESNET50_DEPTHS,
+        num_classes: int,
+        cifar_stem: bool = False,
+        in_channels: int = 3,
+        dropout: float = 0.0,
+        dtype: jnp.dtype | None = None,
+        rngs: nnx.Rngs,
+    ):
+        stem_width = 64
+        if cifar_stem:
+            self.stem = ConvBN(in_channels, stem_width, 3, dtype=dtype, rngs=rngs)
+        else:
+            self.stem = ConvBN(in_channels, stem_width, 7, strides=2, dtype=dtype, rngs=rngs)
+        self.stem_pool = not cifar_stem
+        blocks = []
+        features = stem_width
+        for stage, depth in enumerate(depths):
+            width = stem_width * 2**stage * EXPANSION
+            for i in range(depth):
+                strides = 2 if stage > 0 and i == 0 else 1
+                blocks.append(Bottleneck(features, width, strides=strides, dtype=dtype, rngs=rngs))
+                features = width
+        # Identical blocks within a stage could be scanned to cut compile time; kept a list.
+        self.blocks = nnx.List(blocks)
+        self.head = ClassifierHead(features, num_classes, dropout=dropout, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.stem(x)
+        if self.stem_pool:
+            x = max_pool(x, 3, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+@register_model('resnet50')
+def resnet50(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+    """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`.
+
+    Returns:
+      The `ResNet` module.
+    """
+    return ResNet(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+
+
+@register_model('resnet50_cifar')
+def resnet50_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+    """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`.
+
+    Returns:
+      The `ResNet` module.
+    """
+    return ResNet(num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options)

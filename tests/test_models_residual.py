@@ -1,0 +1,130 @@
+"""Tests of ResNet-50, Xception, MobileNet v1 and v2 and their CIFAR-size variants.
+
+Counts and shapes come from abstract models (`nnx.eval_shape`, `jax.eval_shape`: nothing is
+initialized or computed); each CIFAR variant then takes one real SGD step on two 32x32 images.
+"""
+
+import jax
+import jax.numpy as jnp
+import optax
+import pytest
+from flax import nnx
+
+from lineage import counting
+from lineage.models import build_model
+from lineage.models.mobilenet_v2 import make_divisible
+
+
+def abstract(name: str, **options) -> nnx.Module:
+    return nnx.eval_shape(lambda: build_model(name, num_classes=1000, rngs=nnx.Rngs(0), **options))
+
+
+# The published trainable-parameter counts at 1,000 classes (BatchNorm scale and offset in,
+# running statistics out): torchvision ResNet-50 and MobileNetV2, Keras Xception (the paper's
+# Table 3) and MobileNet.
+PUBLISHED = {
+    'resnet50': 25_557_032,
+    'xception': 22_855_952,
+    'mobilenet_v1': 4_231_976,
+    'mobilenet_v2': 3_504_872,
+}
+
+
+@pytest.mark.parametrize('name', sorted(PUBLISHED))
+def test_published_param_counts(name):
+    assert counting.param_count(abstract(name)) == PUBLISHED[name]
+
+
+def test_cifar_variants_change_strides_not_widths():
+    # Only ResNet's stem kernel changes (7x7 -> 3x3 on 3 -> 64 channels).
+    assert counting.param_count(abstract('resnet50_cifar')) == 25_557_032 - 3 * 64 * (49 - 9)
+    for name in ('xception', 'mobilenet_v1', 'mobilenet_v2'):
+        assert counting.param_count(abstract(f'{name}_cifar')) == PUBLISHED[name]
+
+
+# (model, input size, stem output, last feature map before the head) at 1,000 classes.
+SHAPES = [
+    ('resnet50', 224, (112, 112, 64), (7, 7, 2048)),
+    ('xception', 299, (149, 149, 32), (10, 10, 2048)),  # Keras: 'valid' stem, 299->149->147
+    ('mobilenet_v1', 224, (112, 112, 32), (7, 7, 1024)),
+    ('mobilenet_v2', 224, (112, 112, 32), (7, 7, 1280)),
+    ('resnet50_cifar', 32, (32, 32, 64), (4, 4, 2048)),
+    ('xception_cifar', 32, (32, 32, 32), (4, 4, 2048)),
+    ('mobilenet_v1_cifar', 32, (32, 32, 32), (2, 2, 1024)),
+    ('mobilenet_v2_cifar', 32, (32, 32, 32), (4, 4, 1280)),
+]
+
+
+@pytest.mark.parametrize('name,size,stem,last', SHAPES)
+def test_layer_shapes(name, size, stem, last):
+    table = counting.layer_table(abstract(name), (size, size, 3))
+    assert table.rows[0].output_shape == stem
+    assert table.rows[-2].output_shape == last  # the last conv before the classifier
+    assert table.rows[-1].output_shape == (1000,)
+    assert table.untraced_params == 0
+
+
+@pytest.mark.parametrize('name,size', [(n, s) for n, s, *_ in SHAPES[:4]])
+def test_bfloat16_logits_shape(name, size):
+    model = abstract(name, dtype=jnp.bfloat16)
+    graphdef, state = nnx.split(model)
+    x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+    logits = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
+    assert logits.shape == (2, 1000) and logits.dtype == jnp.float32
+
+
+@pytest.mark.parametrize(
+    'alpha,million_params,million_macs',
+    [(1.0, 4.2, 569), (0.75, 2.6, 325), (0.5, 1.3, 149), (0.25, 0.5, 41)],
+)
+def test_mobilenet_v1_width_multiplier_matches_paper_table_6(alpha, million_params, million_macs):
+    table = counting.layer_table(abstract('mobilenet_v1', alpha=alpha), (224, 224, 3))
+    assert round(table.params / 1e6, 1) == million_params
+    assert abs(table.macs / 1e6 - million_macs) < 1  # the paper rounds to millions
+
+
+@pytest.mark.parametrize('alpha,million_macs', [(1.0, 300), (0.75, 209), (0.5, 97), (0.35, 59)])
+def test_mobilenet_v2_width_multiplier_matches_paper_macs(alpha, million_macs):
+    table = counting.layer_table(abstract('mobilenet_v2', alpha=alpha), (224, 224, 3))
+    assert abs(table.macs / 1e6 - million_macs) < 1  # the paper rounds to millions
+
+
+def test_make_divisible():
+    assert make_divisible(32) == 32
+    assert make_divisible(32 * 0.35) == 16  # 8 would be more than 10% below 11.2
+    assert make_divisible(24 * 0.75) == 24  # 18 rounds to 16, 11% below, so up to 24
+    assert make_divisible(1280 * 1.4) == 1792
+
+
+def test_bad_width_multiplier_raises():
+    with pytest.raises(ValueError, match='alpha'):
+        build_model('mobilenet_v2', num_classes=10, rngs=nnx.Rngs(0), alpha=0.0)
+
+
+@nnx.jit
+def sgd_step(model, optimizer, x, y):
+    def loss_fn(m):
+        return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss, loss_fn(model), grads
+
+
+@pytest.mark.parametrize(
+    'name', ['resnet50_cifar', 'xception_cifar', 'mobilenet_v1_cifar', 'mobilenet_v2_cifar']
+)
+def test_cifar_variant_takes_one_sgd_step(name):
+    # No dropout, so the loss before and after the step is the same function of the weights.
+    model = build_model(name, num_classes=10, rngs=nnx.Rngs(0), dropout=0.0)
+    model.train()
+    optimizer = nnx.Optimizer(model, optax.sgd(1e-3), wrt=nnx.Param)
+    x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
+    y = jnp.array([3, 7])
+    before = jax.tree.leaves(nnx.state(model, nnx.BatchStat))
+    loss, loss_after, grads = sgd_step(model, optimizer, x, y)
+    assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
+    assert jnp.isfinite(loss) and loss_after < loss, (loss, loss_after)
+    # Train mode updated the BatchNorm running statistics.
+    after = jax.tree.leaves(nnx.state(model, nnx.BatchStat))
+    assert any(bool((a != b).any()) for a, b in zip(before, after, strict=True))
