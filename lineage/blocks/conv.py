@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
+from lineage.blocks import convolution
 
 Activation = str | Callable[[jax.Array], jax.Array] | None
 
@@ -84,16 +85,13 @@ def convolve(
     groups: int,
     padding: str = 'same',
 ) -> jax.Array:
-    """NHWC x HWIO convolution, `same_padding` or 'valid'; the single place a conv is computed."""
-    return jax.lax.conv_general_dilated(
-        x,
-        kernel,
-        window_strides=strides,
-        padding=same_padding(kernel.shape[:2], dilation) if padding == 'same' else 'VALID',
-        rhs_dilation=dilation,
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-        feature_group_count=groups,
-    )
+    """NHWC x HWIO convolution, `same_padding` or 'valid'; the single place a conv is computed.
+
+    The form (`lax.conv`, shifted taps, im2col) is `convolution.get_conv_impl()`, 'auto' unless a
+    config set it with `convolution.set_conv_impl`; all forms give the same values.
+    """
+    pads = same_padding(kernel.shape[:2], dilation) if padding == 'same' else [(0, 0), (0, 0)]
+    return convolution.conv(x, kernel, strides, pads, dilation, groups)
 
 
 class ConvBN(nnx.Module):
