@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
+from lineage.blocks import convolution
 from lineage.blocks.conv import ConvBN, pair
 
 # -- parameters ------------------------------------------------------------------------------
@@ -151,6 +152,9 @@ def eval_forward(
 ) -> tuple[Callable, tuple[Any, jax.ShapeDtypeStruct], dict[str, Any]]:
     """A pure function running a copy of `model` in eval mode, for tracing or compiling.
 
+    Convs are traced in their reference form (`lax.conv_general_dilated`, whatever
+    `convolution.set_conv_impl` says), so the program's conv ops are the layers counted here.
+
     Args:
       model: the module (concrete or abstract); it is left as it was, train/eval mode included.
       input_shape: `(H, W, C)` of one example.
@@ -171,10 +175,11 @@ def eval_forward(
     def run(state, x):
         copy = nnx.merge(graphdef, state)
         copy.eval()
-        if inspect is None:
-            return copy(x)
-        result['value'] = inspect(copy, lambda: copy(x))
-        return 0
+        with convolution.conv_impl('xla'):
+            if inspect is None:
+                return copy(x)
+            result['value'] = inspect(copy, lambda: copy(x))
+            return 0
 
     return run, (state, jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)), result
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage import counting
-from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block
+from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, convolution
 from lineage.models import build_model, model_names
 from lineage.summary import default_input_size
 
@@ -170,6 +170,15 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
     assert flops == 2 * op.unpadded_macs
     if name.startswith('1x1') or name.endswith('valid'):
         assert op.unpadded_macs == op.macs  # no padded taps: XLA equals the paper count
+
+
+@pytest.mark.parametrize('impl', ['shift', 'im2col'])
+def test_the_table_traces_the_reference_conv_whatever_form_is_set(impl):
+    conv = abstract(lambda: ConvBN(8, 8, 3, groups=8, rngs=nnx.Rngs(0)))
+    with convolution.conv_impl(impl):
+        (op,) = counting.layer_table(conv, (8, 8, 8)).ops
+        assert convolution.get_conv_impl() == impl
+    assert op.primitive.name == 'conv_general_dilated'
 
 
 def test_unpadded_macs_by_hand():
