@@ -62,8 +62,9 @@ def main(argv: list[str]) -> None:
         preprocess=FLAGS.preprocess,
     )
 
-    print(f'host: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}; ', end='')
-    print(f'jax devices: {jax.device_count()} x {jax.devices()[0].platform}')
+    devices = f'{jax.device_count()} x {jax.devices()[0].platform}'
+    cores = len(os.sched_getaffinity(0))
+    print(f'host: {cores} CPU cores, load average {os.getloadavg()[0]:.1f}; jax devices: {devices}')
     start = time.perf_counter()
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
     print(

@@ -47,7 +47,7 @@ def source(num_train: int, num_eval: int, process_index: int = 0, process_count:
 
 
 def evaluate(src, batch_size):
-    return list(pipeline.eval_batches(src, PLAIN, batch_size=batch_size, image_shape=(4, 4, 3)))
+    return list(pipeline.eval_batches(src, PLAIN, batch_size=batch_size))
 
 
 def train(src, batch_size, seed, start_step=0, steps=4, preprocess=PLAIN, process_index=0):

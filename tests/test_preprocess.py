@@ -145,3 +145,16 @@ def test_auto_and_bad_settings():
         pp.make_preprocess('inception', image_size=32, channels=3, train=True)
     with pytest.raises(ValueError, match='3 values each'):
         pp.make_preprocess('cifar', image_size=32, channels=3, train=True, mean=(0.5,), std=(0.5,))
+
+
+@pytest.mark.parametrize('kind', pp.KINDS)
+def test_batch_stage_treats_each_example_as_alone(kind):
+    # The per-batch stage (gathers, flips, normalization) must not mix examples up.
+    transform = pp.make_preprocess(kind, image_size=16, channels=3, train=True)
+    images = [RNG.integers(0, 256, (16 + i, 16, 3), dtype=np.uint8) for i in range(5)]
+    features = [transform.example(png(im), seed(i)) for i, im in enumerate(images)]
+    stacked = {k: tf.stack([f[k] for f in features]) for k in features[0]}
+    batched = transform.batch(stacked).numpy()
+    for i, image in enumerate(images):
+        np.testing.assert_allclose(batched[i], transform(png(image), seed(i)).numpy(), atol=1e-6)
+    assert not np.allclose(batched[0], batched[1])
