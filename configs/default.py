@@ -35,7 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # Global batch (all devices, all processes); must divide over the devices.
     config.batch_size = 64
-    config.num_epochs = 12.0
+    config.num_epochs = 8.0
     config.num_train_steps = -1  # > 0 overrides num_epochs
 
     config.optimizer = ml_collections.ConfigDict()

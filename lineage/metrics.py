@@ -55,6 +55,7 @@ class Metrics:
         self._file = None
         self._last: tuple[int, float] | None = None
         self.throughput: list[float] = []  # images/s of each full logging interval
+        self.logged: set[tuple[int, str]] = set()  # (step, key) already in metrics.jsonl
         if not enabled:
             return
         from clu import metric_writers  # imports TensorFlow: only the writing process pays
@@ -70,6 +71,7 @@ class Metrics:
         with open(self.path) as f:
             lines = [line for line in f if line.strip()]
         kept = [line for line in lines if json.loads(line)['step'] <= start_step]
+        self.logged = {(r['step'], key) for r in map(json.loads, kept) for key in r}
         if len(kept) != len(lines):
             with open(self.path, 'w') as f:
                 f.writelines(kept)

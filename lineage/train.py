@@ -127,7 +127,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     elapsed_before = float(record.get('elapsed_s', 0.0))
     metrics = Metrics(workdir, total, the_plan.global_batch, start_step, jax.process_index() == 0)
     logging.info(
-        '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d devices',
+        '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
         name,
         f'{params:,}',
         macs / 1e6,
@@ -147,7 +147,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     def run_eval(step: int) -> dict[str, float]:
         result = evaluate(eval_step, state[0], dataset, the_plan.process_batch, mesh)
         scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
-        metrics.write(step, scalars)
+        if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
+            metrics.write(step, scalars)
         logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
         return result
 

@@ -82,6 +82,9 @@ def test_run_then_rerun_then_other_model(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert again.stdout.strip().splitlines()[-1].split(' | ')[:3] == last.split(' | ')[:3]
     assert 'resumed from step 3 of 3' in again.stderr
+    with open(workdir / 'metrics.jsonl') as f:
+        records = [json.loads(line) for line in f]
+    assert [r['step'] for r in records if 'eval_top1' in r] == [3]  # not logged twice
 
     before = sorted(os.listdir(workdir))
     other = run(*TINY, '--config.model.block=plain5x5', f'--workdir={workdir}')

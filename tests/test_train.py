@@ -28,6 +28,7 @@ def tiny_config(**fields):
     config.num_train_steps = STEPS
     config.log_every_steps = 1
     config.checkpoint_every_steps = 100
+    config.eval_every_steps = 2
     config.optimizer.learning_rate = 0.05
     config.schedule.warmup_epochs = 0.0
     config.num_devices = 8
@@ -79,6 +80,7 @@ def test_end_to_end(run8):
     records = read_jsonl(workdir)
     assert [r['step'] for r in records if 'loss' in r] == list(range(1, STEPS + 1))
     assert all(r['images_per_sec'] > 0 for r in records if 'loss' in r and r['step'] > 1)
+    assert [r['step'] for r in records if 'eval_top1' in r] == [2, 4, STEPS]
     assert records[-1]['step'] == STEPS and 'eval_top1' in records[-1]
     # The loss falls over 5 steps of SGD on one stream of digits.
     train_losses = losses(workdir)
