@@ -36,6 +36,7 @@ class Published:
     params: tuple[str, str] | None
     macs: tuple[str, str] | None
     note: str = ''  # where our network differs from the one the figure describes
+    aux: bool = False  # has optional auxiliary classifiers (`aux_logits=True`), left out here
 
 
 # Sources, quoted as the papers print them:
@@ -49,16 +50,20 @@ TORCHVISION = 'torchvision docs, ResNet50_Weights.IMAGENET1K_V1 num_params'
 
 PUBLISHED = {
     'googlenet': Published(
-        'GoogLeNet (5x5 branches, BN)',
+        'GoogLeNet',
         224,
         ('5M', f'{INCEPTION_V3}, Sec. 1: "GoogLeNet employed only 5 million parameters"'),
         ('1.5G', f'{GOOGLENET}, Sec. 1: "a computational budget of 1.5 billion multiply-adds"'),
+        note="ours keeps the paper's 5x5 towers (torchvision's googlenet has 3x3 there) and puts "
+        'BatchNorm after every conv',
+        aux=True,
     ),
     'inception_v3': Published(
         'Inception v3',
         299,
         ('< 25M', f'{INCEPTION_V3}, abstract: "less than 25 million parameters"'),
         ('5G', f'{INCEPTION_V3}, abstract: "5 billion multiply-adds per inference"'),
+        aux=True,
     ),
     'xception': Published(
         'Xception',
@@ -98,13 +103,23 @@ class Measured:
     resolution: int
     params: int
     macs: int
+    params_with_aux: int | None = None
 
 
-def measure(name: str, resolution: int, num_classes: int = 1000) -> Measured:
-    """Parameters and per-example MACs of registered model `name` at `resolution`x`resolution`."""
-    model = nnx.eval_shape(lambda: build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0)))
-    table = counting.layer_table(model, (resolution, resolution, 3))
-    return Measured(name, resolution, table.params, table.macs)
+def measure(name: str, resolution: int, num_classes: int = 1000, aux: bool = False) -> Measured:
+    """Parameters and per-example MACs of registered model `name` at `resolution`x`resolution`.
+
+    With `aux`, also the parameters with its auxiliary classifiers (`aux_logits=True`).
+    """
+
+    def build(**options):
+        return nnx.eval_shape(
+            lambda: build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
+        )
+
+    table = counting.layer_table(build(), (resolution, resolution, 3))
+    with_aux = counting.param_count(build(aux_logits=True)) if aux else None
+    return Measured(name, resolution, table.params, table.macs, with_aux)
 
 
 def _si(n: int) -> str:
@@ -130,8 +145,12 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
     ]
     for m, p in rows:
         title = p.title
-        if p.note:
-            notes.append(p.note)
+        note = p.note
+        if m.params_with_aux is not None:
+            aux = f'no auxiliary classifiers; {m.params_with_aux:,} parameters with them'
+            note = f'{note}; {aux}' if note else aux
+        if note:
+            notes.append(note)
             title += f' ({"abcdefgh"[len(notes) - 1]})'
         lines.append(
             f'| {title} (`{m.name}`) | {m.resolution} | {m.params:,} | {cite(p.params)} '
@@ -146,7 +165,11 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
 def table() -> str:
     """The README table for every network of `PUBLISHED` that is registered."""
     registered = set(model_names())
-    rows = [(measure(name, p.resolution), p) for name, p in PUBLISHED.items() if name in registered]
+    rows = [
+        (measure(name, p.resolution, aux=p.aux), p)
+        for name, p in PUBLISHED.items()
+        if name in registered
+    ]
     return render(rows)
 
 

@@ -10,17 +10,21 @@ from lineage.models import build_model, model_names
 
 def test_render_cites_each_source_once_says_na_and_notes():
     shared = model_table.Published('A', 224, ('1M', 'paper X, Table 1'), ('2G', 'paper X, Table 1'))
-    other = model_table.Published('B', 299, ('3M', 'paper Y'), None, note='B is wider')
+    other = model_table.Published('B', 299, ('3M', 'paper Y'), None, note='B is wider', aux=True)
     text = model_table.render(
         [
             (model_table.Measured('a', 224, 1_234_567, 2_345_678_901), shared),
-            (model_table.Measured('b', 299, 7, 569_000_000), other),
+            (model_table.Measured('b', 299, 7, 569_000_000, params_with_aux=9), other),
         ]
     )
     lines = text.splitlines()
     assert lines[2] == '| A (`a`) | 224 | 1,234,567 | 1M [1] | 2.35G | 2G [1] |'
     assert lines[3] == '| B (a) (`b`) | 299 | 7 | 3M [2] | 569M | n/a |'
-    assert lines[5:8] == ['- [1] paper X, Table 1', '- [2] paper Y', '- (a) B is wider']
+    assert lines[5:8] == [
+        '- [1] paper X, Table 1',
+        '- [2] paper Y',
+        '- (a) B is wider; no auxiliary classifiers; 9 parameters with them',
+    ]
 
 
 def test_measure_counts_a_registered_model():
@@ -34,6 +38,8 @@ def test_measure_counts_a_registered_model():
 # MACs per example at the canonical resolution, as this implementation counts them (regression
 # values; see the comments for how each compares with its paper).
 EXPECTED_MACS = {
+    'googlenet': 1_582_671_872,  # paper: a budget of 1.5G multiply-adds
+    'inception_v3': 5_713_216_096,  # paper: 5G multiply-adds (its abstract)
     'mobilenet_v1': 568_740_352,  # paper: 569M Mult-Adds
     'mobilenet_v2': 300_774_272,  # paper: 300M MAdds
     'resnet50': 4_089_184_256,  # v1.5; minus 3 x 77,070,336 (v1's strided 1x1) = 3.86G, paper 3.8G
@@ -47,8 +53,12 @@ def test_published_networks_are_measured_at_their_resolution(name):
         pytest.skip(f'{name} is not registered yet')
     published = model_table.PUBLISHED[name]
     assert published.resolution == (299 if name in ('inception_v3', 'xception') else 224)
-    measured = model_table.measure(name, published.resolution)
+    measured = model_table.measure(name, published.resolution, aux=published.aux)
     assert measured.macs == EXPECTED_MACS[name]
+    if published.aux:  # issue 5's counts with the auxiliary classifiers
+        assert (
+            measured.params_with_aux == {'googlenet': 13_385_816, 'inception_v3': 27_161_264}[name]
+        )
 
 
 def test_mobilenet_macs_round_to_the_papers():
