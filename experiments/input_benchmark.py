@@ -14,7 +14,8 @@ pad 4, random crop, flip, normalize) at 32x32:
 If `pipeline` is well above `train step`, the model bounds training. On a CPU host both share the
 same cores, so `together` is below the smaller of the two; on an accelerator it is the smaller.
 The machine's core count and load average are printed with the numbers: other jobs on the host
-slow both.
+slow both. The pipeline's images per CPU-second (its cost, counted over all its threads) holds
+whatever the load: a host with k cores free for input feeds at most about k times that.
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ def main(argv: list[str]) -> None:
     first_s = time.perf_counter() - start
     for _ in range(5):  # let tf.data's autotuner settle
         next(stream)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(FLAGS.pipeline_batches):
         next(stream)
     pipeline_s = time.perf_counter() - start
+    pipeline_cpu_s = time.process_time() - cpu_start  # all threads: the cost, whatever the load
     pipeline_images = FLAGS.pipeline_batches * batch
 
     # 2. The train step alone, on one batch already on the devices.
@@ -120,7 +122,10 @@ def main(argv: list[str]) -> None:
     print(
         f'batch {the_plan.global_batch}, {FLAGS.image_size}x{FLAGS.image_size}, {FLAGS.preprocess}'
     )
-    print(f'  pipeline   {rate(pipeline_images, pipeline_s)}  (first batch {first_s:.2f} s)')
+    print(
+        f'  pipeline   {rate(pipeline_images, pipeline_s)}  (first batch {first_s:.2f} s; '
+        f'{pipeline_images / pipeline_cpu_s:,.0f} images per CPU-second)'
+    )
     print(f'  train step {rate(step_images, step_s)}  ({model}; compile {compile_s:.1f} s)')
     print(f'  together   {rate(step_images, both_s)}')
     bound = 'the model' if pipeline_images / pipeline_s > step_images / step_s else 'the pipeline'
