@@ -9,8 +9,10 @@ training loop sees:
   the partial last batch of an epoch is dropped. Each epoch is its own pipeline, ordered by a
   seed derived from (seed, epoch), so resuming at `start_step` jumps straight to the epoch and
   only skips `start_step % steps_per_epoch` batches of still-encoded examples in it.
-- augmentation randomness is stateless per example, seeded by (seed, process, epoch,
-  position): with `deterministic=True` the stream is the same for any number of decode threads.
+- each example is read, decoded and given its random draws in one parallel map; the
+  transform's per-batch stage (CIFAR crop and flip as gathers, normalization) runs after
+  batching. Randomness is stateless per example, seeded by (seed, process, epoch, position):
+  with `deterministic=True` the stream is the same for any number of threads.
 - eval: this process's examples once, in order, then padding (mask 0) up to as many batches as
   the process with the most examples needs, so every process runs the same number of eval steps
   and every example counts exactly once over all processes.
