@@ -4,13 +4,15 @@ Counts and shapes come from abstract models (`nnx.eval_shape`, `jax.eval_shape`:
 initialized or computed); each CIFAR variant then takes one real SGD step on two 32x32 images.
 """
 
+import importlib
+
 import jax
 import jax.numpy as jnp
 import optax
 import pytest
 from flax import nnx
 
-from lineage import counting
+from lineage import counting, optim, parallel, plan, train_step
 from lineage.models import build_model
 from lineage.models.mobilenet_v2 import make_divisible
 
@@ -128,3 +130,38 @@ def test_cifar_variant_takes_one_sgd_step(name):
     # Train mode updated the BatchNorm running statistics.
     after = jax.tree.leaves(nnx.state(model, nnx.BatchStat))
     assert any(bool((a != b).any()) for a, b in zip(before, after, strict=True))
+
+
+# (config, train examples, classes, expected count, (epoch, learning rate) pairs of the recipe).
+CONFIGS = [
+    ('resnet50_imagenet', 1_281_167, 1000, 25_557_032, [(0, 0.1), (30, 0.01), (60, 0.001)]),
+    ('xception_imagenet', 1_281_167, 1000, 22_855_952, [(0, 0.045), (2, 0.045 * 0.94)]),
+    ('mobilenet_v1_imagenet', 1_281_167, 1000, 4_231_976, [(0, 0.045), (1, 0.045 * 0.98)]),
+    ('mobilenet_v2_imagenet', 1_281_167, 1000, 3_504_872, [(0, 0.045), (1, 0.045 * 0.98)]),
+    ('resnet50_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+    ('xception_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+    ('mobilenet_v1_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+    ('mobilenet_v2_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+]
+
+
+@pytest.mark.parametrize('name,num_train,classes,count,rates', CONFIGS)
+def test_config_builds_model_and_optimizer(name, num_train, classes, count, rates):
+    """Each config's model and optimizer, built abstractly (no data, no arrays)."""
+    config = importlib.import_module(f'configs.{name}').get_config()
+    the_plan = plan.make_plan(config, num_train, num_devices=8, process_count=1)
+    tx = optim.make_optimizer(config, the_plan)
+    replicated = parallel.replicated(parallel.make_mesh())
+    state = train_step.create_train_state(config, classes, the_plan.dtype, tx, replicated)
+    assert config.model.name.startswith(name.rsplit('_', 1)[0])
+    params = counting.param_count(state.model)
+    assert count is None or params == count
+    # One slot per parameter for SGD's momentum, two for RMSProp's mean square and momentum,
+    # plus a few step counters.
+    slots = {'sgd': 1, 'rmsprop': 2}[config.optimizer.name]
+    optimizer_scalars = sum(x.size for x in jax.tree.leaves(state.abstract[1]))
+    assert 0 <= optimizer_scalars - slots * params < 8
+    schedule = optim.learning_rate_schedule(config, the_plan)
+    for epoch, rate in rates:
+        step = min(epoch * the_plan.steps_per_epoch, the_plan.total_steps)
+        assert float(schedule(step)) == pytest.approx(rate, rel=1e-5, abs=1e-7), (epoch, rate)
