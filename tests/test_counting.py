@@ -200,10 +200,11 @@ def test_ops_in_a_scan_count_length_times_and_cond_is_refused():
         counting.mac_ops(branchy, True, jnp.zeros((4, 4)))
 
 
-# Per output element, XLA adds BatchNorm (subtract, multiply, add), the activation, residual
-# adds and pooling windows to the convs' 2 flops per MAC; 16 bounds them for every block here
-# (measured: 2.5-4 for the blocks of the first commit).
-ELEMENTWISE_BUDGET = 16
+# Beyond the convs' 2 flops per unpadded MAC, XLA counts BatchNorm (subtract, multiply, add),
+# activations, residual adds, pooling windows and channel shuffles: measured 2.3-3.7 flops per
+# element of the input and the layer outputs over the 14 blocks registered at the time (9x9x8,
+# stride 2), e.g. plain3x3 2.25 (4 per conv output: BN + ReLU), inception 3.41; 8 leaves room.
+ELEMENTWISE_BUDGET = 8
 
 
 @pytest.mark.parametrize('name', block_names())
@@ -226,7 +227,10 @@ def test_every_block_table_matches_its_program_and_xla(name):
     if total is not None:
         convs = 2 * sum(op.unpadded_macs * op.repeats for op in ops)
         elements = math.prod(shape) + sum(math.prod(r.output_shape) for r in table.rows)
-        assert convs <= total <= convs + ELEMENTWISE_BUDGET * elements
+        assert convs <= total <= convs + ELEMENTWISE_BUDGET * elements, (
+            f'XLA {total} flops vs 2 x unpadded MACs {convs}: '
+            f'{(total - convs) / elements:.2f} flops per element beyond the convs'
+        )
 
 
 @pytest.mark.parametrize('name', model_names())
