@@ -237,13 +237,21 @@ def total_macs(model: nnx.Module, input_shape: Sequence[int]) -> int:
 # -- the program's own MAC ops, and XLA's count ----------------------------------------------
 
 
-def xla_flops(fn: Callable, *args: Any) -> float | None:
+def xla_flops(fn: Callable, *args: Any, platform: str | None = 'cpu') -> float | None:
     """XLA's flop count for `jax.jit(fn)(*args)` (compiled, not run), or None where it has none.
 
+    Args:
+      fn: the function; `args` may be abstract (`jax.ShapeDtypeStruct`).
+      platform: compile for this platform's first device. 'cpu' (the default, always present)
+        is where the count was checked against `Op.unpadded_macs`; None takes JAX's default.
+
     `cost_analysis()` has returned a dict, a list of per-device dicts, or None across versions,
-    and -1 or no 'flops' key where the backend does not count.
+    and -1 or no 'flops' key where the backend does not count (see `flops_from`).
     """
-    return flops_from(jax.jit(fn).lower(*args).compile().cost_analysis())
+    if platform is None:
+        return flops_from(jax.jit(fn).lower(*args).compile().cost_analysis())
+    with jax.default_device(jax.devices(platform)[0]):
+        return flops_from(jax.jit(fn).lower(*args).compile().cost_analysis())
 
 
 def flops_from(cost: Any) -> float | None:
@@ -276,9 +284,10 @@ class Op:
     unpadded_macs: int  # taps on real input only, as XLA counts
     repeats: int
 
-    def xla_flops(self) -> float | None:
+    def xla_flops(self, platform: str | None = 'cpu') -> float | None:
         """XLA's flops for this one op compiled alone (one call, not times `repeats`)."""
-        return xla_flops(lambda *xs: self.primitive.bind(*xs, **self.params), *self.avals)
+        bound = lambda *xs: self.primitive.bind(*xs, **self.params)
+        return xla_flops(bound, *self.avals, platform=platform)
 
 
 def _op_counts(eqn: jcore.JaxprEqn) -> tuple[int, int] | None:
