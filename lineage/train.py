@@ -117,8 +117,13 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     }
     ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
     start_step, record = ckpt.check()
-    # -- nothing above writes to the workdir; from here on it is ours ---------------------
     total = the_plan.total_steps
+    if start_step > total:
+        raise ValueError(
+            f'{workdir} holds a checkpoint at step {start_step}, past the {total} steps this '
+            'config trains; pass another --workdir or raise the number of steps'
+        )
+    # -- nothing above writes to the workdir; from here on it is ours ---------------------
     if start_step:
         state = ckpt.restore(start_step, state_def.abstract)
         logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
@@ -204,6 +209,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         'eval_loss': final['loss'],
         'correct': final['correct'],
         'num_eval': dataset.num_eval,
+        # top-1 in percentage points per million parameters: the lineage's figure of merit.
         'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
         'train_steps': total,
         'epochs': total / the_plan.steps_per_epoch,

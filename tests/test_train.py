@@ -169,6 +169,10 @@ def snapshot(directory):
             r'here\); pass another --workdir, or delete .*checkpoints to start over',
         ),
         (
+            {'num_train_steps': 3},
+            r'holds a checkpoint at step 5, past the 3 steps this config trains; pass another',
+        ),
+        (
             {'model.in_channels': 3},
             r"model 'ladder' does not take digits images of shape \(16, 16, 1\)",
         ),
