@@ -8,7 +8,7 @@ Conventions (those of the papers whose figures we put beside ours):
   what the GoogLeNet/MobileNet/ResNet papers call multiply-adds (ResNet's Table 1 says "FLOPs").
   Adds of BatchNorm, activations, pooling and residuals are not counted, as in those papers.
 
-XLA's `cost_analysis()` counts 2 flops per multiply-accumulate but skips the taps that fall on
+XLA's CPU `cost_analysis()` counts 2 flops per multiply-accumulate but skips the taps that fall on
 padding, and adds the element-wise ops. `mac_ops` reads the conv and dot ops out of the traced
 program so each can be compared with XLA alone: `Op.unpadded_macs * 2` is exactly XLA's count
 for the op (tests/test_counting.py), and `Op.macs` equals the layer table's count.
