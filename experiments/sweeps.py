@@ -51,10 +51,17 @@ MID_ACTS = ('none', 'relu', 'elu')
 # Parameters of the baseline (plain3x3, widths 16/32/64, 3 input channels, 10 classes): the
 # budget every rung of ladder_matched is scaled to.
 MATCHED_BUDGET = 75_290
-# Widths (4k, 8k, 16k) with the parameter count nearest MATCHED_BUDGET, from
-# `matched_widths(rung)` (tests/test_sweeps.py checks a few of them).
+# Widths (4k, 8k, 16k) with the parameter count nearest MATCHED_BUDGET, printed by
+# `python -m experiments.matched_budget` (tests/test_sweeps.py checks some of them).
 MATCHED_WIDTHS = {
-    'plain3x3': (16, 32, 64),
+    'plain3x3': (16, 32, 64),  # 75,290 params
+    'plain5x5': (8, 16, 32),  # 51,986 params (k=3 gives 116,378: farther)
+    'naive_inception': (36, 72, 144),  # 75,430 params
+    'inception': (40, 80, 160),  # 81,054 params
+    'factorized': (40, 80, 160),  # 78,089 params
+    'bottleneck': (48, 96, 192),  # 73,594 params
+    'separable': (40, 80, 160),  # 75,530 params
+    'inverted_residual': (24, 48, 96),  # 68,242 params
 }
 
 

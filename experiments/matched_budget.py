@@ -1,0 +1,78 @@
+"""Ladder widths per rung at a matched parameter budget, for the `ladder_matched` sweep.
+
+Every rung keeps the ladder's shape (three stages, widths in ratio 1:2:4) and takes the
+widths (4k, 8k, 16k) whose trainable parameter count (`lineage.counting.param_count` on an
+`nnx.eval_shape` model: nothing is allocated) is nearest the budget. Parameters grow with k,
+so a bisection finds the crossing and the nearer of its two sides wins.
+
+    python -m experiments.matched_budget          # prints MATCHED_WIDTHS for experiments/sweeps.py
+"""
+
+from __future__ import annotations
+
+from flax import nnx
+
+from lineage import counting
+from lineage.models import build_model
+
+STEP = 4  # widths are (STEP k, 2 STEP k, 4 STEP k)
+MAX_K = 64
+
+
+def ladder_params(block: str, widths: tuple[int, ...], in_channels: int = 3) -> int:
+    """Trainable parameters of the 10-class ladder of `block` at `widths` (depth 1 a stage)."""
+    model = nnx.eval_shape(
+        lambda: build_model(
+            'ladder',
+            num_classes=10,
+            rngs=nnx.Rngs(0),
+            block=block,
+            widths=widths,
+            depths=(1,) * len(widths),
+            in_channels=in_channels,
+        )
+    )
+    return counting.param_count(model)
+
+
+def matched_widths(block: str, budget: int) -> tuple[int, int, int]:
+    """The widths (4k, 8k, 16k) whose parameter count is nearest `budget`.
+
+    Args:
+      block: a registered block name.
+      budget: the target parameter count.
+
+    Returns:
+      The stage widths.
+
+    Raises:
+      ValueError: the budget is beyond k = MAX_K.
+    """
+
+    def widths(k: int) -> tuple[int, int, int]:
+        return (STEP * k, 2 * STEP * k, 4 * STEP * k)
+
+    def params(k: int) -> int:
+        return ladder_params(block, widths(k))
+
+    lo, hi = 1, MAX_K
+    if params(hi) < budget:
+        raise ValueError(f'{block}: {budget:,} parameters need widths above {widths(MAX_K)}')
+    while hi - lo > 1:  # invariant: params(lo) < budget <= params(hi), or lo == 1
+        mid = (lo + hi) // 2
+        if params(mid) < budget:
+            lo = mid
+        else:
+            hi = mid
+    best = min((lo, hi), key=lambda k: abs(params(k) - budget))
+    return widths(best)
+
+
+if __name__ == '__main__':
+    from experiments import sweeps
+
+    print(f'MATCHED_WIDTHS = {{  # budget {sweeps.MATCHED_BUDGET:,}')
+    for rung in sweeps.RUNGS:
+        w = matched_widths(rung, sweeps.MATCHED_BUDGET)
+        print(f"    '{rung}': {w},  # {ladder_params(rung, w):,} params")
+    print('}')

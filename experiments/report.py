@@ -1,0 +1,289 @@
+"""Collects a sweep's `results.json` files into tables and plots.
+
+    python -m experiments.report --root=experiments/results/ladder --sweep=ladder
+
+Every `results.json` under `--root` is one run; runs of the same point with different seeds
+(directories `<point>-s<seed>`) form one row. Written into the root:
+
+  runs.csv                one line per run (the raw numbers behind every row);
+  results.csv, results.md one row per point: block, parameters, MACs, seeds, top-1 mean, std and
+                          min-max over seeds, accuracy per million parameters (top-1 in percent
+                          divided by millions of parameters, as lineage.train writes it), train
+                          images/s and wall time (means over seeds), Pareto membership;
+  top1_vs_params.png      top-1 against parameters (log scale), the Pareto front marked;
+  top1_vs_macs.png        top-1 against MACs (log scale).
+
+The Pareto front is the points no other point beats on both axes: none has at most as many
+parameters and at least as high a mean top-1, one of the two strictly.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import re
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use('Agg')  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+_ROOT = flags.DEFINE_string('root', None, 'Directory searched for results.json files.')
+_SWEEP = flags.DEFINE_string('sweep', None, 'Optional sweep name: rows in its point order.')
+
+_SEED_SUFFIX = re.compile(r'-s(\d+)$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One point of a sweep, summarized over its seeds."""
+
+    point: str
+    block: str
+    params: int
+    macs: int
+    seeds: tuple[int, ...]
+    top1: tuple[float, ...]  # per seed, in [0, 1]
+    images_per_sec: float | None
+    wall_time_s: float
+
+    @property
+    def top1_mean(self) -> float:
+        return statistics.fmean(self.top1)
+
+    @property
+    def top1_std(self) -> float | None:
+        """Sample standard deviation over seeds; None with one seed."""
+        return statistics.stdev(self.top1) if len(self.top1) > 1 else None
+
+    @property
+    def acc_per_mparams(self) -> float:
+        """Mean top-1 in percent per million parameters."""
+        return 100 * self.top1_mean / (self.params / 1e6)
+
+
+def load_runs(root: str) -> list[dict[str, Any]]:
+    """Every results.json under `root`, each with 'point' (its directory name without the
+    seed suffix), 'run' (the directory name) and 'path' added; sorted by path."""
+    runs = []
+    for directory, _, files in sorted(os.walk(root)):
+        if 'results.json' in files:
+            path = os.path.join(directory, 'results.json')
+            with open(path) as f:
+                run = json.load(f)
+            name = os.path.basename(directory)
+            run.update(point=_SEED_SUFFIX.sub('', name), run=name, path=path)
+            runs.append(run)
+    return runs
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> list[Row]:
+    """One Row per point, in the order points first appear in `runs`.
+
+    Raises:
+      ValueError: runs of one point disagree on parameters or MACs (not the same model).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(run['point'], []).append(run)
+    rows = []
+    for point, members in groups.items():
+        shapes = {(r['params'], r['macs']) for r in members}
+        if len(shapes) > 1:
+            raise ValueError(
+                f'point {point!r}: runs disagree on (params, MACs) {sorted(shapes)}; '
+                'each point directory must hold one model'
+            )
+        speeds = [r['train_images_per_sec'] for r in members if r.get('train_images_per_sec')]
+        rows.append(
+            Row(
+                point=point,
+                block=str(members[0].get('block') or members[0].get('model')),
+                params=int(members[0]['params']),
+                macs=int(members[0]['macs']),
+                seeds=tuple(int(r['config']['seed']) for r in members),
+                top1=tuple(float(r['top1']) for r in members),
+                images_per_sec=statistics.fmean(speeds) if speeds else None,
+                wall_time_s=statistics.fmean(float(r['wall_time_s']) for r in members),
+            )
+        )
+    return rows
+
+
+def pareto_front(rows: Sequence[Row]) -> set[str]:
+    """Points not dominated in (fewer parameters, higher mean top-1)."""
+    front = set()
+    for row in rows:
+        dominated = any(
+            other.params <= row.params
+            and other.top1_mean >= row.top1_mean
+            and (other.params < row.params or other.top1_mean > row.top1_mean)
+            for other in rows
+        )
+        if not dominated:
+            front.add(row.point)
+    return front
+
+
+COLUMNS = (
+    'point', 'block', 'params', 'macs', 'seeds', 'top1_mean', 'top1_std', 'top1_min',
+    'top1_max', 'acc_per_mparams', 'train_images_per_sec', 'wall_time_s', 'pareto',
+)  # fmt: skip
+
+
+RUN_COLUMNS = (
+    'run', 'point', 'block', 'params', 'macs', 'top1', 'top5', 'eval_loss', 'train_steps',
+    'global_batch', 'train_images_per_sec', 'wall_time_s',
+)  # fmt: skip
+
+
+def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The rows as dictionaries of COLUMNS (top-1 in percent)."""
+    front = pareto_front(rows)
+    out = []
+    for r in rows:
+        std = r.top1_std
+        out.append({
+            'point': r.point,
+            'block': r.block,
+            'params': r.params,
+            'macs': r.macs,
+            'seeds': len(r.seeds),
+            'top1_mean': 100 * r.top1_mean,
+            'top1_std': None if std is None else 100 * std,
+            'top1_min': 100 * min(r.top1),
+            'top1_max': 100 * max(r.top1),
+            'acc_per_mparams': r.acc_per_mparams,
+            'train_images_per_sec': r.images_per_sec,
+            'wall_time_s': r.wall_time_s,
+            'pareto': r.point in front,
+        })  # fmt: skip
+    return out
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return '-'
+    if isinstance(value, bool):
+        return 'yes' if value else ''
+    if isinstance(value, float):
+        return f'{value:.{digits}f}'
+    if isinstance(value, int):
+        return f'{value:,}'
+    return str(value)
+
+
+def write_csv(path: str, records: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    with open(path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> str:
+    """The results table in Markdown, under a line stating the data and budget of the runs."""
+    budget = sorted(
+        {
+            f'{r["dataset"]}, {r["train_steps"]} steps of {r["global_batch"]} '
+            f'({r["epochs"]:.2f} epochs), {r["devices"]["count"]} {r["devices"]["kind"]} device(s)'
+            for r in runs
+        }
+    )
+    lines = [f'Runs: {"; ".join(budget)}.', '']
+    lines.append(
+        '| point | block | params | MACs | seeds | top-1 % mean | std | min-max | '
+        'top-1 % per M params | train img/s | wall s | Pareto |'
+    )
+    lines.append('|' + '---|' * 12)
+    for r in records:
+        spread = f'{r["top1_min"]:.2f}-{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
+        lines.append(
+            f'| {r["point"]} | {r["block"]} | {_fmt(r["params"])} | {_fmt(r["macs"])} | '
+            f'{r["seeds"]} | {_fmt(r["top1_mean"])} | {_fmt(r["top1_std"])} | {spread} | '
+            f'{_fmt(r["acc_per_mparams"], 1)} | {_fmt(r["train_images_per_sec"], 1)} | '
+            f'{_fmt(r["wall_time_s"], 0)} | {_fmt(r["pareto"])} |'
+        )
+    return '\n'.join(lines) + '\n'
+
+
+def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = frozenset()):
+    """Mean top-1 (std bars) against `x` ('params' or 'macs', log scale), labelled points;
+    the points of `front` joined by a line."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        on_front = r.point in front
+        ax.errorbar(
+            getattr(r, x), 100 * r.top1_mean, yerr=100 * (r.top1_std or 0.0), fmt='o',
+            color='tab:red' if on_front else 'tab:blue', capsize=3,
+        )  # fmt: skip
+        ax.annotate(r.point, (getattr(r, x), 100 * r.top1_mean), fontsize=7,
+                    textcoords='offset points', xytext=(4, 4))  # fmt: skip
+    if front:
+        pts = sorted((getattr(r, x), 100 * r.top1_mean) for r in rows if r.point in front)
+        ax.plot(*zip(*pts, strict=True), '--', color='tab:red', label='Pareto front')
+        ax.legend(loc='lower right')
+    ax.set_xscale('log')
+    ax.set_xlabel('parameters' if x == 'params' else 'MACs per image')
+    ax.set_ylabel('test top-1 (%)')
+    ax.set_title(title)
+    ax.grid(True, which='both', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Writes runs.csv, results.csv, results.md and the two plots into `root`.
+
+    Args:
+      root: directory searched for results.json files.
+      order: point names in the order the rows should take (others follow, as found).
+
+    Returns:
+      The table's records.
+
+    Raises:
+      ValueError: no results.json under `root`.
+    """
+    runs = load_runs(root)
+    if not runs:
+        raise ValueError(f'no results.json under {root}; run the sweep first')
+    rows = summarize(runs)
+    if order:
+        rank = {name: i for i, name in enumerate(order)}
+        rows.sort(key=lambda r: rank.get(r.point, len(rank)))
+    records = table(rows)
+    write_csv(os.path.join(root, 'results.csv'), records, COLUMNS)
+    write_csv(os.path.join(root, 'runs.csv'), runs, RUN_COLUMNS)
+    with open(os.path.join(root, 'results.md'), 'w') as f:
+        f.write(markdown(records, runs))
+    name = os.path.basename(os.path.normpath(root))
+    plot(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, pareto_front(rows))
+    plot(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
+    return records
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    order = None
+    if _SWEEP.value:
+        from experiments import sweeps
+
+        order = [_SEED_SUFFIX.sub('', p.name) for p in sweeps.sweep_points(_SWEEP.value)]
+    try:
+        records = report(_ROOT.value, order)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    print(markdown(records, load_runs(_ROOT.value)), end='')
+
+
+if __name__ == '__main__':
+    flags.mark_flag_as_required('root')
+    app.run(main)

@@ -1,0 +1,110 @@
+"""The sweep report on made-up results.json files with known answers."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from experiments import report
+
+
+def _run(root, name, *, params, macs, top1, seed, speed=100.0, wall=10.0, block=None):
+    os.makedirs(root / name)
+    results = {
+        'model': 'ladder',
+        'block': block or name.rsplit('-s', 1)[0],
+        'dataset': 'digits',
+        'params': params,
+        'macs': macs,
+        'top1': top1,
+        'top5': None,
+        'eval_loss': 1.0,
+        'train_steps': 20,
+        'global_batch': 8,
+        'epochs': 0.5,
+        'train_images_per_sec': speed,
+        'wall_time_s': wall,
+        'devices': {'count': 1, 'kind': 'cpu'},
+        'config': {'seed': seed},
+    }
+    (root / name / 'results.json').write_text(json.dumps(results))
+
+
+@pytest.fixture
+def root(tmp_path):
+    # big: 3 seeds, top-1 0.80 0.84 0.88 (mean 0.84, sample std 0.04); 2M params.
+    for seed, top1, speed in ((0, 0.80, 90.0), (1, 0.84, 100.0), (2, 0.88, 110.0)):
+        _run(tmp_path, f'big-s{seed}', params=2_000_000, macs=8e8, top1=top1, seed=seed,
+             speed=speed, wall=30.0 + seed)  # fmt: skip
+    # small: fewer params, lower top-1: on the front.  mid: more params than small, lower
+    # top-1 than small: dominated.  tiny: fewest params: on the front.
+    _run(tmp_path, 'small-s0', params=500_000, macs=2e8, top1=0.75, seed=0)
+    _run(tmp_path, 'mid-s0', params=1_000_000, macs=1e8, top1=0.70, seed=0)
+    _run(tmp_path, 'tiny-s0', params=100_000, macs=5e7, top1=0.40, seed=0)
+    # A checkpoint-like folder without results is ignored.
+    os.makedirs(tmp_path / 'big-s0' / 'checkpoints' / '20')
+    return tmp_path
+
+
+def test_summary_means_spreads_and_accuracy_per_million(root):
+    rows = {r.point: r for r in report.summarize(report.load_runs(str(root)))}
+    assert set(rows) == {'big', 'small', 'mid', 'tiny'}
+    big = rows['big']
+    assert big.seeds == (0, 1, 2)
+    assert big.top1_mean == pytest.approx(0.84)
+    assert big.top1_std == pytest.approx(0.04)
+    assert big.acc_per_mparams == pytest.approx(84.0 / 2.0)
+    assert big.images_per_sec == pytest.approx(100.0)
+    assert big.wall_time_s == pytest.approx(31.0)
+    assert rows['tiny'].top1_std is None
+    assert rows['tiny'].acc_per_mparams == pytest.approx(40.0 / 0.1)
+
+
+def test_pareto_front(root):
+    rows = report.summarize(report.load_runs(str(root)))
+    assert report.pareto_front(rows) == {'big', 'small', 'tiny'}
+
+
+def test_pareto_ties_keep_both_equal_points_and_drop_the_weaker():
+    def row(point, params, top1):
+        return report.Row(point, 'b', params, 1, (0,), (top1,), None, 1.0)
+
+    rows = [row('a', 100, 0.5), row('b', 100, 0.5), row('c', 100, 0.4), row('d', 200, 0.5)]
+    assert report.pareto_front(rows) == {'a', 'b'}
+
+
+def test_report_writes_tables_and_plots_in_the_given_order(root):
+    records = report.report(str(root), order=['tiny', 'mid', 'small', 'big'])
+    assert [r['point'] for r in records] == ['tiny', 'mid', 'small', 'big']
+    for name in ('results.csv', 'runs.csv', 'results.md', 'top1_vs_params.png',
+                 'top1_vs_macs.png'):  # fmt: skip
+        assert (root / name).stat().st_size > 0, name
+    assert (root / 'top1_vs_params.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    with open(root / 'results.csv') as f:
+        table = {r['point']: r for r in csv.DictReader(f)}
+    assert float(table['big']['top1_mean']) == pytest.approx(84.0)
+    assert float(table['big']['top1_std']) == pytest.approx(4.0)
+    assert float(table['big']['top1_min']) == pytest.approx(80.0)
+    assert float(table['big']['top1_max']) == pytest.approx(88.0)
+    assert table['big']['seeds'] == '3'
+    assert table['mid']['pareto'] == 'False' and table['small']['pareto'] == 'True'
+    with open(root / 'runs.csv') as f:
+        assert sorted(r['run'] for r in csv.DictReader(f)) == [
+            'big-s0', 'big-s1', 'big-s2', 'mid-s0', 'small-s0', 'tiny-s0'
+        ]  # fmt: skip
+    md = (root / 'results.md').read_text()
+    assert 'digits, 20 steps of 8 (0.50 epochs), 1 cpu device(s)' in md
+    assert '| big | big | 2,000,000 | 800,000,000 | 3 | 84.00 | 4.00 | 80.00-88.00 | 42.0 |' in md
+
+
+def test_points_that_disagree_on_the_model_are_rejected(tmp_path):
+    _run(tmp_path, 'x-s0', params=10, macs=10, top1=0.5, seed=0)
+    _run(tmp_path, 'x-s1', params=11, macs=10, top1=0.5, seed=1)
+    with pytest.raises(ValueError, match="point 'x': runs disagree"):
+        report.summarize(report.load_runs(str(tmp_path)))
+
+
+def test_empty_root_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match='no results.json under'):
+        report.report(str(tmp_path))

@@ -1,0 +1,77 @@
+"""The sweep grids: names, seeds, overrides that name real config fields, matched widths."""
+
+import pytest
+
+from configs import ladder_cifar10, ladder_digits
+from experiments import matched_budget, sweeps
+from lineage import main
+
+
+def test_every_sweep_has_unique_point_names_and_a_digits_form():
+    for name in sweeps.SWEEPS:
+        points = sweeps.sweep_points(name)
+        assert len({p.name for p in points}) == len(points), name
+        if not name.endswith('_digits'):
+            assert f'{name}_digits' in sweeps.SWEEPS
+
+
+def test_ladder_seeds_three_for_baseline_and_separable_one_for_the_rest():
+    names = [p.name for p in sweeps.sweep_points('ladder')]
+    assert len(names) == 8 + 2 * 2
+    assert {'plain3x3-s0', 'plain3x3-s1', 'plain3x3-s2', 'separable-s2'} <= set(names)
+    assert 'bottleneck-s1' not in names
+    assert [p.name for p in sweeps.sweep_points('ladder', seeds=[7])][:2] == [
+        'plain3x3-s7',
+        'plain5x5-s7',
+    ]
+
+
+def test_spectrum_and_activation_points_declare_their_block_option():
+    spectrum = {p.name: p for p in sweeps.sweep_points('spectrum')}
+    assert list(spectrum) == ['spectrum-g1-s0', 'spectrum-g4-s0', 'spectrum-g16-s0',
+                              'spectrum-gC-s0']  # fmt: skip
+    assert spectrum['spectrum-g4-s0'].args() == [
+        '--config=configs/ladder_cifar10.py:segments',
+        '--config.model.block=spectrum',
+        '--config.seed=0',
+        '--config.model.block_options.segments=4',
+    ]
+    # g = C is the block's default (segments=None): no option declared.
+    assert spectrum['spectrum-gC-s0'].config == 'configs/ladder_cifar10.py'
+    acts = sweeps.sweep_points('separable_act_digits')
+    assert [p.overrides['model.block_options.mid_act'] for p in acts] == ['none', 'relu', 'elu']
+    assert all(p.config == 'configs/ladder_digits.py:mid_act' for p in acts)
+
+
+@pytest.mark.parametrize('sweep', sorted(sweeps.SWEEPS))
+def test_every_override_names_a_config_field(sweep):
+    for point in sweeps.sweep_points(sweep):
+        assert main.unknown_fields(point.args()) == [], point.name
+
+
+def test_configs_declare_only_known_block_options():
+    config = ladder_digits.get_config('segments,mid_act')
+    assert set(config.model.block_options) == {'segments', 'mid_act'}
+    assert config.model.block_options.segments is None
+    assert dict(ladder_cifar10.get_config().model.block_options) == {}
+    with pytest.raises(ValueError, match="block option 'expansion' is not declared"):
+        ladder_cifar10.get_config('expansion')
+
+
+def test_unknown_sweep_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown sweep 'ladr'; choose from"):
+        sweeps.sweep_points('ladr')
+
+
+def test_matched_widths_table():
+    assert sweeps.ladder_matched('c')[0].overrides['model.widths'] == sweeps.BASE_WIDTHS
+    assert matched_budget.ladder_params('plain3x3', sweeps.BASE_WIDTHS) == sweeps.MATCHED_BUDGET
+    # separable: its table entry is the nearest to the budget among its neighbours.
+    widths = sweeps.MATCHED_WIDTHS['separable']
+    k = widths[0] // matched_budget.STEP
+    gaps = {
+        j: abs(matched_budget.ladder_params('separable', (4 * j, 8 * j, 16 * j)) - 75_290)
+        for j in (k - 1, k, k + 1)
+    }
+    assert min(gaps, key=gaps.get) == k
+    assert gaps[k] < 0.05 * sweeps.MATCHED_BUDGET
