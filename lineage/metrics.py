@@ -18,6 +18,11 @@ from typing import Any
 
 from absl import logging
 
+# clu's writers import TensorFlow (seconds). Every process imports it here, not process 0 alone
+# when it opens its writer: that skew would hold the other processes at the first collective
+# (over gloo on CPU, past its 30 s connect timeout on a busy machine).
+from clu import metric_writers
+
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'clu')
 
 
@@ -58,8 +63,6 @@ class Metrics:
         self.logged: set[tuple[int, str]] = set()  # (step, key) already in metrics.jsonl
         if not enabled:
             return
-        from clu import metric_writers  # imports TensorFlow: only the writing process pays
-
         os.makedirs(workdir, exist_ok=True)
         self._truncate(start_step)
         self._file = open(self.path, 'a')  # noqa: SIM115 (closed in close())

@@ -35,6 +35,8 @@ def initialize(distributed: bool) -> None:
     Must run before anything touches the devices.
     """
     if distributed and not jax.distributed.is_initialized():
+        # CPU processes need gloo for cross-process collectives; TPU and GPU ignore the setting.
+        jax.config.update('jax_cpu_collectives_implementation', 'gloo')
         jax.distributed.initialize()
         logging.info(
             'process %d of %d, %d local devices of %d',
