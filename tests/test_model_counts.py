@@ -20,7 +20,11 @@ EXPECTED_PARAMS = {
     'xception': 22_855_952,  # Keras applications; the paper's Table 3
     'mobilenet_v1': 4_231_976,  # Keras applications, alpha 1.0
     'mobilenet_v2': 3_504_872,  # torchvision and Keras, width 1.0
+    'googlenet': 7_005_832,  # torchvision's 6,624,904 + 380,928: 5x5 (not 3x3) towers
+    'inception_v3': 23_834_568,  # torchvision, Keras (27,161,264 with the auxiliary head)
     # CIFAR-size variants: the counts this implementation gives, held as regression values.
+    'googlenet_cifar': 6_886_664,  # one 3x3 conv 3 -> 192 in place of the 3-conv stem
+    'inception_v3_cifar': 23_834_568,  # strides and padding change, widths do not
     'resnet50_cifar': 25_549_352,  # 3x3 stem: 3 * 64 * (49 - 9) fewer than resnet50
     'xception_cifar': 22_855_952,  # strides and padding change, widths do not
     'mobilenet_v1_cifar': 4_231_976,  # stem stride only

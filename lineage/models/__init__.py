@@ -6,6 +6,8 @@ __all__ = ['build_model', 'model_names', 'register_model']
 
 # Model modules register themselves on import.
 from lineage.models import (
+    googlenet,  # noqa: E402,F401
+    inception_v3,  # noqa: E402,F401
     ladder,  # noqa: E402,F401
     mobilenet_v1,  # noqa: E402,F401
     mobilenet_v2,  # noqa: E402,F401

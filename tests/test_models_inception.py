@@ -1,0 +1,188 @@
+"""Tests of GoogLeNet and Inception v3: exact counts, shapes at their resolutions, a real step.
+
+Counts and shapes come from abstract models (`nnx.eval_shape`, `jax.eval_shape`): nothing is
+initialized or computed. The CIFAR-size variants take one real SGD step on a batch of 2.
+"""
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from lineage import counting
+from lineage.blocks.inception import Inception
+from lineage.models import build_model
+from lineage.models.googlenet import TABLE_1
+
+
+@functools.cache  # building a model abstractly still traces it: share one per configuration
+def abstract(name, num_classes=1000, **options):
+    return nnx.eval_shape(
+        lambda: build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
+    )
+
+
+def convbn(k, i, o):
+    return k * k * i * o + 2 * o
+
+
+def dense(i, o):
+    return i * o + o
+
+
+GOOGLENET_AUX = sum(convbn(1, i, 128) + dense(2048, 1024) + dense(1024, 1000) for i in (512, 528))
+INCEPTION_V3_AUX = convbn(1, 768, 128) + convbn(5, 128, 768) + dense(768, 1000)
+
+
+@pytest.mark.parametrize(
+    'name,options,count',
+    [
+        ('googlenet', {}, 7_005_832),
+        ('googlenet', {'aux_logits': True}, 7_005_832 + GOOGLENET_AUX),
+        ('inception_v3', {}, 23_834_568),
+        ('inception_v3', {'aux_logits': True}, 27_161_264),
+    ],
+)
+def test_exact_counts(name, options, count):
+    assert counting.param_count(abstract(name, **options)) == count
+
+
+def test_count_arithmetic():
+    # torchvision's googlenet (6,624,904) has 3x3 convs in the 5x5 towers: 16 c5r c5 fewer each.
+    assert 6_624_904 + sum(16 * w[3] * w[4] for w in TABLE_1.values()) == 7_005_832
+    assert GOOGLENET_AUX == 6_379_984  # two heads, 1x1 conv 128, fc 1024, fc 1000
+    assert 23_834_568 + INCEPTION_V3_AUX == 27_161_264
+    # GoogLeNet is Table 1's modules, a stem, and the fc.
+    modules = nnx.eval_shape(
+        lambda: [Inception(i, *w, rngs=nnx.Rngs(0)) for i, w in zip(
+            (192, 256, 480, 512, 512, 512, 528, 832, 832), TABLE_1.values(), strict=True)]
+    )  # fmt: skip
+    stem = convbn(7, 3, 64) + convbn(1, 64, 64) + convbn(3, 64, 192)
+    total = stem + sum(counting.param_count(m) for m in modules) + dense(1024, 1000)
+    assert total == 7_005_832
+
+
+@pytest.mark.parametrize(
+    'name,size,grids,macs',
+    [
+        # The paper: "1.5 billion multiply-adds".
+        ('googlenet', 224, [112, 56, 28, 14, 7], 1_582_671_872),
+        # The paper: "5 billion multiply-adds"; torchvision lists 5.71 GFLOPS (its MACs).
+        ('inception_v3', 299, [149, 147, 73, 71, 35, 17, 8], 5_713_216_096),
+    ],
+)
+def test_shapes_grids_and_macs_at_canonical_resolution(name, size, grids, macs):
+    model = abstract(name)
+    x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+    assert jax.eval_shape(lambda m, x: m(x), model, x).shape == (2, 1000)
+    table = counting.layer_table(model, (size, size, 3))
+    seen = []
+    for row in table.rows:
+        if len(row.output_shape) == 3 and row.output_shape[0] not in seen:
+            seen.append(row.output_shape[0])
+    assert seen == grids
+    assert table.macs == macs
+
+
+@pytest.mark.parametrize('name,size,heads', [('googlenet', 224, 2), ('inception_v3', 299, 1)])
+def test_aux_logits_in_training_mode_only(name, size, heads):
+    model = abstract(name, aux_logits=True)
+    x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+    outputs = jax.eval_shape(lambda m, x: m(x), model, x)
+    assert [o.shape for o in outputs] == [(2, 1000)] * (1 + heads)
+    evaluating = nnx.view(model, use_running_average=True, deterministic=True)  # = model.eval()
+    assert jax.eval_shape(lambda m, x: m(x), evaluating, x).shape == (2, 1000)
+
+
+def test_googlenet_aux_head_rejects_other_grids():
+    model = abstract('googlenet', aux_logits=True)
+    with pytest.raises(ValueError, match='needs 4x4'):
+        jax.eval_shape(
+            lambda m, x: m(x), model, jax.ShapeDtypeStruct((1, 160, 160, 3), jnp.float32)
+        )
+
+
+def test_cifar_variants_keep_the_widths():
+    assert counting.param_count(abstract('inception_v3_cifar')) == 23_834_568
+    # One 3x3 conv 3 -> 192 replaces the 7x7, 1x1 and 3x3 stem convs.
+    stem = convbn(7, 3, 64) + convbn(1, 64, 64) + convbn(3, 64, 192)
+    assert counting.param_count(abstract('googlenet_cifar')) == 7_005_832 - stem + convbn(3, 3, 192)
+
+
+def host_init(model_abstract: nnx.Module) -> nnx.Module:
+    """A concrete copy of an abstract model, He-normal kernels drawn with numpy.
+
+    On the shared CPU, compiling the models' own initializers costs more than the train step
+    being tested; the step is the subject here, not the initializer.
+    """
+    graphdef, state = nnx.split(model_abstract)
+    rng = np.random.default_rng(0)
+
+    def init(path, leaf):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            return jax.random.key(0)  # dropout's stream
+        if jnp.issubdtype(leaf.dtype, jnp.integer):
+            return jnp.zeros(leaf.shape, leaf.dtype)
+        kind = path[-2].key
+        if kind == 'kernel':
+            std = math.sqrt(2 / math.prod(leaf.shape[:-1]))
+            return jnp.asarray(rng.normal(0.0, std, leaf.shape), leaf.dtype)
+        return (jnp.ones if kind in ('scale', 'var') else jnp.zeros)(leaf.shape, leaf.dtype)
+
+    return nnx.merge(graphdef, jax.tree_util.tree_map_with_path(init, state))
+
+
+FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
+LEARNING_RATE = 0.01
+
+
+@pytest.mark.parametrize('name,heads', [('googlenet_cifar', 2), ('inception_v3_cifar', 1)])
+def test_cifar_variant_takes_one_sgd_step_with_aux_loss(name, heads):
+    model = host_init(abstract(name, num_classes=10, aux_logits=True))
+    optimizer = nnx.Optimizer(model, optax.sgd(LEARNING_RATE), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
+    y = jnp.array([3, 7])
+
+    def step(state, x, y):
+        model, optimizer = nnx.merge(graphdef, state)
+
+        def loss_fn(m):
+            logits, *aux = m(x)
+            assert len(aux) == heads
+            ce = [optax.softmax_cross_entropy_with_integer_labels(z, y).mean() for z in aux]
+            main = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+            return main + 0.3 * sum(ce)  # the paper's auxiliary weight
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss, grads, nnx.state((model, optimizer))
+
+    loss, grads, new_state = jax.jit(step, compiler_options=FAST_COMPILE)(state, x, y)
+    assert bool(jnp.isfinite(loss)) and float(loss) > 0
+    new_model, _ = nnx.merge(graphdef, new_state)
+    old_params, new_params = nnx.state(model, nnx.Param), nnx.state(new_model, nnx.Param)
+    g = jax.tree.leaves(grads)
+    assert all(bool(jnp.isfinite(v).all()) for v in g)
+    assert all(bool((v != 0).any()) for v in g), 'a layer (an auxiliary head?) got no gradient'
+    # Plain SGD: new = old - lr * grad, for every parameter.
+    for old, new, grad in zip(jax.tree.leaves(old_params), jax.tree.leaves(new_params), g,
+                              strict=True):  # fmt: skip
+        np.testing.assert_allclose(new, old - LEARNING_RATE * grad, rtol=1e-5, atol=1e-7)
+    # Training mode moved the BatchNorm running statistics.
+    before = jax.tree.leaves(nnx.state(model, nnx.BatchStat))
+    after = jax.tree.leaves(nnx.state(new_model, nnx.BatchStat))
+    assert all(bool((a != b).any()) for a, b in zip(before, after, strict=True))
+
+
+def test_bfloat16_compute_float32_logits():
+    model = abstract('googlenet_cifar', num_classes=10, dtype=jnp.bfloat16)
+    x = jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)
+    logits = jax.eval_shape(lambda m, x: m(x), model, x)
+    assert logits.shape == (2, 10) and logits.dtype == jnp.float32
+    assert {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype('float32')}
