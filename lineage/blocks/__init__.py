@@ -9,7 +9,9 @@ __all__ = ['ClassifierHead', 'ConvBN', 'Dense', 'block_names', 'build_block', 'r
 # Block modules register themselves on import.
 from lineage.blocks import (
     bottleneck,  # noqa: E402,F401
+    factorized,  # noqa: E402,F401
     fire,  # noqa: E402,F401
+    inception,  # noqa: E402,F401
     inverted_residual,  # noqa: E402,F401
     plain,  # noqa: E402,F401
     shuffle,  # noqa: E402,F401
