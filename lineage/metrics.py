@@ -18,11 +18,6 @@ from typing import Any
 
 from absl import logging
 
-# clu's writers import TensorFlow (seconds). Every process imports it here, not process 0 alone
-# when it opens its writer: that skew would hold the other processes at the first collective
-# (over gloo on CPU, past its 30 s connect timeout on a busy machine).
-from clu import metric_writers
-
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'numpy', 'clu')
 
 
@@ -61,6 +56,12 @@ class Metrics:
         self._last: tuple[int, float] | None = None
         self.throughput: list[float] = []  # images/s of each full logging interval
         self.logged: set[tuple[int, str]] = set()  # (step, key) already in metrics.jsonl
+        # clu's writers import TensorFlow (seconds; not at module import, so that a bad flag
+        # fails fast). Every process imports it, not process 0 alone: that skew would hold the
+        # others at the first collective (over gloo on CPU, past its 30 s connect timeout on a
+        # busy machine).
+        from clu import metric_writers
+
         if not enabled:
             return
         os.makedirs(workdir, exist_ok=True)
