@@ -60,6 +60,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.schedule.decay_rate = 0.94  # exponential: factor per decay
 
     config.label_smoothing = 0.0
+    config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
 
     config.log_every_steps = 50

@@ -142,7 +142,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         mesh.size,
     )
 
-    run_step = train_step.make_train_step(state_def.graphdef, config.label_smoothing, replicated)
+    run_step = train_step.make_train_step(
+        state_def.graphdef, config.label_smoothing, replicated, config.get('aux_loss_weight', 0.0)
+    )
     eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
     sharding = parallel.batch_sharded(mesh)
 

@@ -102,20 +102,31 @@ def create_train_state(
 
 
 def make_train_step(
-    graphdef: Any, label_smoothing: float, replicated: NamedSharding
+    graphdef: Any,
+    label_smoothing: float,
+    replicated: NamedSharding,
+    aux_loss_weight: float = 0.0,
 ) -> Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]:
     """`(state, batch) -> (state, {'loss', 'accuracy'})`: one SGD step on the global batch.
 
     The batch arrives sharded over the mesh and the state replicated; XLA partitions the step
-    and all-reduces the gradients. The state argument is donated.
+    and all-reduces the gradients. The state argument is donated. A model with auxiliary
+    classifiers (GoogLeNet, Inception v3 with `aux_logits=True`) returns `(logits, *aux)` in
+    training mode: each auxiliary loss joins the loss with weight `aux_loss_weight`, and the
+    accuracy is the main head's.
     """
 
     def step(state, batch):
         model, optimizer = nnx.merge(graphdef, state)
 
         def loss_fn(model):
-            logits = model(batch['image'])
+            outputs = model(batch['image'])
+            logits, *aux = outputs if isinstance(outputs, tuple) else (outputs,)
             loss = cross_entropy(logits, batch['label'], label_smoothing).mean()
+            for extra in aux:
+                loss += (
+                    aux_loss_weight * cross_entropy(extra, batch['label'], label_smoothing).mean()
+                )
             return loss, logits
 
         (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)

@@ -5,6 +5,7 @@ initialized or computed. The CIFAR-size variants take one real SGD step on a bat
 """
 
 import functools
+import importlib
 import math
 
 import jax
@@ -14,7 +15,7 @@ import optax
 import pytest
 from flax import nnx
 
-from lineage import counting
+from lineage import counting, optim, parallel, plan, train_step
 from lineage.blocks.inception import Inception
 from lineage.models import build_model
 from lineage.models.googlenet import TABLE_1
@@ -186,3 +187,68 @@ def test_bfloat16_compute_float32_logits():
     logits = jax.eval_shape(lambda m, x: m(x), model, x)
     assert logits.shape == (2, 10) and logits.dtype == jnp.float32
     assert {p.dtype for p in jax.tree.leaves(nnx.state(model, nnx.Param))} == {jnp.dtype('float32')}
+
+
+# (config, train examples, classes, expected count, (epoch, learning rate) pairs of the recipe).
+CONFIGS = [
+    # 0.01 at batch 32, scaled to 256; x0.96 every 8 epochs. Count: with the 2 auxiliary heads.
+    ('googlenet_imagenet', 1_281_167, 1000, 7_005_832 + GOOGLENET_AUX,
+     [(0, 0.08), (8, 0.08 * 0.96), (16, 0.08 * 0.96**2)]),
+    ('inception_v3_imagenet', 1_281_167, 1000, 27_161_264, [(0, 0.045), (2, 0.045 * 0.94)]),
+    ('googlenet_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+    ('inception_v3_cifar10', 50_000, 10, None, [(0, 0.1), (100, 0.05), (200, 0.0)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize('name,num_train,classes,count,rates', CONFIGS)
+def test_config_builds_model_and_optimizer(name, num_train, classes, count, rates):
+    """Each config's model and optimizer, built abstractly (no data, no arrays)."""
+    config = importlib.import_module(f'configs.{name}').get_config()
+    the_plan = plan.make_plan(config, num_train, num_devices=8, process_count=1)
+    tx = optim.make_optimizer(config, the_plan)
+    replicated = parallel.replicated(parallel.make_mesh())
+    state = train_step.create_train_state(config, classes, the_plan.dtype, tx, replicated)
+    assert config.model.name.startswith(name.rsplit('_', 1)[0])
+    # The auxiliary heads train where the papers' recipes use them: GoogLeNet 0.3, v3 0.4.
+    aux_weight = {'googlenet_imagenet': 0.3, 'inception_v3_imagenet': 0.4}.get(name, 0.0)
+    assert config.aux_loss_weight == aux_weight
+    assert config.model.aux_logits == (aux_weight > 0)
+    if count is not None:
+        assert counting.param_count(state.model) == count
+    assert jax.tree.leaves(state.abstract)
+    schedule = optim.learning_rate_schedule(config, the_plan)
+    for epoch, rate in rates:
+        step = min(epoch * the_plan.steps_per_epoch, the_plan.total_steps)
+        assert float(schedule(step)) == pytest.approx(rate, rel=1e-5, abs=1e-7), (epoch, rate)
+
+
+class TwoHeads(nnx.Module):
+    """A dense 'network' with one auxiliary head, returned in training mode like GoogLeNet's."""
+
+    def __init__(self, rngs):
+        self.main = nnx.Linear(3, 4, rngs=rngs)
+        self.aux = nnx.Linear(3, 4, rngs=rngs)
+        self.norm = nnx.BatchNorm(3, rngs=rngs)  # holds the train/eval mode
+
+    def __call__(self, x):
+        x = self.norm(x.reshape(x.shape[0], -1)[:, :3])
+        training = not self.norm.use_running_average
+        return (self.main(x), self.aux(x)) if training else self.main(x)
+
+
+def test_train_step_adds_the_weighted_auxiliary_loss():
+    replicated = parallel.replicated(parallel.make_mesh())
+    model = TwoHeads(nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.sgd(0.0), wrt=nnx.Param)
+    graphdef, state = nnx.split((model, optimizer))
+    batch = {
+        'image': jax.random.normal(jax.random.key(0), (8, 1, 1, 3)),
+        'label': jnp.arange(8) % 4,
+    }
+    x = model.norm(batch['image'].reshape(8, 3))
+    ce = [optax.softmax_cross_entropy_with_integer_labels(h(x), batch['label']).mean()
+          for h in (model.main, model.aux)]  # fmt: skip
+    for weight in (0.0, 0.4):
+        step = train_step.make_train_step(graphdef, 0.0, replicated, aux_loss_weight=weight)
+        _, metrics = step(jax.tree.map(jnp.copy, state), batch)
+        assert float(metrics['loss']) == pytest.approx(float(ce[0] + weight * ce[1]), rel=1e-5)
