@@ -14,6 +14,8 @@ Variants import this file and change a few fields.
 import ml_collections
 from ml_collections import config_dict
 
+from lineage.data.config import dataset_config
+
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
@@ -28,10 +30,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.dropout = 0.0
     config.model.block_options = ml_collections.ConfigDict()
 
-    config.dataset = ml_collections.ConfigDict()
-    config.dataset.name = 'digits'
-    config.dataset.image_size = 32
-    config.dataset.max_shift = 2  # random translation of train images, in pixels
+    # Every `config.dataset` field (lineage/data/config.py), so any can be set on the command
+    # line, e.g. --config.dataset.name=image_folder --config.dataset.data_dir=DIR.
+    # max_shift: the digits' random translation of train images, in pixels.
+    config.dataset = dataset_config(name='digits', image_size=32, max_shift=2)
 
     # Global batch (all devices, all processes); must divide over the devices.
     config.batch_size = 64
