@@ -1,0 +1,86 @@
+"""What every train-step benchmark worker shares: flags, the timing loop, its one result line.
+
+Each framework runs in its own process (experiments/train_benchmark.py starts them, alternating),
+so one framework's threads, allocator and compilation caches never share a process with
+another's. A worker prints exactly one line `RESULT {json}`; everything else it prints is log.
+This file uses the standard library only: the peers' Python (`.venv-peers`) imports it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+RESULT_PREFIX = 'RESULT '
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    """The flags every worker takes: which network, at what shape, for how many steps."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--network', required=True, help="lineage's name, e.g. 'resnet50'")
+    parser.add_argument('--image_size', type=int, required=True)
+    parser.add_argument('--batch_size', type=int, required=True)
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps after the first')
+    parser.add_argument('--steps', type=int, default=5, help='timed steps (0: first step only)')
+    parser.add_argument('--num_classes', type=int, default=1000)
+    parser.add_argument('--learning_rate', type=float, default=0.01)
+    parser.add_argument('--momentum', type=float, default=0.9)
+    parser.add_argument(
+        '--options', default='{}', help='worker-specific JSON options (e.g. lineage conv_impl)'
+    )
+    return parser.parse_args()
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (`ru_maxrss`, KiB on Linux) in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_steps(step: Callable[[], Any], warmup: int, steps: int) -> tuple[list[float], float]:
+    """Runs `step` `warmup` times untimed, then `steps` times timed.
+
+    `step` must return only when its work is done (block on the device result), so that each
+    duration is one whole step.
+
+    Returns:
+      (wall seconds of each timed step, CPU seconds of this process over all timed steps). On a
+      shared machine the wall clock includes waiting for the cores; the process's CPU time
+      (every thread's, user + system) is the work itself.
+    """
+    for _ in range(warmup):
+        step()
+    durations = []
+    cpu_start = time.process_time()
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        durations.append(time.perf_counter() - start)
+    return durations, time.process_time() - cpu_start
+
+
+def emit(
+    args: argparse.Namespace, framework: str, step_s: list[float], cpu_s: float, **fields: Any
+) -> None:
+    """Prints the worker's one `RESULT {json}` line: step times, images/s, peak memory, extras.
+
+    images/s is the batch over the median timed step; images per CPU-second is the timed images
+    over the CPU time they took (both None when no step was timed).
+    """
+    median = statistics.median(step_s) if step_s else None
+    result = {
+        'framework': framework,
+        'network': args.network,
+        'image_size': args.image_size,
+        'batch_size': args.batch_size,
+        'step_s': [round(s, 4) for s in step_s],
+        'images_per_s': args.batch_size / median if median else None,
+        'images_per_cpu_s': args.batch_size * len(step_s) / cpu_s if step_s and cpu_s else None,
+        'peak_rss_mib': round(peak_rss_mib(), 1),
+        **fields,
+    }
+    print(RESULT_PREFIX + json.dumps(result), flush=True)

@@ -1,0 +1,355 @@
+r"""Train-step images/s and peak memory of the reference networks: lineage, PyTorch+timm, Keras 3.
+
+    python -m experiments.train_benchmark --peers_python=.venv-peers/bin/python \
+        --output=experiments/results/train_benchmark.md
+
+Each (framework, network) pair runs in its own process (experiments/bench_workers/), and the
+processes alternate in one run (for each network: lineage, torch, keras; repeated `--rounds`
+times), so that a busy shared machine slows all three alike. Per row: images/s over the median
+timed step, images per CPU-second of the worker process (its user + system time over the timed
+steps: the work itself, not the wait for a core), peak resident memory, and the ratios
+lineage/peer. Then lineage's time to the first step (trace, XLA compile, first execution) for
+every reference network at a small batch.
+
+The peers are optional and live in their own venv (requirements-peers.txt); a peer that cannot
+be imported, or a worker that fails, gives a printed note and empty cells, never a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from absl import app, flags
+
+from experiments.bench_workers.protocol import RESULT_PREFIX
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (network, image size, batch) of issue 7's train-step rows, as the PyTorch numbers there.
+TRAIN_ROWS = (
+    ('mobilenet_v2', 32, 128),
+    ('resnet50', 32, 128),
+    ('xception', 128, 32),
+    ('inception_v3', 128, 32),
+)
+# Every reference network at its paper's resolution, for the time to first step.
+FIRST_STEP_ROWS = (
+    ('googlenet', 224),
+    ('inception_v3', 299),
+    ('xception', 299),
+    ('mobilenet_v1', 224),
+    ('mobilenet_v2', 224),
+    ('resnet50', 224),
+)
+FRAMEWORKS = ('lineage', 'torch', 'keras')
+# What a peer's Python must import for its worker to run.
+PEER_MODULES = {'torch': ('torch', 'timm'), 'keras': ('keras', 'jax')}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('peers_python', '', 'Python with torch+timm and keras+jax; empty: no peers')
+flags.DEFINE_list('networks', [r[0] for r in TRAIN_ROWS], 'train-step rows to run')
+flags.DEFINE_list('frameworks', list(FRAMEWORKS), 'frameworks to run, of lineage,torch,keras')
+flags.DEFINE_integer('rounds', 1, 'times the alternating sequence runs; per-row medians')
+flags.DEFINE_integer('warmup', 2, 'untimed steps after the first')
+flags.DEFINE_integer('steps', 3, 'timed steps per process')
+flags.DEFINE_list(
+    'first_step_networks',
+    [r[0] for r in FIRST_STEP_ROWS],
+    "lineage's time to first step; empty: skip",
+)
+flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
+flags.DEFINE_string('lineage_options', '{}', 'JSON options for the lineage worker (conv_impl)')
+flags.DEFINE_integer('timeout', 1800, 'seconds before one worker is abandoned (with a note)')
+flags.DEFINE_string('output', '', 'also write the markdown report here')
+
+
+def parse_result(stdout: str) -> dict[str, Any] | None:
+    """The worker's `RESULT {json}` line as a dict; None if it printed none."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX) :])
+    return None
+
+
+def ratio(lineage: float | None, peer: float | None) -> float | None:
+    """lineage / peer throughput (> 1: lineage faster); None if either is missing."""
+    if not lineage or not peer:
+        return None
+    return lineage / peer
+
+
+def missing_peer_note(python: str, framework: str) -> str | None:
+    """Why `framework`'s worker cannot run under `python` (None: it can).
+
+    Args:
+      python: the peers' interpreter ('' when none was given).
+      framework: 'torch' or 'keras'.
+    """
+    modules = PEER_MODULES[framework]
+    if not python:
+        return f'{framework}: skipped (no --peers_python; see requirements-peers.txt)'
+    if not os.path.exists(python):
+        return f'{framework}: skipped ({python} does not exist; see requirements-peers.txt)'
+    probe = subprocess.run(
+        [python, '-c', 'import ' + ', '.join(modules)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KERAS_BACKEND='jax'),  # keras otherwise imports TensorFlow
+    )
+    if probe.returncode:
+        error = (probe.stderr.strip().splitlines() or ['no output'])[-1]
+        return f'{framework}: skipped ({python} cannot import {", ".join(modules)}: {error})'
+    return None
+
+
+def worker_command(
+    framework: str,
+    python: str,
+    network: str,
+    size: int,
+    batch: int,
+    steps: int,
+    warmup: int,
+    lineage_options: str = '{}',
+) -> list[str]:
+    """The command line that runs one framework's worker on one network."""
+    command = [python, '-m', f'experiments.bench_workers.{framework}_worker']
+    command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
+    command += [f'--steps={steps}', f'--warmup={warmup}']
+    if framework == 'lineage':
+        command.append(f'--options={lineage_options}')
+    return command
+
+
+def run_worker(command: list[str], timeout: int) -> tuple[dict[str, Any] | None, str | None]:
+    """Runs one worker process: (its result, None) or (None, a note saying why there is none)."""
+    # OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads otherwise spin at every barrier; on a
+    # machine shared past its cores, a spinning thread holds a core its partner is waiting for
+    # (measured here: MobileNetV2 step 13-20 s spinning, 0.55 s passive). XLA's pool is unaffected.
+    env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax', OMP_WAIT_POLICY='PASSIVE')
+    print('$', shlex.join(command), flush=True)
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return None, f'timed out after {timeout} s'
+    result = parse_result(done.stdout)
+    if result is None:
+        tail = (done.stderr.strip().splitlines() or ['no output'])[-1]
+        return None, f'exit {done.returncode}, no result: {tail}'
+    print('  ', json.dumps(result), flush=True)
+    return result, None
+
+
+def combine(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One row from several rounds' results: median throughputs, largest peak memory."""
+    row = dict(results[0])
+    for key in ('images_per_s', 'images_per_cpu_s', 'first_step_s', 'first_step_cpu_s'):
+        values = [r[key] for r in results if r.get(key) is not None]
+        row[key] = statistics.median(values) if values else None
+    row['peak_rss_mib'] = max(r['peak_rss_mib'] for r in results)
+    row['rounds'] = len(results)
+    return row
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return '-' if value is None else f'{value:,.{digits}f}'
+
+
+def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence[str]) -> str:
+    """Markdown tables of the train-step rows: `rows[network][framework]` = combined result."""
+    peers = [f for f in frameworks if f != 'lineage']
+    head = ['network', 'input, batch']
+    lines = []
+    for metric, label in (('images_per_s', 'images/s'), ('images_per_cpu_s', 'images/CPU-s')):
+        cols = head + [f'{f} {label}' for f in frameworks]
+        cols += [f'lineage/{p}' for p in peers]
+        lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+        for network, by in rows.items():
+            any_result = next(iter(by.values()))
+            cells = [
+                network,
+                f'{any_result["image_size"]}x{any_result["image_size"]}, '
+                f'{any_result["batch_size"]}',
+            ]
+            cells += [_num(by.get(f, {}).get(metric)) for f in frameworks]
+            own = by.get('lineage', {}).get(metric)
+            cells += [_num(ratio(own, by.get(p, {}).get(metric)), 2) for p in peers]
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+    cols = (
+        ['network']
+        + [f'{f} peak MiB' for f in frameworks]
+        + [f'{f} first step s (CPU s)' for f in frameworks]
+        + [f'{f} params' for f in frameworks]
+    )
+    lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    for network, by in rows.items():
+        cells = [network] + [_num(by.get(f, {}).get('peak_rss_mib'), 0) for f in frameworks]
+        for f in frameworks:
+            r = by.get(f, {})
+            cells.append(
+                f'{_num(r.get("first_step_s"))} ({_num(r.get("first_step_cpu_s"))})' if r else '-'
+            )
+        cells += [_num(by.get(f, {}).get('params'), 0) for f in frameworks]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def first_step_table(results: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of lineage's time to the first step, split into its parts.
+
+    Each cell is wall seconds with the process's CPU seconds in brackets: on a shared machine
+    the wall clock waits for cores, and XLA compiles on one thread, so the CPU seconds are
+    what the step costs an idle machine. 'under 60 s' judges the CPU seconds.
+    """
+    cols = [
+        'network',
+        'input, batch',
+        'params',
+        'init s',
+        'trace+lower s',
+        'compile s',
+        'first step s (trace+compile+run)',
+        'under 60 s',
+    ]
+    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        cpu = r.get(key.removesuffix('_s') + '_cpu_s')
+        return _num(r.get(key)) + ('' if cpu is None else f' ({_num(cpu)})')
+
+    for r in results:
+        seconds = r.get('first_step_cpu_s', r['first_step_s'])
+        cells = [
+            r['network'],
+            f'{r["image_size"]}x{r["image_size"]}, {r["batch_size"]}',
+            _num(r['params'], 0),
+            cell(r, 'init_s'),
+            cell(r, 'lower_s'),
+            cell(r, 'compile_s'),
+            cell(r, 'first_step_s'),
+            'yes' if seconds < 60 else 'no',
+        ]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def machine_line() -> str:
+    """The machine the numbers come from."""
+    return (
+        f'{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} '
+        f'{platform.release()}, Python {platform.python_version()}'
+    )
+
+
+def render(
+    rows: dict[str, dict[str, dict[str, Any]]],
+    first_steps: Sequence[dict[str, Any]],
+    frameworks: Sequence[str],
+    notes: Sequence[str],
+    loads: Sequence[tuple[str, tuple[float, ...]]],
+    minutes: float,
+    versions: dict[str, str],
+) -> str:
+    """The markdown report: command, machine and load, the tables, the notes."""
+    load_text = '; '.join(f'{when} {", ".join(f"{x:.1f}" for x in load)}' for when, load in loads)
+    report = [
+        '# Train-step benchmark: lineage vs PyTorch+timm vs Keras 3 (JAX backend)',
+        '',
+        'Command: `'
+        + shlex.join(['python', '-m', 'experiments.train_benchmark'] + sys.argv[1:])
+        + '`',
+        '',
+        f'Machine: {machine_line()}. Load average (1, 5, 15 min): {load_text}. '
+        f'Wall time {minutes:.1f} min.',
+        '',
+        'Versions: ' + '; '.join(f'{f}: {v}' for f, v in versions.items()),
+        '',
+        f'Float32, SGD momentum 0.9, 1000 classes, random data; {FLAGS.warmup} warm-up and '
+        f'{FLAGS.steps} timed steps per process, {FLAGS.rounds} round(s) alternating '
+        f'{" / ".join(frameworks)}. lineage options: {FLAGS.lineage_options}. PyTorch runs with '
+        f'OMP_WAIT_POLICY=PASSIVE (see torch_worker.py).',
+        '',
+    ]
+    if rows:
+        report += ['## Train step', '', train_table(rows, frameworks)]
+    if first_steps:
+        report += ["## lineage's time to first step", '', first_step_table(first_steps)]
+    if notes:
+        report += ['## Notes', ''] + [f'- {n}' for n in notes] + ['']
+    return '\n'.join(report)
+
+
+def main(argv: Sequence[str]) -> None:
+    del argv
+    frameworks = [f for f in FLAGS.frameworks if f in FRAMEWORKS]
+    notes = []
+    for framework in frameworks[:]:
+        if framework != 'lineage' and (note := missing_peer_note(FLAGS.peers_python, framework)):
+            print(note, flush=True)
+            notes.append(note)
+            frameworks.remove(framework)
+    start = time.time()
+    loads = [('at start', os.getloadavg())]
+    collected: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    first_steps: list[dict[str, Any]] = []
+    versions: dict[str, str] = {}
+
+    def report(final: bool = False) -> str:
+        # Rewritten after every worker, so a run cut short still leaves what it measured.
+        rows = {n: {f: combine(rs) for f, rs in by.items()} for n, by in collected.items()}
+        now = [(('at end' if final else 'so far'), os.getloadavg())]
+        text = render(
+            rows, first_steps, frameworks, notes, loads + now, (time.time() - start) / 60, versions
+        )
+        if FLAGS.output:
+            with open(FLAGS.output, 'w') as f:
+                f.write(text)
+        return text
+
+    def run(framework: str, python: str, network: str, size: int, batch: int, steps: int):
+        command = worker_command(
+            framework, python, network, size, batch, steps, FLAGS.warmup, FLAGS.lineage_options
+        )
+        result, note = run_worker(command, FLAGS.timeout)
+        if note:
+            notes.append(f'{framework} {network} {size}x{size}: {note}')
+            print(notes[-1], flush=True)
+        else:
+            versions[framework] = result.get('version')
+        return result
+
+    for _ in range(FLAGS.rounds):
+        for network, size, batch in TRAIN_ROWS:
+            if network not in FLAGS.networks:
+                continue
+            for framework in frameworks:
+                python = sys.executable if framework == 'lineage' else FLAGS.peers_python
+                if result := run(framework, python, network, size, batch, FLAGS.steps):
+                    collected.setdefault(network, {}).setdefault(framework, []).append(result)
+                report()
+    if collected:
+        loads.append(('after the train-step rows', os.getloadavg()))
+    sizes = dict(FIRST_STEP_ROWS)
+    for network in FLAGS.first_step_networks:
+        if result := run(
+            'lineage', sys.executable, network, sizes[network], FLAGS.first_step_batch, 0
+        ):
+            first_steps.append(result)
+        report()
+    print(report(final=True))
+
+
+if __name__ == '__main__':
+    app.run(main)

@@ -1,0 +1,121 @@
+"""The train-step benchmark's harness: result lines, ratios, skipped peers, tables (no torch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pytest
+
+from experiments import train_benchmark as tb
+from experiments.bench_workers import protocol
+
+
+def _result(framework, images_per_s, **extra):
+    return {
+        'framework': framework,
+        'network': 'resnet50',
+        'image_size': 32,
+        'batch_size': 128,
+        'images_per_s': images_per_s,
+        'images_per_cpu_s': images_per_s / 2 if images_per_s else None,
+        'peak_rss_mib': 1000.0,
+        'first_step_s': 10.0,
+        'first_step_cpu_s': 8.0,
+        'params': 25557032,
+        **extra,
+    }
+
+
+def test_emit_line_parses_back_with_median_throughput(capsys):
+    args = argparse.Namespace(network='resnet50', image_size=32, batch_size=128)
+    protocol.emit(args, 'lineage', [0.5, 0.25, 2.0], 1.6, params=7)
+    out = 'some log line\n' + capsys.readouterr().out + 'trailing log\n'
+    result = tb.parse_result(out)
+    assert result['framework'] == 'lineage'
+    assert result['images_per_s'] == pytest.approx(128 / 0.5)  # the median step, not the mean
+    assert result['images_per_cpu_s'] == pytest.approx(3 * 128 / 1.6)
+    assert result['params'] == 7
+    assert result['peak_rss_mib'] > 10  # this very process's ru_maxrss, in MiB
+
+
+def test_emit_without_timed_steps_gives_no_throughput(capsys):
+    args = argparse.Namespace(network='googlenet', image_size=224, batch_size=4)
+    protocol.emit(args, 'lineage', [], 0.0)
+    result = tb.parse_result(capsys.readouterr().out)
+    assert result['images_per_s'] is None and result['images_per_cpu_s'] is None
+
+
+def test_parse_result_none_without_result_line():
+    assert tb.parse_result('Traceback (most recent call last):\n  ...\nValueError: x\n') is None
+
+
+def test_time_steps_runs_warmup_untimed():
+    calls = []
+    durations, cpu = protocol.time_steps(lambda: calls.append(1), warmup=2, steps=3)
+    assert len(calls) == 5 and len(durations) == 3
+    assert all(d >= 0 for d in durations) and cpu >= 0
+
+
+def test_ratio():
+    assert tb.ratio(300.0, 150.0) == pytest.approx(2.0)
+    assert tb.ratio(100.0, 400.0) == pytest.approx(0.25)
+    assert tb.ratio(None, 150.0) is None
+    assert tb.ratio(300.0, None) is None
+
+
+def test_missing_peer_notes(tmp_path, monkeypatch):
+    assert 'no --peers_python' in tb.missing_peer_note('', 'torch')
+    absent = str(tmp_path / 'bin' / 'python')
+    assert 'does not exist' in tb.missing_peer_note(absent, 'keras')
+    monkeypatch.setitem(tb.PEER_MODULES, 'torch', ('no_such_module_for_this_test',))
+    note = tb.missing_peer_note(sys.executable, 'torch')
+    assert note.startswith('torch: skipped') and 'no_such_module_for_this_test' in note
+    monkeypatch.setitem(tb.PEER_MODULES, 'keras', ('json',))
+    assert tb.missing_peer_note(sys.executable, 'keras') is None
+
+
+def test_run_worker_failure_is_a_note_not_a_number():
+    command = [sys.executable, '-c', 'import sys; print("log"); sys.exit("worker broke")']
+    result, note = tb.run_worker(command, timeout=60)
+    assert result is None and 'exit 1' in note and 'worker broke' in note
+
+
+def test_run_worker_returns_the_result_line():
+    line = protocol.RESULT_PREFIX + json.dumps(_result('torch', 200.0))
+    result, note = tb.run_worker([sys.executable, '-c', f'print({line!r})'], timeout=60)
+    assert note is None and result['images_per_s'] == 200.0
+
+
+def test_worker_command_passes_options_to_lineage_only():
+    lineage = tb.worker_command('lineage', 'py', 'xception', 128, 32, 3, 2, '{"conv_impl": "xla"}')
+    assert lineage[:3] == ['py', '-m', 'experiments.bench_workers.lineage_worker']
+    assert '--image_size=128' in lineage and '--options={"conv_impl": "xla"}' in lineage
+    torch = tb.worker_command('torch', 'py', 'xception', 128, 32, 3, 2, '{"conv_impl": "xla"}')
+    assert not any(a.startswith('--options') for a in torch)
+
+
+def test_combine_takes_medians_and_largest_memory():
+    rounds = [_result('lineage', 100.0), _result('lineage', 300.0), _result('lineage', 200.0)]
+    rounds[2]['peak_rss_mib'] = 1500.0
+    row = tb.combine(rounds)
+    assert row['images_per_s'] == 200.0 and row['peak_rss_mib'] == 1500.0 and row['rounds'] == 3
+
+
+def test_train_table_ratios_and_missing_peer_cells():
+    rows = {'resnet50': {'lineage': _result('lineage', 150.0), 'torch': _result('torch', 300.0)}}
+    table = tb.train_table(rows, ['lineage', 'torch', 'keras'])
+    wall = next(line for line in table.splitlines() if line.startswith('| resnet50'))
+    # lineage, torch, keras images/s; lineage/torch 0.50; keras missing: '-' not a number.
+    assert wall == '| resnet50 | 32x32, 128 | 150.0 | 300.0 | - | 0.50 | - |'
+    assert 'lineage/keras' in table and 'images/CPU-s' in table
+
+
+def test_first_step_table_flags_over_60_s():
+    fast = _result('lineage', None, init_s=1.0, lower_s=2.0, compile_s=20.0, compile_cpu_s=19.0)
+    fast.update(first_step_s=95.0, first_step_cpu_s=25.0)  # waited for cores: CPU s judge
+    slow = dict(fast, network='xception', first_step_s=75.0, first_step_cpu_s=61.0)
+    lines = tb.first_step_table([fast, slow]).splitlines()
+    assert lines[2].endswith('| 20.0 (19.0) | 95.0 (25.0) | yes |')
+    assert lines[3].endswith('| no |') and '25,557,032' in lines[2]
