@@ -11,6 +11,14 @@ Restoring goes straight into an abstract state (`jax.ShapeDtypeStruct`s carrying
 shardings), so nothing is initialized only to be overwritten, and every array lands replicated
 on the mesh as the train step expects.
 
+Faults. orbax writes each checkpoint into `<step>.orbax-checkpoint-tmp` and renames it to
+`<step>` once complete, so a process killed mid-write (kill -9, power) leaves at worst a tmp
+folder, which `latest_step` never lists and the next writer removes. A finished checkpoint that
+was damaged afterwards (truncated or missing files) fails to restore: `resume` then takes the
+one before it, logs one line naming both, and moves the damaged one to `checkpoints_damaged/`
+(the step is trained and saved again). When no checkpoint restores, it says so in one line.
+`probe_workdir` finds an unwritable or full workdir before any training.
+
 Preemption: a TPU VM gets SIGTERM before it goes away. In one process, `Preemption` turns the
 signal into a flag the loop polls between steps; across processes, JAX's preemption sync point
 (`multihost_utils.reached_preemption_sync_point`) makes every host stop at the same step.
@@ -18,15 +26,24 @@ signal into a flag the loop polls between steps; across processes, JAX's preempt
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import signal
 import threading
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 from jax.experimental import multihost_utils
+
+DAMAGED_DIR = 'checkpoints_damaged'
+# Free space a run needs beyond its checkpoints: metrics, TensorBoard events, results.
+MIN_FREE_BYTES = 16 * 2**20
 
 
 def _plain(value: Any) -> Any:
@@ -43,6 +60,68 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
     if old != new:
         return [f'{prefix.rstrip(".")}: {old!r} there, {new!r} here']
     return []
+
+
+class OtherModelError(ValueError):
+    """The workdir's checkpoints were written for another model or data set."""
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as one short line (tensorstore's messages run to pages)."""
+    text = ' '.join(str(error).split())
+    text = text if len(text) <= 160 else text[:157] + '...'
+    return f'{type(error).__name__}: {text}'
+
+
+def _everywhere(ok: bool) -> bool:
+    """Whether `ok` holds on every process (one all-gather when there are several)."""
+    if jax.process_count() == 1:
+        return ok
+    return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
+
+
+def probe_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Checks, before any training, that `workdir` takes files and has room for the run.
+
+    Creates `workdir`, writes, syncs and removes a small file (one per process, as every
+    process writes its part of each checkpoint), then reads the free space.
+
+    Args:
+      workdir: the run's directory.
+      min_free_bytes: free space below which the run is refused.
+
+    Raises:
+      ValueError: one line naming the workdir and what is wrong with it.
+    """
+    path = os.path.join(workdir, f'.write_probe.{jax.process_index()}')
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b'\0' * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.remove(path)
+        free = shutil.disk_usage(workdir).free
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(path)  # a write that failed for want of space leaves the file
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ValueError(
+                f'workdir {workdir} is full ({e.strerror}); free some space or pass another '
+                '--workdir'
+            ) from None
+        raise ValueError(
+            f'workdir {workdir} is not writable ({e.strerror}: {e.filename}); pass a writable '
+            '--workdir'
+        ) from None
+    if free < min_free_bytes:
+        raise ValueError(
+            f'workdir {workdir} has {free / 2**20:.1f} MiB free, under the '
+            f'{min_free_bytes / 2**20:.1f} MiB this run needs (checkpoints and logs); free some '
+            'space or pass another --workdir'
+        )
 
 
 class Checkpoints:
@@ -70,36 +149,131 @@ class Checkpoints:
             self.directory, options=ocp.CheckpointManagerOptions(read_only=True, create=False)
         )
 
-    def check(self) -> tuple[int, dict[str, Any]]:
-        """Reads (without writing anything) the latest checkpoint's step and record.
-
-        Returns:
-          (step, record); (0, {}) when there is no checkpoint yet.
-
-        Raises:
-          ValueError: the checkpoint was written for another model or data set.
-        """
-        reader = self._reader()
-        step = reader.latest_step() if reader else None
-        if step is None:
-            return 0, {}
+    def _record(self, reader: ocp.CheckpointManager, step: int) -> dict[str, Any]:
+        """The JSON record saved at `step`; refuses one written for another model."""
         record = reader.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
         record = dict(record['record'])
         found = record.get('fingerprint', {})
         if found != self.fingerprint:
             diff = '; '.join(_differences(found, self.fingerprint)) or 'no record'
-            raise ValueError(
+            raise OtherModelError(
                 f'{self.workdir} holds checkpoints of another model ({diff}); pass another '
                 f'--workdir, or delete {self.directory} to start over'
             )
-        return step, record
+        return record
+
+    def _unusable(self, failures: list[tuple[int, str]]) -> ValueError:
+        tried = '; '.join(f'step {step}: {reason}' for step, reason in failures)
+        return ValueError(
+            f'no checkpoint in {self.directory} can be restored ({tried}); delete '
+            f'{self.directory} to start over, or pass another --workdir'
+        )
+
+    def check(self) -> tuple[int, dict[str, Any]]:
+        """Reads (without writing anything) the latest readable checkpoint's step and record.
+
+        A checkpoint whose record does not read is passed over for the one before it (`resume`
+        reports it).
+
+        Returns:
+          (step, record); (0, {}) when there is no checkpoint yet.
+
+        Raises:
+          ValueError: the checkpoint was written for another model or data set, or there are
+            checkpoints and none of their records reads.
+        """
+        reader = self._reader()
+        failures = []
+        for step in sorted(reader.all_steps() if reader else (), reverse=True):
+            try:
+                return step, self._record(reader, step)
+            except OtherModelError:
+                raise
+            except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
+                failures.append((step, _reason(e)))
+        if failures:
+            raise self._unusable(failures)
+        return 0, {}
+
+    def resume(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]]:
+        """The latest checkpoint that restores, as (step, state, record).
+
+        Checkpoints after it that fail to restore (truncated or missing files) are named in one
+        warning beside the step resumed from, and moved to `<workdir>/checkpoints_damaged/`:
+        the run trains those steps again and saves them anew. All processes restore; a
+        checkpoint counts as restored only if it did on every process.
+
+        Args:
+          abstract_state: a pytree of `jax.ShapeDtypeStruct` with `sharding` set.
+
+        Returns:
+          (step, state, record); (0, None, {}) when there is no checkpoint.
+
+        Raises:
+          ValueError: checkpoints of another model, or none restores (one line naming the
+            steps tried and why each failed).
+        """
+        reader = self._reader()
+        failures: list[tuple[int, str]] = []
+        for step in sorted(reader.all_steps() if reader else (), reverse=True):
+            state, reason = None, ''
+            try:
+                record = self._record(reader, step)
+                # Without it orbax guesses the tree and fails with a baffling structure error.
+                metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
+                if not os.path.exists(metadata):
+                    raise FileNotFoundError(f'{metadata} is missing')
+                restored = reader.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+                )
+                state = restored['state']
+            except OtherModelError:
+                raise
+            except Exception as e:  # noqa: BLE001 (any failure to restore means: damaged)
+                reason = _reason(e)
+            if not _everywhere(not reason):
+                failures.append((step, reason or 'failed on another process'))
+                continue
+            if failures:
+                self._set_aside([s for s, _ in failures])
+                logging.warning(
+                    'checkpoint at step %s in %s is damaged (%s); resumed from step %d instead '
+                    '(the damaged one is now in %s)',
+                    ', '.join(str(s) for s, _ in failures),
+                    self.directory,
+                    '; '.join(r for _, r in failures),
+                    step,
+                    os.path.join(self.workdir, DAMAGED_DIR),
+                )
+            self.saved_step = step
+            return step, state, record
+        if failures:
+            raise self._unusable(failures)
+        return 0, None, {}
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Moves damaged step folders out of orbax's sight (process 0; the others wait)."""
+        if jax.process_index() == 0:
+            target = os.path.join(self.workdir, DAMAGED_DIR)
+            os.makedirs(target, exist_ok=True)
+            for step in steps:
+                dest = os.path.join(target, str(step))
+                shutil.rmtree(dest, ignore_errors=True)  # an older copy of the same step
+                os.replace(os.path.join(self.directory, str(step)), dest)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices('lineage:checkpoints_set_aside')
 
     @property
     def manager(self) -> ocp.CheckpointManager:
         if self._manager is None:
             self._manager = ocp.CheckpointManager(
                 self.directory,
-                options=ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True),
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=self.keep,
+                    create=True,
+                    # Tmp folders of writes a kill interrupted: never listed as steps, removed.
+                    cleanup_tmp_directories=True,
+                ),
             )
         return self._manager
 
@@ -110,11 +284,20 @@ class Checkpoints:
           step: a saved step (from `check`).
           abstract_state: a pytree of `jax.ShapeDtypeStruct` with `sharding` set.
         """
-        restored = self.manager.restore(
+        restored = self._reader().restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
         )
         self.saved_step = step
         return restored['state']
+
+    def probe(self, abstract_state: Any) -> None:
+        """`probe_workdir` with room for this run's checkpoints (`keep` + 1 being written)."""
+        state_bytes = sum(
+            int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize
+            for x in jax.tree.leaves(abstract_state)
+            if hasattr(x, 'dtype') and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+        )
+        probe_workdir(self.workdir, MIN_FREE_BYTES + (self.keep + 1) * state_bytes)
 
     def save(self, step: int, state: Any, elapsed_s: float) -> None:
         """Saves `state` at `step` (asynchronously; the arrays are copied before it returns)."""

@@ -124,8 +124,10 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             'config trains; pass another --workdir or raise the number of steps'
         )
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
+    ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
+    # The latest checkpoint that restores: a damaged later one is named and set aside.
+    start_step, state, record = ckpt.resume(state_def.abstract)
     if start_step:
-        state = ckpt.restore(start_step, state_def.abstract)
         logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
     else:
         state = state_def.init()
