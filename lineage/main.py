@@ -6,6 +6,18 @@ The config is locked once loaded: overriding a field it does not have is an erro
 field. The workdir defaults to runs/<config file name>; running the same command again resumes
 from its latest checkpoint. Bad input ends the run with one line naming it, before anything is
 written.
+
+Several processes (one per host of a TPU pod slice, or several on one machine) run the same
+command and train one model together. On TPU VMs add `--config.distributed=True`: JAX finds
+the other workers. Elsewhere give each process the coordinator (process 0's host:port), the
+number of processes and its index, as flags or as the environment variables
+JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID; e.g. two CPU processes of 4
+simulated devices each:
+
+    for i in 0 1; do JAX_NUM_CPU_DEVICES=4 python -m lineage.main --config=configs/default.py \\
+      --coordinator_address=127.0.0.1:12345 --num_processes=2 --process_id=$i & done; wait
+
+Only process 0 writes metrics and results and prints the summary.
 """
 
 from __future__ import annotations
@@ -17,13 +29,29 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorBoard's TensorFlow: no banner
 
+import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from lineage import metrics, train  # noqa: E402
+from lineage import metrics, parallel, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address',
+    os.environ.get('JAX_COORDINATOR_ADDRESS'),
+    "Multi-process: process 0's host:port (env JAX_COORDINATOR_ADDRESS).",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes',
+    int(os.environ['JAX_NUM_PROCESSES']) if os.environ.get('JAX_NUM_PROCESSES') else None,
+    'Multi-process: how many processes (env JAX_NUM_PROCESSES).',
+)
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id',
+    int(os.environ['JAX_PROCESS_ID']) if os.environ.get('JAX_PROCESS_ID') else None,
+    "Multi-process: this process's index (env JAX_PROCESS_ID).",
+)
 flags.mark_flags_as_required(['config'])
 
 
@@ -100,9 +128,14 @@ def main(argv: list[str]) -> None:
     config_path = config_flags.get_config_filename(flags.FLAGS['config'])
     workdir = _WORKDIR.value or default_workdir(config_path)
     try:
+        parallel.initialize(
+            _CONFIG.value.distributed, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
+        )
         results = train.train_and_evaluate(_CONFIG.value, workdir)
     except (ValueError, train.NonFiniteLossError) as e:
         sys.exit(f'error: {e}')
+    if jax.process_index() != 0:  # one summary line per run, not per process
+        return
     if results.get('preempted'):
         print(f'stopped at step {results["step"]}, checkpoint saved in {workdir}; rerun to resume')
         return

@@ -27,24 +27,58 @@ from jax.sharding import PartitionSpec as P
 DATA_AXIS = 'data'
 
 
-def initialize(distributed: bool) -> None:
-    """Joins a multi-process run (`jax.distributed.initialize()`) when `distributed` is set.
+def initialize(
+    distributed: bool,
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Joins a multi-process run (`jax.distributed.initialize`) when asked to.
 
-    On a TPU VM pod slice every worker runs the same command and the coordinator is found
-    automatically; elsewhere JAX reads its cluster environment (SLURM, Kubernetes, ...).
-    Must run before anything touches the devices.
+    On a TPU VM pod slice every worker runs the same command with `distributed` set, and JAX
+    finds the coordinator, the number of processes and its own index itself (likewise under
+    SLURM, Open MPI, Kubernetes). Elsewhere, e.g. several CPU processes on one machine, give
+    all three explicitly; that alone starts a multi-process run. Must run before anything
+    touches the devices; a second call does nothing.
+
+    Args:
+      distributed: join a run whose parameters JAX detects.
+      coordinator_address: 'host:port' of process 0's coordination service.
+      num_processes: how many processes take part.
+      process_id: this process's index, 0 .. num_processes - 1.
+
+    Raises:
+      ValueError: some but not all of the explicit parameters, or an index out of range.
     """
-    if distributed and not jax.distributed.is_initialized():
-        # CPU processes need gloo for cross-process collectives; TPU and GPU ignore the setting.
-        jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-        jax.distributed.initialize()
-        logging.info(
-            'process %d of %d, %d local devices of %d',
-            jax.process_index(),
-            jax.process_count(),
-            jax.local_device_count(),
-            jax.device_count(),
+    explicit = {
+        'coordinator_address': coordinator_address,
+        'num_processes': num_processes,
+        'process_id': process_id,
+    }
+    given = [k for k, v in explicit.items() if v is not None]
+    if given and len(given) < len(explicit):
+        missing = ', '.join(f'--{k}' for k in explicit if k not in given)
+        raise ValueError(
+            f'{", ".join(f"--{k}" for k in given)} given without {missing}: a process joins a '
+            'multi-process run with all three (or none, where JAX detects them, e.g. TPU VMs)'
         )
+    if given and not 0 <= process_id < num_processes:
+        raise ValueError(
+            f'--process_id={process_id} is outside 0..{num_processes - 1} '
+            f'(--num_processes={num_processes})'
+        )
+    if not (distributed or given) or jax.distributed.is_initialized():
+        return
+    # CPU processes need gloo for cross-process collectives; TPU and GPU ignore the setting.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    logging.info(
+        'process %d of %d, %d local devices of %d',
+        jax.process_index(),
+        jax.process_count(),
+        jax.local_device_count(),
+        jax.device_count(),
+    )
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:
