@@ -113,11 +113,18 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 class _QuietLibraries(std_logging.Filter):
-    """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings."""
+    """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings.
+
+    Also drops the two warnings every read-only manager gives ('Given directory is read
+    only'): that is how checkpoints are inspected before a run writes, not a fault.
+    """
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or f'{os.sep}orbax{os.sep}' not in (
-            record.pathname
+        if f'{os.sep}orbax{os.sep}' not in record.pathname:
+            return True
+        message = record.getMessage()
+        return record.levelno >= std_logging.WARNING and not (
+            'read only' in message or 'read_only=True' in message
         )
 
 

@@ -145,6 +145,7 @@ def test_two_processes_equal_one_then_resume_in_two(tmp_path):
     second = launch(workdir, steps=STEPS)
     for i, (_, _, _, stderr) in enumerate(second):
         assert f'resumed from step 3 of {STEPS}' in stderr, f'process {i} did not resume'
+        assert 'read only' not in stderr  # orbax's note on inspecting checkpoints: filtered
 
     # One run of 8 devices over 2 processes, written once, by process 0.
     with open(os.path.join(workdir, 'results.json')) as f:
