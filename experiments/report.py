@@ -35,9 +35,6 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-_ROOT = flags.DEFINE_string('root', None, 'Directory searched for results.json files.')
-_SWEEP = flags.DEFINE_string('sweep', None, 'Optional sweep name: rows in its point order.')
-
 _SEED_SUFFIX = re.compile(r'-s(\d+)$')
 
 
@@ -272,18 +269,22 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
 
 def main(argv: list[str]) -> None:
     del argv
+    root, sweep = flags.FLAGS.root, flags.FLAGS.sweep
     order = None
-    if _SWEEP.value:
+    if sweep:
         from experiments import sweeps
 
-        order = [_SEED_SUFFIX.sub('', p.name) for p in sweeps.sweep_points(_SWEEP.value)]
+        order = [_SEED_SUFFIX.sub('', p.name) for p in sweeps.sweep_points(sweep)]
     try:
-        records = report(_ROOT.value, order)
+        records = report(root, order)
     except ValueError as e:
         sys.exit(f'error: {e}')
-    print(markdown(records, load_runs(_ROOT.value)), end='')
+    print(markdown(records, load_runs(root)), end='')
 
 
 if __name__ == '__main__':
+    # Flags are defined here, not at import, so the module imports beside run_sweep (tests).
+    flags.DEFINE_string('root', None, 'Directory searched for results.json files.')
+    flags.DEFINE_string('sweep', None, 'Optional sweep name: rows in its point order.')
     flags.mark_flag_as_required('root')
     app.run(main)

@@ -26,10 +26,6 @@ from absl import app, flags, logging
 
 from experiments import sweeps
 
-_SWEEP = flags.DEFINE_string('sweep', None, f'One of: {", ".join(sorted(sweeps.SWEEPS))}.')
-_SEEDS = flags.DEFINE_list('seeds', None, "Seeds for every point; default: the sweep's own.")
-_ROOT = flags.DEFINE_string('root', None, 'Sweep directory; default experiments/results/<sweep>.')
-
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -95,16 +91,17 @@ def main(argv: list[str]) -> None:
     extra = argv[1:]
     if extra[:1] == ['--']:
         extra = extra[1:]
-    seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else None
+    name = flags.FLAGS.sweep
+    seeds = [int(s) for s in flags.FLAGS.seeds] if flags.FLAGS.seeds else None
     try:
-        points = sweeps.sweep_points(_SWEEP.value, seeds)
+        points = sweeps.sweep_points(name, seeds)
     except ValueError as e:
         sys.exit(f'error: {e}')
-    root = _ROOT.value or os.path.join('experiments', 'results', _SWEEP.value)
+    root = flags.FLAGS.root or os.path.join('experiments', 'results', name)
     outcomes = run_sweep(points, root, extra)
     failed = [o for o in outcomes if o.status == 'failed']
     counts = {s: sum(o.status == s for o in outcomes) for s in ('done', 'skipped', 'failed')}
-    print(f'sweep {_SWEEP.value}: ' + ', '.join(f'{n} {s}' for s, n in counts.items()))
+    print(f'sweep {name}: ' + ', '.join(f'{n} {s}' for s, n in counts.items()))
     for o in failed:
         print(f'  failed: {o.point} (returncode {o.returncode}), log {o.log}')
     if failed:
@@ -112,5 +109,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+    # Flags are defined here, not at import, so the module imports beside report (tests).
+    flags.DEFINE_string('sweep', None, f'One of: {", ".join(sorted(sweeps.SWEEPS))}.')
+    flags.DEFINE_list('seeds', None, "Seeds for every point; default: the sweep's own.")
+    flags.DEFINE_string('root', None, 'Sweep directory; default experiments/results/<sweep>.')
     flags.mark_flag_as_required('sweep')
     app.run(main)

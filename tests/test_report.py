@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -108,3 +110,15 @@ def test_points_that_disagree_on_the_model_are_rejected(tmp_path):
 def test_empty_root_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match='no results.json under'):
         report.report(str(tmp_path))
+
+
+def test_cli_prints_the_table(root):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', f'--root={root}'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '| small | small | 500,000 |' in result.stdout
+    assert (root / 'results.csv').exists()

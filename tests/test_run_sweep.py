@@ -112,3 +112,15 @@ def test_real_subprocesses_one_crashes(tmp_path, monkeypatch):
     assert [(o.status, o.returncode) for o in outcomes] == [('failed', 1), ('done', 0)]
     assert 'boom' in (tmp_path / 'a-s0.log').read_text()
     assert json.loads((tmp_path / 'b-s0' / 'results.json').read_text()) == {'top1': 1.0}
+
+
+def test_cli_unknown_sweep_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=nope', f'--root={tmp_path}'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
+    assert list(tmp_path.iterdir()) == []
