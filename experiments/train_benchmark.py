@@ -55,21 +55,26 @@ FRAMEWORKS = ('lineage', 'torch', 'keras')
 PEER_MODULES = {'torch': ('torch', 'timm'), 'keras': ('keras', 'jax')}
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('peers_python', '', 'Python with torch+timm and keras+jax; empty: no peers')
-flags.DEFINE_list('networks', [r[0] for r in TRAIN_ROWS], 'train-step rows to run')
-flags.DEFINE_list('frameworks', list(FRAMEWORKS), 'frameworks to run, of lineage,torch,keras')
-flags.DEFINE_integer('rounds', 1, 'times the alternating sequence runs; per-row medians')
-flags.DEFINE_integer('warmup', 2, 'untimed steps after the first')
-flags.DEFINE_integer('steps', 3, 'timed steps per process')
-flags.DEFINE_list(
-    'first_step_networks',
-    [r[0] for r in FIRST_STEP_ROWS],
-    "lineage's time to first step; empty: skip",
-)
-flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
-flags.DEFINE_string('lineage_options', '{}', 'JSON options for the lineage worker (conv_impl)')
-flags.DEFINE_integer('timeout', 1800, 'seconds before one worker is abandoned (with a note)')
-flags.DEFINE_string('output', '', 'also write the markdown report here')
+
+
+def define_flags() -> None:
+    """The command's flags, defined when run (not at import: tests import this module beside
+    other experiments that define `--output`)."""
+    flags.DEFINE_string('peers_python', '', 'Python with torch+timm and keras+jax; empty: no peers')
+    flags.DEFINE_list('networks', [r[0] for r in TRAIN_ROWS], 'train-step rows to run')
+    flags.DEFINE_list('frameworks', list(FRAMEWORKS), 'frameworks to run, of lineage,torch,keras')
+    flags.DEFINE_integer('rounds', 1, 'times the alternating sequence runs; per-row medians')
+    flags.DEFINE_integer('warmup', 2, 'untimed steps after the first')
+    flags.DEFINE_integer('steps', 3, 'timed steps per process')
+    flags.DEFINE_list(
+        'first_step_networks',
+        [r[0] for r in FIRST_STEP_ROWS],
+        "lineage's time to first step; empty: skip",
+    )
+    flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
+    flags.DEFINE_string('lineage_options', '{}', 'JSON options for the lineage worker (conv_impl)')
+    flags.DEFINE_integer('timeout', 1800, 'seconds before one worker is abandoned (with a note)')
+    flags.DEFINE_string('output', '', 'also write the markdown report here')
 
 
 def parse_result(stdout: str) -> dict[str, Any] | None:
@@ -352,4 +357,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)
