@@ -113,10 +113,14 @@ def test_layer_kind():
 def test_auto_is_native_off_cpu_and_the_table_on_cpu():
     for kind in convolution.KINDS:
         native = 'shift' if kind == 'grouped' else 'xla'
-        assert convolution.resolve('auto', kind, 'gpu') == native
-        assert convolution.resolve('auto', kind, 'tpu') == native
-        assert convolution.resolve('auto', kind, 'cpu') == convolution.AUTO_CPU[kind]
-        assert convolution.resolve('im2col', kind, 'cpu') == 'im2col'
+        assert convolution.auto_form(kind, 256, 'gpu') == native
+        assert convolution.auto_form(kind, 256, 'tpu') == native
+        assert convolution.auto_form(kind, 256, 'cpu') == convolution.AUTO_CPU[kind]
+    for kind in ('depthwise', 'pointwise', 'grouped'):
+        assert convolution.auto_form(kind, 1, 'cpu') == 'shift'
+    # Dense convs keep lax.conv's kernel gradient below 128 input channels.
+    assert convolution.auto_form('dense', 127, 'cpu') == 'xla'
+    assert convolution.auto_form('dense', 128, 'cpu') == 'hybrid'
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
@@ -147,8 +151,9 @@ def test_convbn_follows_the_setting():
             # Fresh functions: a traced function keeps the form it was traced with.
             outputs[impl] = jax.jit(lambda x: layer(x))(x)
             prims = _jaxpr_primitives(lambda x: layer(x), x)
-        # The setting reaches ConvBN: only the xla form traces to a conv primitive.
+        # The setting reaches ConvBN: only xla traces to a bare conv (hybrid wraps its own).
         assert ('conv_general_dilated' in prims) == (impl == 'xla'), impl
+        assert ('custom_vjp_call' in prims) == (impl == 'hybrid'), impl
     for impl, y in outputs.items():
         assert y.shape == (2, 5, 5, 4)
         np.testing.assert_allclose(y, outputs['xla'], rtol=1e-5, atol=1e-5, err_msg=impl)
@@ -188,7 +193,9 @@ def _sharded_grad_hlo(impl):
         return step.lower(state, x).compile().as_text()
 
 
-@pytest.mark.parametrize('impl', FORMS)
+# xla and hybrid run lax.conv, which gathers for grouped convs (the next test); auto and the
+# matmul forms must not.
+@pytest.mark.parametrize('impl', ['auto', 'shift', 'im2col'])
 def test_batch_sharded_step_does_not_gather_the_batch(impl):
     # Data parallelism needs only all-reduces of the gradients; an all-gather here would
     # collect the activations of the whole batch on every device.

@@ -14,8 +14,10 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
 - `im2col`: the slices gathered into patches, then one contraction: a matmul with the
   `(kh * kw * I, O)` kernel (batched over groups), or for a depthwise conv one multiply and
   sum over taps.
+- `hybrid`: `lax.conv` for the output and the input gradient, `shift` for the kernel gradient
+  (the one part of a dense conv that XLA's CPU conv runs slowly).
 
-`auto` picks per backend and layer kind: on CPU the fastest form measured
+`auto` picks per backend and layer kind (`auto_form`): on CPU the fastest form measured
 (`AUTO_CPU`, from experiments/conv_benchmark.py); on TPU/GPU `lax.conv`, the vendor library's
 conv, except for grouped convs, which lax.conv cannot shard by batch (`AUTO_ACCELERATOR`).
 bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does.
@@ -28,6 +30,8 @@ a network follows; a function already jitted keeps the form it was traced with.
 from __future__ import annotations
 
 import contextlib
+import functools
+import operator
 from collections.abc import Callable, Iterator, Sequence
 
 import jax
@@ -81,8 +85,12 @@ def _taps(
     padding: Padding,
     dilation: tuple[int, int],
 ) -> list[jax.Array]:
-    """The input under each kernel tap, row-major over `(kh, kw)`: each `(N, Ho, Wo, C)`."""
-    n, h, w, c = x.shape
+    """The input `(..., H, W, C)` under each kernel tap, row-major over `(kh, kw)`.
+
+    Returns:
+      `kh * kw` arrays `(..., Ho, Wo, C)`.
+    """
+    *lead, h, w, c = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
     (top, bottom), (left, right) = padding
     ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
@@ -92,16 +100,17 @@ def _taps(
             f'conv: a {kh}x{kw} kernel (dilation {dilation}) does not fit the {h}x{w} input '
             f'padded by {padding}; use a larger input or same padding'
         )
+    zero = [(0, 0, 0)] * len(lead)
     # lax.pad: its transpose (in the gradient) is a slice, and negative pads are allowed.
     xp = jax.lax.pad(
-        x, jnp.zeros((), x.dtype), [(0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)]
+        x, jnp.zeros((), x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
     )
     return [
         jax.lax.slice(
             xp,
-            (0, i * dh, j * dw, 0),
-            (n, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, c),
-            (1, sh, sw, 1),
+            (*(0 for _ in lead), i * dh, j * dw, 0),
+            (*lead, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, c),
+            (*(1 for _ in lead), sh, sw, 1),
         )
         for i in range(kh)
         for j in range(kw)
@@ -112,6 +121,25 @@ def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
     # bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
     # float32 and float64 stay as they are.
     return jnp.promote_types(dtype, jnp.float32)
+
+
+def _group_major(x: jax.Array, kernel: jax.Array, groups: int) -> tuple[jax.Array, jax.Array]:
+    """`(N, H, W, g * I)`, `(kh, kw, I, g * Og)` -> `(g, N, H, W, I)`, `(kh * kw, g, I, Og)`.
+
+    Groups lead, so each tap's product is a batched matmul with the batch dimension first, the
+    layout XLA's CPU dot runs without a transpose per tap (group-minor einsums ran 3x slower).
+    """
+    n, h, w, c = x.shape
+    kh, kw, cg, out = kernel.shape
+    x = x.reshape(n, h, w, groups, cg).transpose(3, 0, 1, 2, 4)
+    kernel = kernel.reshape(kh * kw, cg, groups, out // groups).transpose(0, 2, 1, 3)
+    return x, kernel
+
+
+def _channels_last(y: jax.Array) -> jax.Array:
+    """`(g, N, Ho, Wo, Og)` -> `(N, Ho, Wo, g * Og)`."""
+    g, n, ho, wo, og = y.shape
+    return y.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, g * og)
 
 
 def conv_shift(
@@ -127,27 +155,23 @@ def conv_shift(
     c = x.shape[-1]
     dtype = x.dtype
     acc = _compute_dtype(dtype)
-    taps = _taps(x.astype(acc), (kh, kw), strides, padding, dilation)
-    weights = kernel.astype(acc).reshape(kh * kw, cg, out)
+    x, kernel = x.astype(acc), kernel.astype(acc)
     if groups > 1 and groups == c:  # depthwise: out = c * multiplier, output o reads o // m
         m = out // c
         y = None
-        for tap, wt in zip(taps, weights, strict=True):
-            term = tap * wt[0] if m == 1 else (tap[..., None] * wt[0].reshape(c, m))
+        taps = _taps(x, (kh, kw), strides, padding, dilation)
+        for tap, wt in zip(taps, kernel.reshape(kh * kw, c, m), strict=True):
+            term = tap * wt[:, 0] if m == 1 else tap[..., None] * wt
             y = term if y is None else y + term
         return y.reshape(*y.shape[:3], out).astype(dtype)
-    y = None
-    for tap, wt in zip(taps, weights, strict=True):
-        if groups == 1:
-            term = jnp.einsum('nhwc,co->nhwo', tap, wt)
-        else:
-            term = jnp.einsum(
-                'nhwgc,cgo->nhwgo',
-                tap.reshape(*tap.shape[:3], groups, cg),
-                wt.reshape(cg, groups, out // groups),
-            ).reshape(*tap.shape[:3], out)
-        y = term if y is None else y + term
-    return y.astype(dtype)
+    if groups == 1:
+        taps = _taps(x, (kh, kw), strides, padding, dilation)
+        terms = (tap @ wt for tap, wt in zip(taps, kernel.reshape(kh * kw, cg, out), strict=True))
+        return functools.reduce(operator.add, terms).astype(dtype)
+    x, kernel = _group_major(x, kernel, groups)
+    taps = _taps(x, (kh, kw), strides, padding, dilation)
+    terms = (jnp.einsum('gnhwc,gco->gnhwo', tap, wt) for tap, wt in zip(taps, kernel, strict=True))
+    return _channels_last(functools.reduce(operator.add, terms)).astype(dtype)
 
 
 def conv_im2col(
@@ -158,7 +182,7 @@ def conv_im2col(
     dilation: tuple[int, int],
     groups: int,
 ) -> jax.Array:
-    """All taps gathered along a new axis, then one contraction over taps and channels.
+    """All taps gathered along channels, then one contraction over taps and channels.
 
     Dense and grouped convs contract with one matmul (batched over groups); a depthwise conv
     multiplies by its `(taps, C)` weights and sums over taps in one reduction.
@@ -167,37 +191,82 @@ def conv_im2col(
     c = x.shape[-1]
     dtype = x.dtype
     acc = _compute_dtype(dtype)
-    taps = _taps(x.astype(acc), (kh, kw), strides, padding, dilation)
-    kernel = kernel.astype(acc)
-    n, ho, wo, _ = taps[0].shape
+    x, kernel = x.astype(acc), kernel.astype(acc)
     if groups > 1 and groups == c:
         m = out // c
-        patches = jnp.stack(taps, axis=-2)  # (n, ho, wo, taps, c)
+        patches = jnp.stack(_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
         if m == 1:
             y = jnp.sum(patches * kernel.reshape(kh * kw, c), axis=-2)
         else:
             y = jnp.sum(patches[..., None] * kernel.reshape(kh * kw, c, m), axis=-3)
-        return y.reshape(n, ho, wo, out).astype(dtype)
+        return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
-        patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
-        y = jnp.einsum('nhwk,ko->nhwo', patches, kernel.reshape(kh * kw * cg, out))
-        return y.astype(dtype)
-    patches = jnp.stack(taps, axis=-2).reshape(n, ho, wo, kh * kw, groups, cg)
-    y = jnp.einsum(
-        'nhwtgc,tcgo->nhwgo', patches, kernel.reshape(kh * kw, cg, groups, out // groups)
-    )
-    return y.reshape(n, ho, wo, out).astype(dtype)
+        patches = jnp.concatenate(_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
+        return (patches @ kernel.reshape(kh * kw * cg, out)).astype(dtype)
+    x, kernel = _group_major(x, kernel, groups)
+    patches = jnp.concatenate(_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
+    # (g, N, Ho, Wo, taps * I) @ (g, taps * I, Og): taps outer, channels inner, as concatenated.
+    weights = kernel.transpose(1, 0, 2, 3).reshape(groups, kh * kw * cg, out // groups)
+    return _channels_last(jnp.einsum('gnhwk,gko->gnhwo', patches, weights)).astype(dtype)
 
 
-FORMS: dict[str, ConvForm] = {'xla': conv_xla, 'shift': conv_shift, 'im2col': conv_im2col}
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _hybrid(x, kernel, strides, padding, dilation, groups):
+    return conv_xla(x, kernel, strides, padding, dilation, groups)
 
-# The CPU choice per layer kind, from experiments/conv_benchmark.py (issue 7's table).
-AUTO_CPU: dict[str, str] = {
-    'depthwise': 'xla',
-    'pointwise': 'xla',
-    'grouped': 'xla',
-    'dense': 'xla',
+
+def _hybrid_fwd(x, kernel, strides, padding, dilation, groups):
+    return conv_xla(x, kernel, strides, padding, dilation, groups), (x, kernel)
+
+
+def _hybrid_bwd(strides, padding, dilation, groups, residuals, ct):
+    x, kernel = residuals
+    _, input_vjp = jax.vjp(lambda x: conv_xla(x, kernel, strides, padding, dilation, groups), x)
+    _, kernel_vjp = jax.vjp(lambda k: conv_shift(x, k, strides, padding, dilation, groups), kernel)
+    return input_vjp(ct)[0], kernel_vjp(ct)[0]
+
+
+_hybrid.defvjp(_hybrid_fwd, _hybrid_bwd)
+
+
+def conv_hybrid(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: tuple[int, int],
+    padding: Padding,
+    dilation: tuple[int, int],
+    groups: int,
+) -> jax.Array:
+    """`lax.conv` for the output and input gradient; `shift`'s per-tap matmuls for the kernel's.
+
+    XLA's CPU conv runs a dense 3x3 forward and input gradient near the machine's matmul speed
+    but its kernel gradient ~8x slower (experiments/conv_benchmark.py). A `jax.custom_vjp`, so
+    it supports reverse-mode differentiation only (no `jax.jvp`).
+    """
+    padding = tuple(tuple(p) for p in padding)  # hashable: a static argument of the custom_vjp
+    return _hybrid(x, kernel, tuple(strides), padding, tuple(dilation), groups)
+
+
+FORMS: dict[str, ConvForm] = {
+    'xla': conv_xla,
+    'shift': conv_shift,
+    'im2col': conv_im2col,
+    'hybrid': conv_hybrid,
 }
+
+# The CPU choice per layer kind, from experiments/conv_benchmark.py (fwd+bwd, float32, 2 cores;
+# the table in issue 7): shifted taps beat lax.conv 4-10x for depthwise, pointwise and grouped
+# convs at every shape measured. A dense conv keeps lax.conv's fast forward and input gradient
+# and, from 128 input channels (per group) up, takes the taps' kernel gradient ('hybrid'):
+# below that XLA's kernel gradient is as fast or faster (e.g. 0.7x the taps' CPU time at
+# 32x32x32x64, 1.4-2.5x at 128 channels and more).
+AUTO_CPU: dict[str, str] = {
+    'depthwise': 'shift',
+    'pointwise': 'shift',
+    'grouped': 'shift',
+    'dense': 'hybrid',
+}
+HYBRID_MIN_CHANNELS = 128
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
 # test_xla_grouped_conv_gathers_the_batch tracks it), while the matmul form shards cleanly.
@@ -242,12 +311,20 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def resolve(impl: str, kind: str, backend: str | None = None) -> str:
-    """The form `impl` means for a conv of `kind` on `backend` (default: JAX's default)."""
-    if impl == 'auto':
-        backend = backend or jax.default_backend()
-        return (AUTO_CPU if backend == 'cpu' else AUTO_ACCELERATOR)[kind]
-    return impl
+def auto_form(kind: str, in_per_group: int, backend: str | None = None) -> str:
+    """The form `auto` picks for a conv of `kind` on `backend` (default: JAX's default).
+
+    Args:
+      kind: `layer_kind(...)`.
+      in_per_group: input channels per group (the kernel's `I`).
+      backend: 'cpu', 'gpu', 'tpu', ...
+    """
+    backend = backend or jax.default_backend()
+    if backend != 'cpu':
+        return AUTO_ACCELERATOR[kind]
+    if kind == 'dense' and in_per_group < HYBRID_MIN_CHANNELS:
+        return 'xla'
+    return AUTO_CPU[kind]
 
 
 def conv(
@@ -274,6 +351,7 @@ def conv(
     Returns:
       `(N, Ho, Wo, O)`, equal to `lax.conv_general_dilated` up to float summation order.
     """
-    kind = layer_kind(kernel.shape, x.shape[-1], groups)
-    form = resolve(_check(impl or _IMPL), kind)
+    form = _check(impl or _IMPL)
+    if form == 'auto':
+        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2])
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
