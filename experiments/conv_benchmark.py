@@ -1,0 +1,118 @@
+"""Which conv form is fastest here: every form of every layer kind, forward + backward.
+
+    python -m experiments.conv_benchmark                     # 128x32x32x128, float32
+    python -m experiments.conv_benchmark --strides=1,2 --repeats=9 --dtype=bfloat16
+
+For each layer kind (depthwise 3x3, pointwise 1x1, grouped 3x3, dense 3x3) at each stride,
+times the forward output and the gradients w.r.t. input and kernel for a fixed cotangent (what
+a train step computes for the layer) for every form in
+`lineage.blocks.convolution.FORMS`. Forms are timed round-robin, one call each per round, so a
+change in the machine's load hits them alike; the table gives the median over rounds, the
+min-max spread, the median process CPU time (all threads; it stays near the work done when
+other jobs stretch the wall clock), GFLOP/s (3 x 2 x MACs: forward, input gradient, kernel
+gradient), and marks
+the form `auto` picks on this backend. The load average is printed before and after: other jobs
+on the host slow every form.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from experiments.timing import load, round_robin  # noqa: E402
+from lineage.blocks import convolution  # noqa: E402
+from lineage.blocks.conv import same_padding  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer('batch', 128, 'N of the NHWC input.')
+flags.DEFINE_integer('size', 32, 'H = W of the input.')
+flags.DEFINE_integer('channels', 128, 'Input and output channels.')
+flags.DEFINE_integer('groups', 4, 'Groups of the grouped conv (ResNeXt-style).')
+flags.DEFINE_list('strides', ['1', '2'], 'Strides to time.')
+flags.DEFINE_list('kinds', list(convolution.KINDS), 'Layer kinds to time.')
+flags.DEFINE_list('forms', list(convolution.FORMS), 'Forms to time.')
+flags.DEFINE_integer('repeats', 5, 'Timed rounds after one warm-up call per form.')
+flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Input and kernel dtype.')
+
+
+def layer(kind: str, channels: int, groups: int) -> tuple[tuple[int, int], int]:
+    """`(kernel_size, groups)` of the benchmark layer of `kind`."""
+    return {
+        'depthwise': ((3, 3), channels),
+        'pointwise': ((1, 1), 1),
+        'grouped': ((3, 3), groups),
+        'dense': ((3, 3), 1),
+    }[kind]
+
+
+def step_fn(form: str, kernel_size, strides, groups):
+    """A jitted fwd+bwd of one conv in `form`: returns `(y, dx, dkernel)` for cotangent `ct`.
+
+    `y` is returned, as a train step keeps it for BatchNorm; a scalar loss like `<y, ct>` would
+    let XLA fuse the forward into a reduction and never write `y`.
+    """
+    pads = same_padding(kernel_size, (1, 1))
+
+    def run(x, kernel, ct):
+        def f(x, kernel):
+            return convolution.FORMS[form](x, kernel, strides, pads, (1, 1), groups)
+
+        y, vjp = jax.vjp(f, x, kernel)
+        return (y, *vjp(ct.astype(y.dtype)))
+
+    return jax.jit(run)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    dtype = jnp.dtype(FLAGS.dtype)
+    n, s, c = FLAGS.batch, FLAGS.size, FLAGS.channels
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((n, s, s, c)), dtype)
+    print(
+        f'# conv forms, fwd+bwd, NHWC {n}x{s}x{s}x{c} -> {c} channels, {FLAGS.dtype}, '
+        f'backend {jax.default_backend()}, {os.cpu_count()} CPUs, jax {jax.__version__}'
+    )
+    print(f'# load average before: {load()}')
+    print('| layer | stride | form | median ms | min-max ms | CPU ms | GFLOP/s | compile s |')
+    print('|---|---|---|---|---|---|---|---|')
+    for stride in (int(v) for v in FLAGS.strides):
+        for kind in FLAGS.kinds:
+            kernel_size, groups = layer(kind, c, FLAGS.groups)
+            kernel = jnp.asarray(rng.standard_normal((*kernel_size, c // groups, c)) * 0.05, dtype)
+            o = (s - 1) // stride + 1
+            ct = jnp.asarray(rng.standard_normal((n, o, o, c)), jnp.float32)
+            macs = n * o * o * kernel_size[0] * kernel_size[1] * (c // groups) * c
+            auto = convolution.auto_form(kind, c // groups)
+            calls, compile_s = {}, {}
+            for form in FLAGS.forms:
+                start = time.perf_counter()
+                jitted = step_fn(form, kernel_size, (stride, stride), groups)
+                compiled = jitted.lower(x, kernel, ct).compile()
+                compile_s[form] = time.perf_counter() - start
+                calls[form] = functools.partial(compiled, x, kernel, ct)
+            times = round_robin(calls, FLAGS.repeats)
+            for form in FLAGS.forms:
+                wall, cpu = times[form][:, 0], times[form][:, 1]
+                gflops = 6 * macs / np.median(wall) / 1e6
+                mark = ' (auto)' if form == auto else ''
+                print(
+                    f'| {kind} | {stride} | {form}{mark} | {np.median(wall):.0f} | '
+                    f'{wall.min():.0f}-{wall.max():.0f} | {np.median(cpu):.0f} | {gflops:.1f} | '
+                    f'{compile_s[form]:.1f} |',
+                    flush=True,
+                )
+    print(f'# load average after: {load()}')
+
+
+if __name__ == '__main__':
+    app.run(main)
