@@ -142,6 +142,62 @@ def _channels_last(y: jax.Array) -> jax.Array:
     return y.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, g * og)
 
 
+def _static(padding: Padding) -> tuple[tuple[int, int], ...]:
+    """Padding as a hashable tuple, for static (non-differentiated) custom_vjp arguments."""
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+def _depthwise_sum(taps: list[jax.Array], weights: jax.Array) -> jax.Array:
+    """`sum_t taps[t] * weights[t]`: `(N, Ho, Wo, C)` taps, `(T, C, m)` weights -> `(..., C, m)`."""
+    m = weights.shape[-1]
+    y = None
+    for tap, wt in zip(taps, weights, strict=True):
+        term = (tap * wt[:, 0])[..., None] if m == 1 else tap[..., None] * wt
+        y = term if y is None else y + term
+    return y
+
+
+def _row_sum(p: jax.Array, leaves: int = 16) -> jax.Array:
+    """Sums `p` over all but its last two axes; first `leaves` row blocks pairwise, element-wise.
+
+    A kernel gradient of a depthwise conv is a sum over every output position of (tap * ct):
+    summed directly, XLA materializes each tap's slice and reduces it on its own (issue 7: the
+    backward's bottleneck). Adding `leaves` blocks of rows element-wise first is one fused loop
+    that reads the padded input in place, and leaves `1 / leaves` of the rows to the reduction.
+    """
+    rows = p.size // (p.shape[-2] * p.shape[-1])
+    while rows % leaves:  # the largest power of two <= 16 that divides the rows
+        leaves //= 2
+    p = p.reshape(leaves, rows // leaves, *p.shape[-2:])
+    while p.shape[0] > 1:
+        half = p.shape[0] // 2
+        p = p[:half] + p[half:]
+    return jnp.sum(p[0], axis=0)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _depthwise_taps(x, weights, kernel_size, strides, padding, dilation):
+    return _depthwise_sum(_taps(x, kernel_size, strides, padding, dilation), weights)
+
+
+def _depthwise_taps_fwd(x, weights, kernel_size, strides, padding, dilation):
+    return _depthwise_taps(x, weights, kernel_size, strides, padding, dilation), (x, weights)
+
+
+def _depthwise_taps_bwd(kernel_size, strides, padding, dilation, residuals, ct):
+    x, weights = residuals
+    # The input gradient by autodiff: each tap's (ct * weight) padded back in place, one loop.
+    _, input_vjp = jax.vjp(
+        lambda x: _depthwise_sum(_taps(x, kernel_size, strides, padding, dilation), weights), x
+    )
+    taps = _taps(x, kernel_size, strides, padding, dilation)
+    grads = jnp.stack([_row_sum(tap[..., None] * ct) for tap in taps])
+    return input_vjp(ct)[0], grads
+
+
+_depthwise_taps.defvjp(_depthwise_taps_fwd, _depthwise_taps_bwd)
+
+
 def conv_shift(
     x: jax.Array,
     kernel: jax.Array,
@@ -157,12 +213,8 @@ def conv_shift(
     acc = _compute_dtype(dtype)
     x, kernel = x.astype(acc), kernel.astype(acc)
     if groups > 1 and groups == c:  # depthwise: out = c * multiplier, output o reads o // m
-        m = out // c
-        y = None
-        taps = _taps(x, (kh, kw), strides, padding, dilation)
-        for tap, wt in zip(taps, kernel.reshape(kh * kw, c, m), strict=True):
-            term = tap * wt[:, 0] if m == 1 else tap[..., None] * wt
-            y = term if y is None else y + term
+        weights = kernel.reshape(kh * kw, c, out // c)
+        y = _depthwise_taps(x, weights, (kh, kw), tuple(strides), _static(padding), tuple(dilation))
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
         taps = _taps(x, (kh, kw), strides, padding, dilation)
