@@ -113,14 +113,16 @@ def test_layer_kind():
 def test_auto_is_native_off_cpu_and_the_table_on_cpu():
     for kind in convolution.KINDS:
         native = 'shift' if kind == 'grouped' else 'xla'
-        assert convolution.auto_form(kind, 256, 'gpu') == native
-        assert convolution.auto_form(kind, 256, 'tpu') == native
-        assert convolution.auto_form(kind, 256, 'cpu') == convolution.AUTO_CPU[kind]
+        assert convolution.auto_form(kind, 256, backend='gpu') == native
+        assert convolution.auto_form(kind, 256, backend='tpu') == native
+        assert convolution.auto_form(kind, 256, backend='cpu') == convolution.AUTO_CPU[kind]
     for kind in ('depthwise', 'pointwise', 'grouped'):
-        assert convolution.auto_form(kind, 1, 'cpu') == 'shift'
-    # Dense convs keep lax.conv's kernel gradient below 128 input channels.
-    assert convolution.auto_form('dense', 127, 'cpu') == 'xla'
-    assert convolution.auto_form('dense', 128, 'cpu') == 'hybrid'
+        assert convolution.auto_form(kind, 1, (2, 2), 'cpu') == 'shift'
+    # Dense convs keep lax.conv below 128 input channels; strided ones gather patches.
+    assert convolution.auto_form('dense', 127, (1, 1), 'cpu') == 'xla'
+    assert convolution.auto_form('dense', 127, (2, 2), 'cpu') == 'xla'
+    assert convolution.auto_form('dense', 128, (1, 1), 'cpu') == 'hybrid'
+    assert convolution.auto_form('dense', 128, (2, 2), 'cpu') == 'im2col'
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
@@ -158,15 +160,18 @@ def test_convbn_follows_the_setting():
 
 
 class _EveryKind(nnx.Module):
-    """A dense, a grouped, a depthwise and a pointwise ConvBN in a row."""
+    """Every kind of ConvBN, wide enough that `auto` picks each of its CPU forms."""
 
     def __init__(self, rngs):
+        c = convolution.DENSE_MIN_CHANNELS
         self.layers = nnx.List(
             [
-                ConvBN(4, 8, 3, rngs=rngs),
-                ConvBN(8, 8, 3, groups=2, strides=2, rngs=rngs),
-                ConvBN(8, 8, 3, groups=8, rngs=rngs),
-                ConvBN(8, 16, 1, rngs=rngs),
+                ConvBN(c, c, 3, rngs=rngs),  # dense: hybrid
+                ConvBN(c, c, 3, strides=2, rngs=rngs),  # strided dense: im2col
+                ConvBN(c, c, 3, groups=2, rngs=rngs),  # grouped: shift
+                ConvBN(c, c, 3, groups=c, rngs=rngs),  # depthwise: shift
+                ConvBN(c, 8, 1, rngs=rngs),  # pointwise: shift
+                ConvBN(8, 8, 3, rngs=rngs),  # narrow dense: xla
             ]
         )
 
@@ -185,7 +190,7 @@ def _sharded_grad_hlo(impl):
         return jnp.mean(nnx.merge(graphdef, state)(x) ** 2)
 
     shardings = (NamedSharding(mesh, P()), NamedSharding(mesh, P('data')))
-    x = jax.ShapeDtypeStruct((16, 8, 8, 4), jnp.float32)
+    x = jax.ShapeDtypeStruct((16, 8, 8, convolution.DENSE_MIN_CHANNELS), jnp.float32)
     with convolution.conv_impl(impl):
         step = jax.jit(jax.grad(loss), in_shardings=shardings)
         return step.lower(state, x).compile().as_text()

@@ -1,16 +1,19 @@
 """Exact convolution forms, and the one place that picks among them (`conv`).
 
-XLA's CPU backend computes `lax.conv_general_dilated` far slower than PyTorch: a depthwise 3x3
-(`feature_group_count=C`) by 10x, a dense 3x3 by 2-3x, forward and backward together
-(issue 7). The same arithmetic written as shifted slices and multiply-adds or matmuls runs on
-XLA's fast paths (fused element-wise loops; Eigen GEMM), and its gradient, by autodiff, is
-again shifted multiply-adds and matmuls (the transpose of a strided slice is a pad).
+XLA's CPU backend runs `lax.conv_general_dilated` slowly on this kind of machine (2 cores,
+float32, NHWC 128x32x32x128, forward + backward, experiments/conv_benchmark.py): a depthwise
+3x3 (`feature_group_count=C`) 2.1 s, a grouped 3x3 7.9 s, a pointwise 1x1 0.66 s, a dense 3x3
+4.1 s of which 3.3 s is the kernel gradient alone (issue 7). The same arithmetic written as
+shifted slices and multiply-adds or matmuls runs on XLA's fast paths (fused element-wise loops,
+the CPU matmul library), and its gradient is again shifted multiply-adds and matmuls (the
+transpose of a strided slice is a pad): 0.20 s, 1.2 s, 0.20 s and 2.3 s.
 
 Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` padding):
 - `xla`: `lax.conv_general_dilated`, the reference every other form equals.
 - `shift`: one strided slice of the padded input per kernel tap; a depthwise conv multiplies
-  each slice by its tap's per-channel weights and adds; any other conv multiplies each slice by
-  its tap's `(I, O)` matrix (batched over groups) and adds.
+  each slice by its tap's per-channel weights and adds (its kernel gradient by a `custom_vjp`,
+  `_row_sum`); any other conv multiplies each slice by its tap's `(I, O)` matrix (batched
+  over groups) and adds.
 - `im2col`: the slices gathered into patches, then one contraction: a matmul with the
   `(kh * kw * I, O)` kernel (batched over groups), or for a depthwise conv one multiply and
   sum over taps.
@@ -20,7 +23,8 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
 `auto` picks per backend and layer kind (`auto_form`): on CPU the fastest form measured
 (`AUTO_CPU`, from experiments/conv_benchmark.py); on TPU/GPU `lax.conv`, the vendor library's
 conv, except for grouped convs, which lax.conv cannot shard by batch (`AUTO_ACCELERATOR`).
-bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does.
+bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does
+(checked: its bfloat16 output is the float32 conv's, rounded).
 
 The form is a process-wide setting read when a function is traced (`set_conv_impl`, or the
 `conv_impl` context for one trace), so a config sets it once and every block built deep inside
@@ -307,18 +311,20 @@ FORMS: dict[str, ConvForm] = {
 }
 
 # The CPU choice per layer kind, from experiments/conv_benchmark.py (fwd+bwd, float32, 2 cores;
-# the table in issue 7): shifted taps beat lax.conv 4-10x for depthwise, pointwise and grouped
-# convs at every shape measured. A dense conv keeps lax.conv's fast forward and input gradient
-# and, from 128 input channels (per group) up, takes the taps' kernel gradient ('hybrid'):
-# below that XLA's kernel gradient is as fast or faster (e.g. 0.7x the taps' CPU time at
-# 32x32x32x64, 1.4-2.5x at 128 channels and more).
+# experiments/results/conv_forms.md): shifted taps beat lax.conv 3-12x for depthwise, pointwise
+# and grouped convs at every shape measured. A dense conv from 128 input channels (per group)
+# up keeps lax.conv's fast forward and input gradient and takes the taps' kernel gradient
+# ('hybrid'); strided, it gathers patches (lax.conv's strided input gradient is slow too).
+# Below 128 channels XLA's own kernel gradient is as fast or faster (0.7x the taps' CPU time at
+# 32x32x32x64; 1.3-2.5x slower from 128 channels, 3x at 128x32x32x128).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
     'grouped': 'shift',
     'dense': 'hybrid',
 }
-HYBRID_MIN_CHANNELS = 128
+DENSE_MIN_CHANNELS = 128  # below: lax.conv for dense convs on CPU
+DENSE_STRIDED = 'im2col'  # dense convs from DENSE_MIN_CHANNELS with a stride > 1, on CPU
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
 # test_xla_grouped_conv_gathers_the_batch tracks it), while the matmul form shards cleanly.
@@ -363,19 +369,27 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, in_per_group: int, backend: str | None = None) -> str:
-    """The form `auto` picks for a conv of `kind` on `backend` (default: JAX's default).
+def auto_form(
+    kind: str,
+    in_per_group: int,
+    strides: Sequence[int] = (1, 1),
+    backend: str | None = None,
+) -> str:
+    """The form `auto` picks for a conv on `backend` (default: JAX's default backend).
 
     Args:
       kind: `layer_kind(...)`.
       in_per_group: input channels per group (the kernel's `I`).
+      strides: the conv's strides.
       backend: 'cpu', 'gpu', 'tpu', ...
     """
     backend = backend or jax.default_backend()
     if backend != 'cpu':
         return AUTO_ACCELERATOR[kind]
-    if kind == 'dense' and in_per_group < HYBRID_MIN_CHANNELS:
+    if kind == 'dense' and in_per_group < DENSE_MIN_CHANNELS:
         return 'xla'
+    if kind == 'dense' and max(strides) > 1:
+        return DENSE_STRIDED
     return AUTO_CPU[kind]
 
 
@@ -405,5 +419,5 @@ def conv(
     """
     form = _check(impl or _IMPL)
     if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2])
+        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2], strides)
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
