@@ -64,6 +64,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0
     config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
+    # Conv form (lineage/blocks/convolution.py): auto | xla | shift | im2col | hybrid; all exact.
+    config.conv_impl = 'auto'
 
     config.log_every_steps = 50
     config.eval_every_steps = 0  # 0: evaluate at the end only
