@@ -6,7 +6,8 @@
   with one warning naming both, and the rerun ends exactly as the uninterrupted run did;
 - no checkpoint restores: one error naming each step and why, nothing changed;
 - an unwritable or full workdir: one error before any training;
-- a corrupt file in an image folder: skipped and counted, or rejected by name.
+- a corrupt file in an image folder (not an image, or one cut short): skipped and counted, or
+  rejected by name.
 
 A real kill -9 at random moments is `experiments/kill9_demo.py`, kept out of the suite: even
 one trial is three launches of the command line (minutes on a loaded CPU). The tmp-folder
@@ -15,6 +16,7 @@ case below is what its kills mid-write leave.
 
 import errno
 import glob
+import io
 import json
 import logging
 import os
@@ -257,9 +259,19 @@ def folder_config(root, **dataset):
     return config
 
 
+def cut_short_png() -> bytes:
+    """The first 60% of a 16x16 noise PNG: a valid header and a body a download cut off."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(1).integers(0, 256, (16, 16, 3), np.uint8)
+    Image.fromarray(pixels).save(buffer, 'PNG')
+    data = buffer.getvalue()
+    return data[: len(data) * 6 // 10]
+
+
 BAD = {
     'train/circle/download.png': b'<html><body>503 Service Unavailable</body></html>',
     'test/square/empty.jpg': b'',
+    'test/circle/cut.png': cut_short_png(),
 }
 
 
@@ -269,9 +281,11 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         results = train.train_and_evaluate(folder_config(tmp_path / 'data'), workdir)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    skipped = [w for w in warnings if w.startswith('image_folder: skipped 1 files')]
+    skipped = [w for w in warnings if w.startswith('image_folder: skipped')]
     assert len(skipped) == 2, warnings
-    assert 'download.png' in skipped[0] and 'empty.jpg' in skipped[1]
+    assert skipped[0].startswith('image_folder: skipped 1 files') and 'download.png' in skipped[0]
+    assert skipped[1].startswith('image_folder: skipped 2 files')  # test: cut.png, empty.jpg
+    assert 'cut.png' in skipped[1]  # the first in sorted order
     assert results['num_eval'] == 12 and results['train_steps'] == 2  # every good image, once
     assert 0 <= results['correct'] <= 12
 
@@ -281,8 +295,8 @@ def test_corrupt_image_rejected_by_name_when_asked(tmp_path):
     workdir = str(tmp_path / 'run')
     with pytest.raises(
         ValueError,
-        match=r"^'.*/train/circle/download.png' is not a JPEG/PNG/BMP/GIF image \(1 such files "
-        r'in .*/train\); remove it, or set --config.dataset.on_bad_image=skip$',
+        match=r"^'.*/train/circle/download.png' is not a JPEG/PNG/BMP/GIF image, or is cut short "
+        r'\(1 such files in .*/train\); remove it, or set --config.dataset.on_bad_image=skip$',
     ):
         train.train_and_evaluate(folder_config(tmp_path / 'data', on_bad_image='error'), workdir)
     assert not os.path.exists(workdir)

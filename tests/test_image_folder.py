@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lineage.data import build_dataset, dataset_config
+from lineage.data import build_dataset, dataset_config, image_folder
 
 # split -> class -> number of images; 'dog' only in train, 'emu' only in test.
 LAYOUT = {
@@ -133,7 +133,41 @@ def test_bad_files_are_skipped_with_a_counted_warning(tmp_path, caplog):
 def test_bad_files_rejected_naming_the_file(tmp_path):
     write_folder(tmp_path)
     (tmp_path / 'test' / 'fox' / 'broken.jpg').write_bytes(b'<html>404</html>')
-    with pytest.raises(ValueError, match=r"broken\.jpg' is not a JPEG/PNG/BMP/GIF image"):
+    with pytest.raises(
+        ValueError, match=r"broken\.jpg' is not a JPEG/PNG/BMP/GIF image, or is cut short"
+    ):
+        build(tmp_path, image_size=8, on_bad_image='error')
+
+
+def cut_short(path, keep=0.6):
+    """Truncates an image file to `keep` of its bytes: the header still reads fine."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+
+
+def test_cut_short_images_of_every_format_are_bad_whole_ones_are_not(tmp_path):
+    # A noisy 24x24 image: its encoded body is long enough that a cut leaves the header whole.
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 24, 3), np.uint8)
+    layout = {'train': {'cat': 7, 'dog': 5, 'fox': 6}, 'test': {'cat': 4, 'fox': 4}}
+    write_folder(tmp_path, layout)
+    for fmt, ext in (('JPEG', 'jpg'), ('PNG', 'png'), ('GIF', 'gif'), ('BMP', 'bmp')):
+        whole = tmp_path / 'test' / 'cat' / f'whole.{ext}'
+        Image.fromarray(pixels).save(whole, fmt)
+        cut = tmp_path / 'test' / 'fox' / f'cut.{ext}'
+        Image.fromarray(pixels).save(cut, fmt)
+        cut_short(cut)
+    # The cut files still start like images (longer than their headers): only their ends
+    # give them away.
+    for ext in ('jpg', 'png', 'gif', 'bmp'):
+        data = (tmp_path / 'test' / 'fox' / f'cut.{ext}').read_bytes()
+        assert len(data) > 200 and data.startswith(image_folder.SIGNATURES)
+    ds = build(tmp_path, image_size=8, preprocess='none')
+    assert ds.num_eval == 8 + 4  # the four whole files are in, the four cut ones out
+    # Decoding every eval image (whole files of all four formats) goes through.
+    assert sum(b['mask'].sum() for b in ds.eval_batches(4)) == 12
+    with pytest.raises(
+        ValueError, match=r"cut\.bmp' is not a JPEG/PNG/BMP/GIF image, or is cut short \(4 such"
+    ):
         build(tmp_path, image_size=8, on_bad_image='error')
 
 

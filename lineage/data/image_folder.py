@@ -5,10 +5,11 @@
 Class names are the sorted union of the class folders of both splits (a class missing from one
 split keeps its label), split sizes are the files found. Images are JPEG, PNG, BMP or GIF
 (recognized by their first bytes, whatever their extension), of any size: preprocessing
-resizes them. Anything else in a class folder (a README, a truncated download renamed .jpg) is
-a bad image: skipped with one counted warning (`on_bad_image='skip'`, the default, as a folder
-gathered from the web usually holds a few) or rejected naming the file (`'error'`). Hidden
-files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+resizes them. Anything else in a class folder (a README, an HTML error page renamed .jpg, an
+image whose download stopped midway, recognized by its last bytes) is a bad image: skipped with
+one counted warning (`on_bad_image='skip'`, the default, as a folder gathered from the web
+usually holds a few) or rejected naming the file (`'error'`).
+Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
 
 Train order is a fresh permutation of the whole split each epoch (`pipeline.indexed_source`),
 so the files' order on disk does not matter.
@@ -30,7 +31,11 @@ from lineage.data import config as fields
 from lineage.data.dataset import Dataset, register_dataset
 
 # File signatures (magic numbers) of the formats tf.io.decode_image reads.
-SIGNATURES = (b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM', b'GIF87a', b'GIF89a')
+JPEG, PNG, BMP = b'\xff\xd8\xff', b'\x89PNG\r\n\x1a\n', b'BM'
+GIF = (b'GIF87a', b'GIF89a')
+SIGNATURES = (JPEG, PNG, BMP, *GIF)
+# How far from a file's end its end marker may sit (writers may pad after it).
+TAIL = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +48,26 @@ class FolderSplit:
 
 
 def is_image(path: str) -> bool:
-    """Whether the file starts like a JPEG, PNG, BMP or GIF."""
+    """Whether the file starts like a JPEG, PNG, BMP or GIF and ends like a whole one.
+
+    The end is what a cut-off download lacks, while its header still reads fine (and decoding
+    would then stop the run midway): JPEG's end-of-image marker FF D9 and PNG's IEND chunk in
+    the last TAIL bytes, GIF's trailer byte 3B last, and a BMP as long as its header says.
+    """
     with open(path, 'rb') as f:
         head = f.read(8)
-    return head.startswith(SIGNATURES)
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - TAIL))
+        tail = f.read()
+    if head.startswith(JPEG):
+        return b'\xff\xd9' in tail
+    if head.startswith(PNG):
+        return b'IEND\xaeB`\x82' in tail
+    if head.startswith(GIF):
+        return tail.endswith(b'\x3b')
+    if head.startswith(BMP):
+        return len(head) >= 6 and size >= int.from_bytes(head[2:6], 'little')
+    return False
 
 
 def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
@@ -59,7 +80,7 @@ def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
 
 
 def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
-    """Lists `root/<class>/**` in sorted order and checks each file's first bytes.
+    """Lists `root/<class>/**` in sorted order and checks each file's first and last bytes.
 
     Files directly in `root` (outside any class folder) count as bad images.
     """
@@ -108,11 +129,12 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
         return
     if policy == 'error':
         raise ValueError(
-            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image ({len(bad)} such files in {split_dir}); '
-            'remove it, or set --config.dataset.on_bad_image=skip'
+            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image, or is cut short ({len(bad)} such files '
+            f'in {split_dir}); remove it, or set --config.dataset.on_bad_image=skip'
         )
     logging.warning(
-        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images (first: %s); '
+        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images or are cut '
+        'short (first: %s); '
         'set --config.dataset.on_bad_image=error to stop instead',
         len(bad),
         split_dir,
