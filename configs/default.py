@@ -66,6 +66,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
     # Conv form (lineage/blocks/convolution.py): auto | xla | shift | im2col | hybrid; all exact.
     config.conv_impl = 'auto'
+    # JAX's persistent compilation cache (lineage/compilation_cache.py); '' turns it off.
+    config.compilation_cache_dir = '~/.cache/lineage/xla'
 
     config.log_every_steps = 50
     config.eval_every_steps = 0  # 0: evaluate at the end only

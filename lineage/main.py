@@ -17,7 +17,9 @@ simulated devices each:
     for i in 0 1; do JAX_NUM_CPU_DEVICES=4 python -m lineage.main --config=configs/default.py \\
       --coordinator_address=127.0.0.1:12345 --num_processes=2 --process_id=$i & done; wait
 
-Only process 0 writes metrics and results and prints the summary.
+Only process 0 writes metrics and results and prints the summary. Compiled programs are kept
+in `config.compilation_cache_dir` (default ~/.cache/lineage/xla; see
+lineage/compilation_cache.py), so a rerun or a resumed run skips most of the compile.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from lineage import metrics, parallel, train  # noqa: E402
+from lineage import compilation_cache, metrics, parallel, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
@@ -138,6 +140,7 @@ def main(argv: list[str]) -> None:
         parallel.initialize(
             _CONFIG.value.distributed, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
         )
+        compilation_cache.enable(_CONFIG.value.compilation_cache_dir)
         results = train.train_and_evaluate(_CONFIG.value, workdir)
     except (ValueError, train.NonFiniteLossError) as e:
         sys.exit(f'error: {e}')

@@ -17,11 +17,12 @@ TINY = [
     '--config.model.depths=(1,1)',
     '--config.dataset.image_size=16',
     '--config.batch_size=8',
+    '--config.compilation_cache_dir=',  # nothing written outside tmp_path (one test sets it)
 ]
 
 
-def run(*args):
-    env = {**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT}
+def run(*args, **env_vars):
+    env = {**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT, **env_vars}
     return subprocess.run(
         [sys.executable, '-m', 'lineage.main', *args],
         cwd=ROOT,
@@ -92,3 +93,36 @@ def test_run_then_rerun_then_other_model(tmp_path):
     error = other.stderr.strip().splitlines()[-1]
     assert error.startswith(f'error: {workdir} holds checkpoints of another model (options.block:')
     assert sorted(os.listdir(workdir)) == before
+
+
+def test_compilation_cache_filled_then_reused(tmp_path):
+    cache = tmp_path / 'cache'
+    # Store every program, however fast it compiled (JAX's default skips those under 1 s), and
+    # log each cache hit.
+    env = {'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0', 'JAX_LOG_COMPILES': '1'}
+    hit = 'Persistent compilation cache hit for '
+
+    first = run(*TINY, f'--config.compilation_cache_dir={cache}', f'--workdir={tmp_path}/a', **env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    entries = sorted(os.listdir(cache))
+    assert len(entries) >= 2 and hit not in first.stderr  # at least the train and eval steps
+    # A second run (another workdir: trains again) compiles the same programs: all from disk.
+    second = run(*TINY, f'--config.compilation_cache_dir={cache}', f'--workdir={tmp_path}/b', **env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert sorted(os.listdir(cache)) == entries
+    assert second.stderr.count("hit for 'jit_step'") == 2  # the train and the eval step
+    assert second.stderr.count(hit) == len(entries)
+    last = [r.stdout.strip().splitlines()[-1].split(' | ')[:-1] for r in (first, second)]
+    assert last[0] == last[1]  # the same result, but for the wall time
+
+
+def test_unusable_compilation_cache_is_one_line(tmp_path):
+    (tmp_path / 'file').write_text('')
+    bad = tmp_path / 'file' / 'cache'
+    result = run(*TINY, f'--config.compilation_cache_dir={bad}', f'--workdir={tmp_path}/run')
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: compilation cache {bad} is not writable (Not a directory); set '
+        "--config.compilation_cache_dir to another folder, or to '' for no cache"
+    )
+    assert not os.path.exists(tmp_path / 'run')

@@ -37,6 +37,7 @@ FIELDS = {
     'schedule.name': 'constant',
     'schedule.warmup_epochs': 0.0,
     'optimizer.learning_rate': 0.05,
+    'compilation_cache_dir': '',  # each test compiles afresh, writes nothing outside tmp_path
 }
 
 
