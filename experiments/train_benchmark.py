@@ -73,6 +73,11 @@ def define_flags() -> None:
     )
     flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
     flags.DEFINE_string('lineage_options', '{}', 'JSON options for the lineage worker (conv_impl)')
+    flags.DEFINE_string(
+        'omp_wait_policy',
+        '',
+        "workers' OMP_WAIT_POLICY; '' = OpenMP's default (PASSIVE on a busy machine)",
+    )
     flags.DEFINE_integer('timeout', 1800, 'seconds before one worker is abandoned (with a note)')
     flags.DEFINE_string('output', '', 'also write the markdown report here')
 
@@ -135,12 +140,19 @@ def worker_command(
     return command
 
 
-def run_worker(command: list[str], timeout: int) -> tuple[dict[str, Any] | None, str | None]:
-    """Runs one worker process: (its result, None) or (None, a note saying why there is none)."""
-    # OMP_WAIT_POLICY=PASSIVE: PyTorch's OpenMP threads otherwise spin at every barrier; on a
-    # machine shared past its cores, a spinning thread holds a core its partner is waiting for
-    # (measured here: MobileNetV2 step 13-20 s spinning, 0.55 s passive). XLA's pool is unaffected.
-    env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax', OMP_WAIT_POLICY='PASSIVE')
+def run_worker(
+    command: list[str], timeout: int, omp_wait_policy: str = ''
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Runs one worker process: (its result, None) or (None, a note saying why there is none).
+
+    `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
+    spins at barriers: PyTorch's fastest on a free machine, MobileNetV2 705 vs 485 images/s
+    passive here; on a machine shared past its cores a spinning thread holds a core its
+    partner waits for, measured at 13-20 s a MobileNetV2 step, and PASSIVE avoids that).
+    """
+    env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
+    if omp_wait_policy:
+        env['OMP_WAIT_POLICY'] = omp_wait_policy
     print('$', shlex.join(command), flush=True)
     try:
         done = subprocess.run(
@@ -283,8 +295,8 @@ def render(
         '',
         f'Float32, SGD momentum 0.9, 1000 classes, random data; {FLAGS.warmup} warm-up and '
         f'{FLAGS.steps} timed steps per process, {FLAGS.rounds} round(s) alternating '
-        f'{" / ".join(frameworks)}. lineage options: {FLAGS.lineage_options}. PyTorch runs with '
-        f'OMP_WAIT_POLICY=PASSIVE (see torch_worker.py).',
+        f'{" / ".join(frameworks)}. lineage options: {FLAGS.lineage_options}. OMP_WAIT_POLICY: '
+        f'{FLAGS.omp_wait_policy or "unset (OpenMP default)"}.',
         '',
     ]
     if rows:
@@ -327,7 +339,7 @@ def main(argv: Sequence[str]) -> None:
         command = worker_command(
             framework, python, network, size, batch, steps, FLAGS.warmup, FLAGS.lineage_options
         )
-        result, note = run_worker(command, FLAGS.timeout)
+        result, note = run_worker(command, FLAGS.timeout, FLAGS.omp_wait_policy)
         if note:
             notes.append(f'{framework} {network} {size}x{size}: {note}')
             print(notes[-1], flush=True)

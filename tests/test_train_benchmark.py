@@ -88,6 +88,15 @@ def test_run_worker_returns_the_result_line():
     assert note is None and result['images_per_s'] == 200.0
 
 
+@pytest.mark.parametrize('policy', ['', 'PASSIVE'])
+def test_run_worker_sets_omp_wait_policy_only_when_given(policy, monkeypatch):
+    monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
+    policy_json = 'json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY")})'
+    code = f'import json, os; print({protocol.RESULT_PREFIX!r} + {policy_json})'
+    result, note = tb.run_worker([sys.executable, '-c', code], timeout=60, omp_wait_policy=policy)
+    assert note is None and result['policy'] == (policy or None)
+
+
 def test_worker_command_passes_options_to_lineage_only():
     lineage = tb.worker_command('lineage', 'py', 'xception', 128, 32, 3, 2, '{"conv_impl": "xla"}')
     assert lineage[:3] == ['py', '-m', 'experiments.bench_workers.lineage_worker']
