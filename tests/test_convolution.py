@@ -118,12 +118,12 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         assert convolution.auto_form(kind, 256, backend='tpu') == native
         assert convolution.auto_form(kind, 256, backend='cpu') == convolution.AUTO_CPU[kind]
     for kind in ('depthwise', 'pointwise', 'grouped'):
-        assert convolution.auto_form(kind, 1, (2, 2), 'cpu') == 'shift'
-    # Dense convs keep lax.conv below 128 input channels; strided ones gather patches.
-    assert convolution.auto_form('dense', 127, (1, 1), 'cpu') == 'xla'
-    assert convolution.auto_form('dense', 127, (2, 2), 'cpu') == 'xla'
-    assert convolution.auto_form('dense', 128, (1, 1), 'cpu') == 'hybrid'
-    assert convolution.auto_form('dense', 128, (2, 2), 'cpu') == 'im2col'
+        assert convolution.auto_form(kind, 1, 'cpu') == 'shift'
+    # Dense convs keep lax.conv below 64 input channels, and gather patches from there.
+    assert convolution.auto_form('dense', 3, 'cpu') == 'xla'
+    assert convolution.auto_form('dense', 63, 'cpu') == 'xla'
+    assert convolution.auto_form('dense', 64, 'cpu') == 'im2col'
+    assert convolution.auto_form('dense', 512, 'cpu') == 'im2col'
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
@@ -167,8 +167,7 @@ class _EveryKind(nnx.Module):
         c = convolution.DENSE_MIN_CHANNELS
         self.layers = nnx.List(
             [
-                ConvBN(c, c, 3, rngs=rngs),  # dense: hybrid
-                ConvBN(c, c, 3, strides=2, rngs=rngs),  # strided dense: im2col
+                ConvBN(c, c, 3, strides=2, rngs=rngs),  # dense: im2col
                 ConvBN(c, c, 3, groups=2, rngs=rngs),  # grouped: shift
                 ConvBN(c, c, 3, groups=c, rngs=rngs),  # depthwise: shift
                 ConvBN(c, 8, 1, rngs=rngs),  # pointwise: shift

@@ -312,19 +312,19 @@ FORMS: dict[str, ConvForm] = {
 
 # The CPU choice per layer kind, from experiments/conv_benchmark.py (fwd+bwd, float32, 2 cores;
 # experiments/results/conv_forms.md): shifted taps beat lax.conv 3-12x for depthwise, pointwise
-# and grouped convs at every shape measured. A dense conv from 128 input channels (per group)
-# up keeps lax.conv's fast forward and input gradient and takes the taps' kernel gradient
-# ('hybrid'); strided, it gathers patches (lax.conv's strided input gradient is slow too).
-# Below 128 channels XLA's own kernel gradient is as fast or faster (0.7x the taps' CPU time at
-# 32x32x32x64; 1.3-2.5x slower from 128 channels, 3x at 128x32x32x128).
+# and grouped convs at every shape measured. Dense convs gather patches from 64 input channels
+# (per group) up: alone, im2col beats lax.conv 1.2x at 64x32x32x64 and the hybrid is 10% ahead
+# of it at 128 channels, but in whole train steps im2col wins by far (ResNet-50 at 32x32,
+# batch 128: 179-185 images/s against 87 with the hybrid from 128 channels; Inception v3 at
+# 128x128, batch 32: 22-24 against 18). Below 64 channels lax.conv is as fast or faster (32
+# channels: 69 vs 84 ms; 16: 22 vs 47).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
     'grouped': 'shift',
-    'dense': 'hybrid',
+    'dense': 'im2col',
 }
-DENSE_MIN_CHANNELS = 128  # below: lax.conv for dense convs on CPU
-DENSE_STRIDED = 'im2col'  # dense convs from DENSE_MIN_CHANNELS with a stride > 1, on CPU
+DENSE_MIN_CHANNELS = 64  # below: lax.conv for dense convs on CPU
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
 # test_xla_grouped_conv_gathers_the_batch tracks it), while the matmul form shards cleanly.
@@ -369,18 +369,12 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(
-    kind: str,
-    in_per_group: int,
-    strides: Sequence[int] = (1, 1),
-    backend: str | None = None,
-) -> str:
+def auto_form(kind: str, in_per_group: int, backend: str | None = None) -> str:
     """The form `auto` picks for a conv on `backend` (default: JAX's default backend).
 
     Args:
       kind: `layer_kind(...)`.
       in_per_group: input channels per group (the kernel's `I`).
-      strides: the conv's strides.
       backend: 'cpu', 'gpu', 'tpu', ...
     """
     backend = backend or jax.default_backend()
@@ -388,8 +382,6 @@ def auto_form(
         return AUTO_ACCELERATOR[kind]
     if kind == 'dense' and in_per_group < DENSE_MIN_CHANNELS:
         return 'xla'
-    if kind == 'dense' and max(strides) > 1:
-        return DENSE_STRIDED
     return AUTO_CPU[kind]
 
 
@@ -419,5 +411,5 @@ def conv(
     """
     form = _check(impl or _IMPL)
     if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2], strides)
+        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2])
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
