@@ -315,9 +315,9 @@ FORMS: dict[str, ConvForm] = {
 # and grouped convs at every shape measured. Dense convs gather patches from 64 input channels
 # (per group) up: alone, im2col beats lax.conv 1.2x at 64x32x32x64 and the hybrid is 10% ahead
 # of it at 128 channels, but in whole train steps im2col wins by far (ResNet-50 at 32x32,
-# batch 128: 179-185 images/s against 87 with the hybrid from 128 channels; Inception v3 at
-# 128x128, batch 32: 22-24 against 18). Below 64 channels lax.conv is as fast or faster (32
-# channels: 69 vs 84 ms; 16: 22 vs 47).
+# batch 128: 186 images/s against 89 with the hybrid from 128 channels; Inception v3 at
+# 128x128, batch 32: 25 against 18; experiments/results/train_benchmark.md). Below 64 channels
+# lax.conv is as fast or faster (batch 64 at 32x32, 32 channels: 69 vs 84 ms; 16: 22 vs 47).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
