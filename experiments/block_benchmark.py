@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from experiments.timing import load, round_robin  # noqa: E402
+from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from lineage import counting  # noqa: E402
 from lineage.blocks import block_names, build_block, convolution  # noqa: E402
 
@@ -102,14 +102,8 @@ def main(argv: list[str]) -> None:
             calls[impl] = functools.partial(compiled, state, x, ct)
         times = round_robin(calls, FLAGS.repeats)
         for impl in FLAGS.impls:
-            wall, cpu = times[impl][:, 0], times[impl][:, 1]
-            gflops = 6 * macs * n / np.median(wall) / 1e6
-            print(
-                f'| {name} | {params:,} | {macs / 1e6:.1f} | {impl} | {np.median(wall):.0f} | '
-                f'{wall.min():.0f}-{wall.max():.0f} | {np.median(cpu):.0f} | {gflops:.1f} | '
-                f'{compile_s[impl]:.1f} |',
-                flush=True,
-            )
+            cells = timing_cells(times[impl], 6 * macs * n, compile_s[impl])
+            print(f'| {name} | {params:,} | {macs / 1e6:.1f} | {impl} | {cells} |', flush=True)
     print(f'# load average after: {load()}')
 
 

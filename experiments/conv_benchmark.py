@@ -28,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments.timing import load, round_robin  # noqa: E402
+from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from lineage.blocks import convolution  # noqa: E402
 from lineage.blocks.conv import same_padding  # noqa: E402
 
@@ -102,15 +102,9 @@ def main(argv: list[str]) -> None:
                 calls[form] = functools.partial(compiled, x, kernel, ct)
             times = round_robin(calls, FLAGS.repeats)
             for form in FLAGS.forms:
-                wall, cpu = times[form][:, 0], times[form][:, 1]
-                gflops = 6 * macs / np.median(wall) / 1e6
+                cells = timing_cells(times[form], 6 * macs, compile_s[form])
                 mark = ' (auto)' if form == auto else ''
-                print(
-                    f'| {kind} | {stride} | {form}{mark} | {np.median(wall):.0f} | '
-                    f'{wall.min():.0f}-{wall.max():.0f} | {np.median(cpu):.0f} | {gflops:.1f} | '
-                    f'{compile_s[form]:.1f} |',
-                    flush=True,
-                )
+                print(f'| {kind} | {stride} | {form}{mark} | {cells} |', flush=True)
     print(f'# load average after: {load()}')
 
 

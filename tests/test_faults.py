@@ -45,12 +45,7 @@ def tiny_config(**fields):
     config.checkpoint_every_steps = 2
     config.keep_checkpoints = 3  # steps 2, 4 and the final 5
     config.optimizer.learning_rate = 0.05
-    for key, value in fields.items():
-        node = config
-        *parents, leaf = key.split('.')
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    config.update_from_flattened_dict(fields)  # dotted names: {'model.widths': (4, 8)}
     return config
 
 

@@ -43,12 +43,7 @@ FIELDS = {
 
 def config_with(**fields):
     config = default.get_config()
-    for key, value in fields.items():
-        node = config
-        *parents, leaf = key.split('.')
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    config.update_from_flattened_dict(fields)  # dotted names: {'model.widths': (4, 8)}
     return config
 
 

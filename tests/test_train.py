@@ -32,12 +32,7 @@ def tiny_config(**fields):
     config.optimizer.learning_rate = 0.05
     config.schedule.warmup_epochs = 0.0
     config.num_devices = 8
-    for key, value in fields.items():
-        node = config
-        *parents, leaf = key.split('.')
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    config.update_from_flattened_dict(fields)  # dotted names: {'model.widths': (4, 8)}
     return config
 
 

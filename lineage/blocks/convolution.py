@@ -299,8 +299,7 @@ def conv_hybrid(
     but its kernel gradient ~8x slower (experiments/conv_benchmark.py). A `jax.custom_vjp`, so
     it supports reverse-mode differentiation only (no `jax.jvp`).
     """
-    padding = tuple(tuple(p) for p in padding)  # hashable: a static argument of the custom_vjp
-    return _hybrid(x, kernel, tuple(strides), padding, tuple(dilation), groups)
+    return _hybrid(x, kernel, tuple(strides), _static(padding), tuple(dilation), groups)
 
 
 FORMS: dict[str, ConvForm] = {
