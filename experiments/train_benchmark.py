@@ -146,9 +146,12 @@ def run_worker(
     """Runs one worker process: (its result, None) or (None, a note saying why there is none).
 
     `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
-    spins at barriers: PyTorch's fastest on a free machine, MobileNetV2 705 vs 485 images/s
-    passive here; on a machine shared past its cores a spinning thread holds a core its
-    partner waits for, measured at 13-20 s a MobileNetV2 step, and PASSIVE avoids that).
+    spins at barriers: PyTorch's fastest on a free machine; `OMP_WAIT_POLICY=<policy>
+    PYTHONPATH=. .venv-peers/bin/python -m experiments.bench_workers.torch_worker
+    --network=mobilenet_v2 --image_size=32 --batch_size=128 --warmup=2 --steps=5` gave 705
+    images/s unset, 485 with PASSIVE, 2 CPU cores with a niced sweep beside it). On a machine
+    shared past its cores a spinning thread holds a core its partner waits for (13-20 s a
+    MobileNetV2 step, measured in the first session), and PASSIVE avoids that.
     """
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
     if omp_wait_policy:

@@ -316,7 +316,8 @@ FORMS: dict[str, ConvForm] = {
 # of it at 128 channels, but in whole train steps im2col wins by far (ResNet-50 at 32x32,
 # batch 128: 186 images/s against 89 with the hybrid from 128 channels; Inception v3 at
 # 128x128, batch 32: 25 against 18; experiments/results/train_benchmark.md). Below 64 channels
-# lax.conv is as fast or faster (batch 64 at 32x32, 32 channels: 69 vs 84 ms; 16: 22 vs 47).
+# lax.conv is as fast or faster (batch 64 at 32x32, 32 channels: 69 vs 84 ms; 16: 22 vs 47;
+# `python -m experiments.conv_benchmark --batch=64 --channels=32 --kinds=dense`).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
