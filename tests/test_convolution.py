@@ -114,16 +114,15 @@ def test_layer_kind():
 def test_auto_is_native_off_cpu_and_the_table_on_cpu():
     for kind in convolution.KINDS:
         native = 'shift' if kind == 'grouped' else 'xla'
-        assert convolution.auto_form(kind, 256, backend='gpu') == native
-        assert convolution.auto_form(kind, 256, backend='tpu') == native
-        assert convolution.auto_form(kind, 256, backend='cpu') == convolution.AUTO_CPU[kind]
-    for kind in ('depthwise', 'pointwise', 'grouped'):
-        assert convolution.auto_form(kind, 1, 'cpu') == 'shift'
-    # Dense convs keep lax.conv below 64 input channels, and gather patches from there.
-    assert convolution.auto_form('dense', 3, 'cpu') == 'xla'
-    assert convolution.auto_form('dense', 63, 'cpu') == 'xla'
-    assert convolution.auto_form('dense', 64, 'cpu') == 'im2col'
-    assert convolution.auto_form('dense', 512, 'cpu') == 'im2col'
+        assert convolution.auto_form(kind, backend='gpu') == native
+        assert convolution.auto_form(kind, backend='tpu') == native
+        assert convolution.auto_form(kind, backend='cpu') == convolution.AUTO_CPU[kind]
+    assert convolution.AUTO_CPU == {
+        'depthwise': 'shift',
+        'pointwise': 'shift',
+        'grouped': 'shift',
+        'dense': 'im2col',
+    }
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
@@ -161,17 +160,16 @@ def test_convbn_follows_the_setting():
 
 
 class _EveryKind(nnx.Module):
-    """Every kind of ConvBN, wide enough that `auto` picks each of its CPU forms."""
+    """One ConvBN of each layer kind, so that `auto` uses each of its CPU forms."""
 
     def __init__(self, rngs):
-        c = convolution.DENSE_MIN_CHANNELS
+        c = 16
         self.layers = nnx.List(
             [
                 ConvBN(c, c, 3, strides=2, rngs=rngs),  # dense: im2col
                 ConvBN(c, c, 3, groups=2, rngs=rngs),  # grouped: shift
                 ConvBN(c, c, 3, groups=c, rngs=rngs),  # depthwise: shift
                 ConvBN(c, 8, 1, rngs=rngs),  # pointwise: shift
-                ConvBN(8, 8, 3, rngs=rngs),  # narrow dense: xla
             ]
         )
 
@@ -190,7 +188,7 @@ def _sharded_grad_hlo(impl):
         return jnp.mean(nnx.merge(graphdef, state)(x) ** 2)
 
     shardings = (NamedSharding(mesh, P()), NamedSharding(mesh, P('data')))
-    x = jax.ShapeDtypeStruct((16, 8, 8, convolution.DENSE_MIN_CHANNELS), jnp.float32)
+    x = jax.ShapeDtypeStruct((16, 8, 8, 16), jnp.float32)
     with convolution.conv_impl(impl):
         step = jax.jit(jax.grad(loss), in_shardings=shardings)
         return step.lower(state, x).compile().as_text()
@@ -210,3 +208,22 @@ def test_xla_grouped_conv_gathers_the_batch():
     # all-gather the batch. If this fails, XLA has fixed it and AUTO_ACCELERATOR may use 'xla'
     # for grouped convs again.
     assert 'all-gather' in _sharded_grad_hlo('xla')
+
+
+@pytest.mark.parametrize('impl', ['shift', 'im2col'])
+@pytest.mark.parametrize('size', [1, 3])
+def test_kernel_gradient_is_one_dot_over_rows_without_a_transpose(impl, size):
+    # The matmul forms fold (N, H, W) into one row axis: the kernel gradient is then a 2-D dot
+    # contracting axis 0 of both operands, which XLA's CPU dot reads in place. Over 4-D
+    # operands XLA transposed the whole output gradient first (0.17 s per pointwise conv in
+    # Xception's step at 128x128, batch 32; experiments/results/step_profiles.md).
+    x, kernel = jnp.ones((4, 16, 16, 32)), jnp.ones((size, size, 32, 64))
+    pad = ((size // 2, size // 2),) * 2
+
+    def loss(x, kernel):
+        return jnp.sum(jnp.tanh(convolution.conv(x, kernel, padding=pad, impl=impl)))
+
+    hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, kernel).compile().as_text()
+    rows = 'lhs_contracting_dims={0}, rhs_contracting_dims={0}'
+    assert any(' dot(' in line and rows in line for line in hlo.splitlines())
+    assert ' transpose(' not in hlo

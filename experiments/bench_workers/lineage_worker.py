@@ -25,34 +25,39 @@ from ml_collections import ConfigDict
 from experiments.bench_workers import protocol
 
 
-def main() -> None:
-    args = protocol.parse_args(__doc__.splitlines()[0])
-    options = json.loads(args.options)
-    if options.get('cache_dir'):
-        jax.config.update('jax_compilation_cache_dir', options['cache_dir'])
-        jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-        jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
-    # Imported after the cache settings, which must precede the first compilation.
-    from lineage import counting, parallel, train_step
-    from lineage.blocks import convolution
+def compile_step(
+    network: str,
+    image_size: int,
+    batch_size: int,
+    num_classes: int,
+    learning_rate: float,
+    momentum: float,
+    compiler_options=None,
+):
+    """The jitted train step of `network`, compiled ahead of time, with its state and a batch.
 
-    convolution.set_conv_impl(options.get('conv_impl', 'auto'))
+    Returns:
+      (compiled step, state, batch, the model's parameter count, timings): timings holds wall
+      and CPU seconds of init, trace + lower, and XLA compile.
+    """
+    from lineage import counting, parallel, train_step
+
     mesh = parallel.make_mesh(1)
     replicated = parallel.replicated(mesh)
-    config = ConfigDict({'seed': 0, 'model': {'name': args.network}})
-    tx = optax.sgd(args.learning_rate, momentum=args.momentum)
+    config = ConfigDict({'seed': 0, 'model': {'name': network}})
+    tx = optax.sgd(learning_rate, momentum=momentum)
 
     start, cpu = time.perf_counter(), time.process_time()
-    state_def = train_step.create_train_state(config, args.num_classes, None, tx, replicated)
+    state_def = train_step.create_train_state(config, num_classes, None, tx, replicated)
     state = jax.block_until_ready(state_def.init())
     init_s, init_cpu_s = time.perf_counter() - start, time.process_time() - cpu
 
     rng = np.random.default_rng(0)
-    shape = (args.batch_size, args.image_size, args.image_size, 3)
+    shape = (batch_size, image_size, image_size, 3)
     batch = jax.device_put(
         {
             'image': rng.standard_normal(shape, np.float32),
-            'label': rng.integers(0, args.num_classes, args.batch_size).astype(np.int32),
+            'label': rng.integers(0, num_classes, batch_size).astype(np.int32),
         },
         parallel.batch_sharded(mesh),
     )
@@ -61,12 +66,46 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     lowered = step.trace(state, batch).lower()
     lower_s, lower_cpu_s = time.perf_counter() - start, time.process_time() - cpu
-    compiled = lowered.compile(compiler_options=options.get('compiler_options'))
-    compile_s = time.perf_counter() - start - lower_s
-    compile_cpu_s = time.process_time() - cpu - lower_cpu_s
+    start, cpu = time.perf_counter(), time.process_time()
+    compiled = lowered.compile(compiler_options=compiler_options)
+    compile_s, compile_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    timings = {
+        'init_s': init_s,
+        'init_cpu_s': init_cpu_s,
+        'lower_s': lower_s,
+        'lower_cpu_s': lower_cpu_s,
+        'compile_s': compile_s,
+        'compile_cpu_s': compile_cpu_s,
+    }
+    return compiled, state, batch, counting.param_count(state_def.model), timings
+
+
+def main() -> None:
+    args = protocol.parse_args(__doc__.splitlines()[0])
+    options = json.loads(args.options)
+    if options.get('cache_dir'):
+        jax.config.update('jax_compilation_cache_dir', options['cache_dir'])
+        jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+        jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+    # Imported after the cache settings, which must precede the first compilation.
+    from lineage.blocks import convolution
+
+    convolution.set_conv_impl(options.get('conv_impl', 'auto'))
+    start, cpu = time.perf_counter(), time.process_time()
+    compiled, state, batch, params, timings = compile_step(
+        args.network,
+        args.image_size,
+        args.batch_size,
+        args.num_classes,
+        args.learning_rate,
+        args.momentum,
+        options.get('compiler_options'),
+    )
     state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
-    first_step_s, first_step_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    # Trace + compile + the first execution (init excluded).
+    first_step_s = time.perf_counter() - start - timings['init_s']
+    first_step_cpu_s = time.process_time() - cpu - timings['init_cpu_s']
 
     def one_step():
         nonlocal state
@@ -79,13 +118,8 @@ def main() -> None:
         'lineage',
         step_s,
         cpu_s,
-        params=counting.param_count(state_def.model),
-        init_s=round(init_s, 2),
-        init_cpu_s=round(init_cpu_s, 2),
-        lower_s=round(lower_s, 2),
-        lower_cpu_s=round(lower_cpu_s, 2),
-        compile_s=round(compile_s, 2),
-        compile_cpu_s=round(compile_cpu_s, 2),
+        params=params,
+        **{key: round(value, 2) for key, value in timings.items()},
         first_step_s=round(first_step_s, 2),
         first_step_cpu_s=round(first_step_cpu_s, 2),
         conv_impl=convolution.get_conv_impl(),

@@ -82,17 +82,21 @@ def conv_xla(
     )
 
 
-def _taps(
+def window_taps(
     x: jax.Array,
     kernel_size: tuple[int, int],
     strides: tuple[int, int],
     padding: Padding,
-    dilation: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    fill: float = 0.0,
 ) -> list[jax.Array]:
     """The input `(..., H, W, C)` under each kernel tap, row-major over `(kh, kw)`.
 
+    Args:
+      fill: the value of the padded positions (0 for a conv, -inf for a max pool).
+
     Returns:
-      `kh * kw` arrays `(..., Ho, Wo, C)`.
+      `kh * kw` arrays `(..., Ho, Wo, C)`: one strided slice of the padded input each.
     """
     *lead, h, w, c = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
@@ -107,7 +111,7 @@ def _taps(
     zero = [(0, 0, 0)] * len(lead)
     # lax.pad: its transpose (in the gradient) is a slice, and negative pads are allowed.
     xp = jax.lax.pad(
-        x, jnp.zeros((), x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
+        x, jnp.asarray(fill, x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
     )
     return [
         jax.lax.slice(
@@ -146,6 +150,17 @@ def _channels_last(y: jax.Array) -> jax.Array:
     return y.transpose(1, 2, 3, 0, 4).reshape(n, ho, wo, g * og)
 
 
+def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+    """`x @ w` over the last axis, with every leading axis folded into one row axis.
+
+    A matmul over a 4-D `(N, H, W, C)` operand makes its kernel gradient contract three axes,
+    which XLA's CPU backend lays out by transposing the output gradient in a strided loop (in
+    Xception's step: 0.17 s per pointwise conv at 32x61x61x128). With the rows folded, the
+    gradient is one 2-D dot contracting axis 0 of both operands, which the CPU dot reads in place.
+    """
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
 def _static(padding: Padding) -> tuple[tuple[int, int], ...]:
     """Padding as a hashable tuple, for static (non-differentiated) custom_vjp arguments."""
     return tuple((int(lo), int(hi)) for lo, hi in padding)
@@ -181,7 +196,7 @@ def _row_sum(p: jax.Array, leaves: int = 16) -> jax.Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _depthwise_taps(x, weights, kernel_size, strides, padding, dilation):
-    return _depthwise_sum(_taps(x, kernel_size, strides, padding, dilation), weights)
+    return _depthwise_sum(window_taps(x, kernel_size, strides, padding, dilation), weights)
 
 
 def _depthwise_taps_fwd(x, weights, kernel_size, strides, padding, dilation):
@@ -192,9 +207,10 @@ def _depthwise_taps_bwd(kernel_size, strides, padding, dilation, residuals, ct):
     x, weights = residuals
     # The input gradient by autodiff: each tap's (ct * weight) padded back in place, one loop.
     _, input_vjp = jax.vjp(
-        lambda x: _depthwise_sum(_taps(x, kernel_size, strides, padding, dilation), weights), x
+        lambda x: _depthwise_sum(window_taps(x, kernel_size, strides, padding, dilation), weights),
+        x,
     )
-    taps = _taps(x, kernel_size, strides, padding, dilation)
+    taps = window_taps(x, kernel_size, strides, padding, dilation)
     grads = jnp.stack([_row_sum(tap[..., None] * ct) for tap in taps])
     return input_vjp(ct)[0], grads
 
@@ -221,11 +237,14 @@ def conv_shift(
         y = _depthwise_taps(x, weights, (kh, kw), tuple(strides), _static(padding), tuple(dilation))
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
-        taps = _taps(x, (kh, kw), strides, padding, dilation)
-        terms = (tap @ wt for tap, wt in zip(taps, kernel.reshape(kh * kw, cg, out), strict=True))
+        taps = window_taps(x, (kh, kw), strides, padding, dilation)
+        terms = (
+            _rows_matmul(tap, wt)
+            for tap, wt in zip(taps, kernel.reshape(kh * kw, cg, out), strict=True)
+        )
         return functools.reduce(operator.add, terms).astype(dtype)
     x, kernel = _group_major(x, kernel, groups)
-    taps = _taps(x, (kh, kw), strides, padding, dilation)
+    taps = window_taps(x, (kh, kw), strides, padding, dilation)
     terms = (jnp.einsum('gnhwc,gco->gnhwo', tap, wt) for tap, wt in zip(taps, kernel, strict=True))
     return _channels_last(functools.reduce(operator.add, terms)).astype(dtype)
 
@@ -250,17 +269,17 @@ def conv_im2col(
     x, kernel = x.astype(acc), kernel.astype(acc)
     if groups > 1 and groups == c:
         m = out // c
-        patches = jnp.stack(_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
+        patches = jnp.stack(window_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
         if m == 1:
             y = jnp.sum(patches * kernel.reshape(kh * kw, c), axis=-2)
         else:
             y = jnp.sum(patches[..., None] * kernel.reshape(kh * kw, c, m), axis=-3)
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
-        patches = jnp.concatenate(_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
-        return (patches @ kernel.reshape(kh * kw * cg, out)).astype(dtype)
+        patches = jnp.concatenate(window_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
+        return _rows_matmul(patches, kernel.reshape(kh * kw * cg, out)).astype(dtype)
     x, kernel = _group_major(x, kernel, groups)
-    patches = jnp.concatenate(_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
+    patches = jnp.concatenate(window_taps(x, (kh, kw), strides, padding, dilation), axis=-1)
     # (g, N, Ho, Wo, taps * I) @ (g, taps * I, Og): taps outer, channels inner, as concatenated.
     weights = kernel.transpose(1, 0, 2, 3).reshape(groups, kh * kw * cg, out // groups)
     return _channels_last(jnp.einsum('gnhwk,gko->gnhwo', patches, weights)).astype(dtype)
@@ -309,22 +328,22 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice per layer kind, from experiments/conv_benchmark.py (fwd+bwd, float32, 2 cores;
-# experiments/results/conv_forms.md): shifted taps beat lax.conv 3-12x for depthwise, pointwise
-# and grouped convs at every shape measured. Dense convs gather patches from 64 input channels
-# (per group) up: alone, im2col beats lax.conv 1.2x at 64x32x32x64 and the hybrid is 10% ahead
-# of it at 128 channels, but in whole train steps im2col wins by far (ResNet-50 at 32x32,
-# batch 128: 186 images/s against 89 with the hybrid from 128 channels; Inception v3 at
-# 128x128, batch 32: 25 against 18; experiments/results/train_benchmark.md). Below 64 channels
-# lax.conv is as fast or faster (batch 64 at 32x32, 32 channels: 69 vs 84 ms; 16: 22 vs 47;
-# `python -m experiments.conv_benchmark --batch=64 --channels=32 --kinds=dense`).
+# The CPU choice per layer kind. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
+# grouped convs at every shape measured alone (experiments/conv_benchmark.py, fwd+bwd, float32,
+# 2 cores; experiments/results/conv_forms.md). Dense convs gather patches at every width: alone,
+# lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels: 125 vs 144 ms,
+# `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32 --kinds=dense
+# --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every width: with the
+# stems' narrow convs (32 channels at 61x61) as im2col, Inception v3's step at 128x128, batch
+# 32, falls from 1.40 to 1.23 s and Xception's from 2.80 to 2.46 s, ResNet-50 and MobileNetV2
+# at 32x32 unchanged (experiments/results/step_profiles.md). lax.conv's kernel gradient is the
+# slow part: 0.14 s for one of those stem convs in Inception v3's step.
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
     'grouped': 'shift',
     'dense': 'im2col',
 }
-DENSE_MIN_CHANNELS = 64  # below: lax.conv for dense convs on CPU
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
 # test_xla_grouped_conv_gathers_the_batch tracks it), while the matmul form shards cleanly.
@@ -369,20 +388,13 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, in_per_group: int, backend: str | None = None) -> str:
-    """The form `auto` picks for a conv on `backend` (default: JAX's default backend).
+def auto_form(kind: str, backend: str | None = None) -> str:
+    """The form `auto` picks for a conv of `kind` (`layer_kind(...)`) on `backend`.
 
-    Args:
-      kind: `layer_kind(...)`.
-      in_per_group: input channels per group (the kernel's `I`).
-      backend: 'cpu', 'gpu', 'tpu', ...
+    `backend`: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
     """
     backend = backend or jax.default_backend()
-    if backend != 'cpu':
-        return AUTO_ACCELERATOR[kind]
-    if kind == 'dense' and in_per_group < DENSE_MIN_CHANNELS:
-        return 'xla'
-    return AUTO_CPU[kind]
+    return (AUTO_CPU if backend == 'cpu' else AUTO_ACCELERATOR)[kind]
 
 
 def conv(
@@ -411,5 +423,5 @@ def conv(
     """
     form = _check(impl or _IMPL)
     if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), kernel.shape[2])
+        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups))
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)

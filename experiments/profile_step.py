@@ -1,0 +1,151 @@
+"""Where a train step's time goes: every XLA op of one network's step, timed by jax.profiler.
+
+    python -m experiments.profile_step --network=xception --image_size=128 --batch_size=32
+    python -m experiments.profile_step --network=inception_v3 --image_size=128 \
+        --batch_size=32 --auto_cpu=dense=xla --max_pool_cpu=reduce_window
+
+Compiles the real train step (experiments/bench_workers/lineage_worker.py's `compile_step`),
+times `--steps` steps (median wall seconds and process CPU seconds), then records `--traced`
+more under `jax.profiler` and reads its Perfetto trace: each XLA op (a fusion, a dot, a
+library call) is one event on the thread that ran it. Prints the step time, the ops' summed
+time per step (above the wall time where two ops ran at once), that time per op category
+(the fusion name without its number), and the `--top` ops with their output shape and the JAX
+operation they came from (the HLO's `op_name`). Isolated-layer timings misled twice in issue 7;
+this shows what a form costs where it runs.
+
+`--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.convolution.AUTO_CPU` and
+`--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of
+a choice `auto` makes, inside the step it is made for.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
+from experiments.timing import load  # noqa: E402
+from lineage.blocks import convolution, pooling  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('network', 'xception', "lineage's model name.")
+flags.DEFINE_integer('image_size', 128, 'H = W of the input.')
+flags.DEFINE_integer('batch_size', 32, 'Batch size.')
+flags.DEFINE_integer('warmup', 2, 'Untimed steps after the first.')
+flags.DEFINE_integer('steps', 5, 'Timed steps.')
+flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the timed ones).')
+flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
+flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of convolution.AUTO_CPU, e.g. dense=xla.')
+flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
+
+
+def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str]]:
+    """Instruction name -> (output shape, the JAX op_name it came from) of a compiled HLO."""
+    ops = {}
+    pattern = r'^\s*(?:ROOT )?%?([\w.\-]+) = (\S+) [\w-]+\((.*)$'
+    for name, shape, rest in re.findall(pattern, hlo_text, re.M):
+        op_name = re.search(r'op_name="([^"]+)"', rest)
+        ops[name] = (shape.split('{')[0], op_name.group(1) if op_name else '')
+    return ops
+
+
+def op_seconds(trace_dir: str, steps: int, instructions) -> dict[str, float]:
+    """Seconds per step of each op in `instructions`, summed over its events in the trace.
+
+    Events named otherwise (the runtime's own: argument handling, thread-pool waits, the
+    executor around the ops) are left out.
+    """
+    (path,) = glob.glob(f'{trace_dir}/plugins/profile/*/perfetto_trace.json.gz')
+    with gzip.open(path) as f:
+        events = json.load(f)
+    events = events['traceEvents'] if isinstance(events, dict) else events
+    seconds = collections.defaultdict(float)
+    for event in events:
+        if event.get('ph') == 'X' and event['name'] in instructions:
+            seconds[event['name']] += event.get('dur', 0) / 1e6 / steps
+    return seconds
+
+
+def report(step_s, cpu_s, seconds, ops, top) -> list[str]:
+    """The markdown lines: step time, time per op category, the `top` ops."""
+    total = sum(seconds.values())
+    categories = collections.defaultdict(float)
+    for name, s in seconds.items():
+        categories[re.sub(r'\.\d+$', '', name)] += s
+    lines = [
+        f'Step: {statistics.median(step_s):.3f} s wall (median of {len(step_s)}, '
+        f'{min(step_s):.3f}-{max(step_s):.3f}), {cpu_s / len(step_s):.3f} CPU s per step; '
+        f'ops {total:.3f} s per step in all.',
+        '',
+        '| op category | s per step | share of ops |',
+        '|---|---|---|',
+    ]
+    for name, s in sorted(categories.items(), key=lambda kv: -kv[1])[:12]:
+        lines.append(f'| {name} | {s:.3f} | {s / total:.0%} |')
+    lines += ['', '| op | s per step | output | from (op_name) |', '|---|---|---|---|']
+    for name, s in sorted(seconds.items(), key=lambda kv: -kv[1])[:top]:
+        shape, op_name = ops.get(name, ('', ''))
+        lines.append(f'| {name} | {s:.4f} | {shape} | {op_name.removeprefix("jit(step)/")} |')
+    return lines
+
+
+def main(argv):
+    del argv
+    for override in FLAGS.auto_cpu:
+        kind, _, form = override.partition('=')
+        if kind not in convolution.KINDS or form not in convolution.FORMS:
+            raise app.UsageError(
+                f'--auto_cpu={override}: use kind=form with a kind of '
+                f'{", ".join(convolution.KINDS)} and a form of {", ".join(convolution.FORMS)}'
+            )
+        convolution.AUTO_CPU[kind] = form
+    if FLAGS.max_pool_cpu:
+        pooling.AUTO_CPU_FORM = FLAGS.max_pool_cpu
+    before = load()
+    compiled, state, batch, params, _ = compile_step(
+        FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
+    )
+
+    def one_step():
+        nonlocal state
+        state, metrics = compiled(state, batch)
+        jax.block_until_ready(metrics)
+
+    for _ in range(1 + FLAGS.warmup):
+        one_step()
+    step_s, cpu = [], time.process_time()
+    for _ in range(FLAGS.steps):
+        start = time.perf_counter()
+        one_step()
+        step_s.append(time.perf_counter() - start)
+    cpu_s = time.process_time() - cpu
+    with tempfile.TemporaryDirectory() as trace_dir:
+        jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
+        for _ in range(FLAGS.traced):
+            one_step()
+        jax.profiler.stop_trace()
+        ops = hlo_ops(compiled.as_text())
+        seconds = op_seconds(trace_dir, FLAGS.traced, ops)
+    print(
+        f'## {FLAGS.network}, {FLAGS.image_size}x{FLAGS.image_size}, batch {FLAGS.batch_size}\n\n'
+        f'{params:,} parameters; AUTO_CPU {convolution.AUTO_CPU}, max_pool on CPU: '
+        f'{pooling.AUTO_CPU_FORM}; jax {jax.__version__}, {os.cpu_count()} CPU cores; load '
+        f'average {before} before, {load()} after.\n'
+    )
+    print('\n'.join(report(step_s, cpu_s, seconds, ops, FLAGS.top)))
+
+
+if __name__ == '__main__':
+    app.run(main)
