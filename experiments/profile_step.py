@@ -94,7 +94,8 @@ def report(step_s, cpu_s, seconds, ops, top) -> list[str]:
     ]
     for name, s in sorted(categories.items(), key=lambda kv: -kv[1])[:12]:
         lines.append(f'| {name} | {s:.3f} | {s / total:.0%} |')
-    lines += ['', '| op | s per step | output | from (op_name) |', '|---|---|---|---|']
+    if top:
+        lines += ['', '| op | s per step | output | from (op_name) |', '|---|---|---|---|']
     for name, s in sorted(seconds.items(), key=lambda kv: -kv[1])[:top]:
         shape, op_name = ops.get(name, ('', ''))
         lines.append(f'| {name} | {s:.4f} | {shape} | {op_name.removeprefix("jit(step)/")} |')

@@ -21,8 +21,10 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
   (the one part of a dense conv that XLA's CPU conv runs slowly).
 
 `auto` picks per backend and layer kind (`auto_form`): on CPU the fastest form measured
-(`AUTO_CPU`, from experiments/conv_benchmark.py); on TPU/GPU `lax.conv`, the vendor library's
-conv, except for grouped convs, which lax.conv cannot shard by batch (`AUTO_ACCELERATOR`).
+(`AUTO_CPU`: layers alone in experiments/conv_benchmark.py, whole train steps in
+experiments/profile_step.py, which decides where the two disagree); on TPU/GPU `lax.conv`,
+the vendor library's conv, except for grouped convs, which lax.conv cannot shard by batch
+(`AUTO_ACCELERATOR`).
 bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does
 (checked: its bfloat16 output is the float32 conv's, rounded).
 
@@ -330,14 +332,14 @@ FORMS: dict[str, ConvForm] = {
 
 # The CPU choice per layer kind. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
 # grouped convs at every shape measured alone (experiments/conv_benchmark.py, fwd+bwd, float32,
-# 2 cores; experiments/results/conv_forms.md). Dense convs gather patches at every width: alone,
-# lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels: 125 vs 144 ms,
-# `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32 --kinds=dense
-# --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every width: with the
-# stems' narrow convs (32 channels at 61x61) as im2col, Inception v3's step at 128x128, batch
-# 32, falls from 1.40 to 1.23 s and Xception's from 2.80 to 2.46 s, ResNet-50 and MobileNetV2
-# at 32x32 unchanged (experiments/results/step_profiles.md). lax.conv's kernel gradient is the
-# slow part: 0.14 s for one of those stem convs in Inception v3's step.
+# 2 cores; experiments/results/conv_forms.md). Dense convs gather patches (im2col) at every
+# width. Alone, lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels:
+# 125 vs 144 ms, `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32
+# --kinds=dense --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every
+# width: lax.conv's kernel gradient is the slow part (0.14 s for one 32-channel stem conv of
+# Inception v3). Steps at 128x128, batch 32, with every dense conv as im2col / as lax.conv:
+# Xception 2.63 / 3.23 s, Inception v3 1.43 / 2.19 s (`python -m experiments.profile_step
+# --network=... [--auto_cpu=dense=xla]`, experiments/results/step_profiles.md).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',
