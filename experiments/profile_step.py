@@ -28,13 +28,13 @@ import os
 import re
 import statistics
 import tempfile
-import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
 from lineage.blocks import convolution, pooling  # noqa: E402
@@ -124,14 +124,7 @@ def main(argv):
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
 
-    for _ in range(1 + FLAGS.warmup):
-        one_step()
-    step_s, cpu = [], time.process_time()
-    for _ in range(FLAGS.steps):
-        start = time.perf_counter()
-        one_step()
-        step_s.append(time.perf_counter() - start)
-    cpu_s = time.process_time() - cpu
+    step_s, cpu_s = protocol.time_steps(one_step, 1 + FLAGS.warmup, FLAGS.steps)
     with tempfile.TemporaryDirectory() as trace_dir:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
         for _ in range(FLAGS.traced):

@@ -20,10 +20,11 @@ def _pool(x, init, op, window, strides, padding):
     )
 
 
-def _padding(window: tuple[int, int], padding: str) -> list[tuple[int, int]]:
+def _padding(window: tuple[int, int], padding: str) -> tuple[tuple[int, int], ...]:
+    """`(lo, hi)` per spatial axis, as a tuple: hashable, so `_max_taps` can take it static."""
     if padding not in ('same', 'valid'):
         raise ValueError(f"pooling: padding={padding!r}; use 'same' or 'valid'")
-    return same_padding(window, (1, 1)) if padding == 'same' else [(0, 0), (0, 0)]
+    return tuple(same_padding(window, (1, 1))) if padding == 'same' else ((0, 0), (0, 0))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -79,7 +80,7 @@ def max_pool(
     pads = _padding(window, padding)
     form = form or (AUTO_CPU_FORM if jax.default_backend() == 'cpu' else 'reduce_window')
     if form == 'taps':
-        return _max_taps(x, window, strides, tuple(map(tuple, pads)))
+        return _max_taps(x, window, strides, pads)
     if form != 'reduce_window':
         raise ValueError(f'max_pool: form={form!r}; use one of {", ".join(MAX_POOL_FORMS)}')
     return _pool(x, np.array(-np.inf, x.dtype), jax.lax.max, window, strides, pads)
