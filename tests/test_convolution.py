@@ -215,7 +215,7 @@ def test_xla_grouped_conv_gathers_the_batch():
 def test_kernel_gradient_is_one_dot_over_rows_without_a_transpose(impl, size):
     # The matmul forms fold (N, H, W) into one row axis: the kernel gradient is then a 2-D dot
     # contracting axis 0 of both operands, which XLA's CPU dot reads in place. Over 4-D
-    # operands XLA transposed the whole output gradient first (0.17 s per pointwise conv in
+    # operands XLA transposed the whole output gradient first (0.16-0.19 s per pointwise conv in
     # Xception's step at 128x128, batch 32; experiments/results/step_profiles.md).
     x, kernel = jnp.ones((4, 16, 16, 32)), jnp.ones((size, size, 32, 64))
     pad = ((size // 2, size // 2),) * 2

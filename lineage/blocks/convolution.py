@@ -157,7 +157,7 @@ def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
 
     A matmul over a 4-D `(N, H, W, C)` operand makes its kernel gradient contract three axes,
     which XLA's CPU backend lays out by transposing the output gradient in a strided loop (in
-    Xception's step: 0.17 s per pointwise conv at 32x61x61x128). With the rows folded, the
+    Xception's step: 0.16-0.19 s per pointwise conv at 32x61x61x128). With the rows folded, the
     gradient is one 2-D dot contracting axis 0 of both operands, which the CPU dot reads in place.
     """
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
@@ -336,7 +336,7 @@ FORMS: dict[str, ConvForm] = {
 # width. Alone, lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels:
 # 125 vs 144 ms, `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32
 # --kinds=dense --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every
-# width: lax.conv's kernel gradient is the slow part (0.14 s for one 32-channel stem conv of
+# width: lax.conv's kernel gradient is the slow part (0.13-0.15 s for one 32-channel stem conv of
 # Inception v3). Steps at 128x128, batch 32, with every dense conv as im2col / as lax.conv:
 # Xception 2.63 / 3.23 s, Inception v3 1.43 / 2.19 s (`python -m experiments.profile_step
 # --network=... [--auto_cpu=dense=xla]`, experiments/results/step_profiles.md).
