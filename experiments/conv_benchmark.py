@@ -2,6 +2,7 @@
 
     python -m experiments.conv_benchmark                     # 128x32x32x128, float32
     python -m experiments.conv_benchmark --strides=1,2 --repeats=9 --dtype=bfloat16
+    python -m experiments.conv_benchmark --peers_python=.venv-peers/bin/python  # + PyTorch
 
 For each layer kind (depthwise 3x3, pointwise 1x1, grouped 3x3, dense 3x3) at each stride,
 times the forward output and the gradients w.r.t. input and kernel for a fixed cotangent (what
@@ -13,12 +14,18 @@ other jobs stretch the wall clock), GFLOP/s (3 x 2 x MACs: forward, input gradie
 gradient), and marks
 the form `auto` picks on this backend. The load average is printed before and after: other jobs
 on the host slow every form.
+
+With `--peers_python` (an interpreter with torch, requirements-peers.txt), each layer also gets
+a `torch` row: the same layer in PyTorch (experiments/bench_workers/torch_conv_worker.py,
+channels_last, oneDNN), timed in its own process right after lineage's forms (float32 only;
+its compile cell is '-').
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -29,6 +36,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
+from experiments.train_benchmark import ROOT, missing_peer_note, parse_result  # noqa: E402
 from lineage.blocks import convolution  # noqa: E402
 from lineage.blocks.conv import same_padding  # noqa: E402
 
@@ -42,6 +50,7 @@ flags.DEFINE_list('kinds', list(convolution.KINDS), 'Layer kinds to time.')
 flags.DEFINE_list('forms', list(convolution.FORMS), 'Forms to time.')
 flags.DEFINE_integer('repeats', 5, 'Timed rounds after one warm-up call per form.')
 flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Input and kernel dtype.')
+flags.DEFINE_string('peers_python', '', 'Python with torch: adds a PyTorch row per layer.')
 
 
 def layer(kind: str, channels: int, groups: int) -> tuple[tuple[int, int], int]:
@@ -72,6 +81,28 @@ def step_fn(form: str, kernel_size, strides, groups):
     return jax.jit(run)
 
 
+def torch_times(
+    python: str, kind: str, stride: int, shape: tuple[int, int, int], groups: int, repeats: int
+) -> tuple[np.ndarray | None, str | None]:
+    """PyTorch's timings of the layer, as `round_robin`'s entries, or (None, why there are none).
+
+    Args:
+      python: an interpreter with torch.
+      shape: `(batch, size, channels)` of the NHWC input.
+    """
+    batch, size, channels = shape
+    command = [python, '-m', 'experiments.bench_workers.torch_conv_worker']
+    command += [f'--kind={kind}', f'--stride={stride}', f'--batch={batch}', f'--size={size}']
+    command += [f'--channels={channels}', f'--groups={groups}', f'--repeats={repeats}']
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    result = parse_result(done.stdout)
+    if result is None:
+        tail = (done.stderr.strip().splitlines() or ['no output'])[-1]
+        return None, f'exit {done.returncode}, no result: {tail}'
+    return np.array(result['times_ms']), None
+
+
 def main(argv: list[str]) -> None:
     del argv
     dtype = jnp.dtype(FLAGS.dtype)
@@ -82,6 +113,11 @@ def main(argv: list[str]) -> None:
         f'# conv forms, fwd+bwd, NHWC {n}x{s}x{s}x{c} -> {c} channels, {FLAGS.dtype}, '
         f'backend {jax.default_backend()}, {os.cpu_count()} CPUs, jax {jax.__version__}'
     )
+    peer_note = missing_peer_note(FLAGS.peers_python, 'torch') if FLAGS.peers_python else None
+    if FLAGS.peers_python and FLAGS.dtype != 'float32':
+        peer_note = f'torch: skipped (float32 only, not {FLAGS.dtype})'
+    if peer_note:
+        print(f'# {peer_note}')
     print(f'# load average before: {load()}')
     print('| layer | stride | form | median ms | min-max ms | CPU ms | GFLOP/s | compile s |')
     print('|---|---|---|---|---|---|---|---|')
@@ -105,6 +141,12 @@ def main(argv: list[str]) -> None:
                 cells = timing_cells(times[form], 6 * macs, compile_s[form])
                 mark = ' (auto)' if form == auto else ''
                 print(f'| {kind} | {stride} | {form}{mark} | {cells} |', flush=True)
+            if FLAGS.peers_python and not peer_note:
+                peer, why = torch_times(
+                    FLAGS.peers_python, kind, stride, (n, s, c), FLAGS.groups, FLAGS.repeats
+                )
+                cells = timing_cells(peer, 6 * macs, None) if why is None else f'- ({why})'
+                print(f'| {kind} | {stride} | torch | {cells} |', flush=True)
     print(f'# load average after: {load()}')
 
 

@@ -34,19 +34,19 @@ def round_robin(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, 
     return {name: np.array(t) * 1e3 for name, t in times.items()}
 
 
-def timing_cells(times: np.ndarray, flops: float, compile_s: float) -> str:
+def timing_cells(times: np.ndarray, flops: float, compile_s: float | None) -> str:
     """The timing cells of a table row: median ms | min-max ms | CPU ms | GFLOP/s | compile s.
 
     Args:
       times: one entry of `round_robin`'s result.
       flops: floating-point operations per call.
-      compile_s: seconds the call took to compile.
+      compile_s: seconds the call took to compile ('-' for None: not compiled, or not known).
     """
     wall, cpu = times[:, 0], times[:, 1]
     median = np.median(wall)
     return (
         f'{median:.0f} | {wall.min():.0f}-{wall.max():.0f} | {np.median(cpu):.0f} | '
-        f'{flops / median / 1e6:.1f} | {compile_s:.1f}'
+        f'{flops / median / 1e6:.1f} | ' + ('-' if compile_s is None else f'{compile_s:.1f}')
     )
 
 
