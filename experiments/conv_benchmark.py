@@ -41,16 +41,21 @@ from lineage.blocks import convolution  # noqa: E402
 from lineage.blocks.conv import same_padding  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer('batch', 128, 'N of the NHWC input.')
-flags.DEFINE_integer('size', 32, 'H = W of the input.')
-flags.DEFINE_integer('channels', 128, 'Input and output channels.')
-flags.DEFINE_integer('groups', 4, 'Groups of the grouped conv (ResNeXt-style).')
-flags.DEFINE_list('strides', ['1', '2'], 'Strides to time.')
-flags.DEFINE_list('kinds', list(convolution.KINDS), 'Layer kinds to time.')
-flags.DEFINE_list('forms', list(convolution.FORMS), 'Forms to time.')
-flags.DEFINE_integer('repeats', 5, 'Timed rounds after one warm-up call per form.')
-flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Input and kernel dtype.')
-flags.DEFINE_string('peers_python', '', 'Python with torch: adds a PyTorch row per layer.')
+
+
+def define_flags() -> None:
+    """The command's flags, defined when run (not at import: tests import this module beside
+    other modules that define `--strides`)."""
+    flags.DEFINE_integer('batch', 128, 'N of the NHWC input.')
+    flags.DEFINE_integer('size', 32, 'H = W of the input.')
+    flags.DEFINE_integer('channels', 128, 'Input and output channels.')
+    flags.DEFINE_integer('groups', 4, 'Groups of the grouped conv (ResNeXt-style).')
+    flags.DEFINE_list('strides', ['1', '2'], 'Strides to time.')
+    flags.DEFINE_list('kinds', list(convolution.KINDS), 'Layer kinds to time.')
+    flags.DEFINE_list('forms', list(convolution.FORMS), 'Forms to time.')
+    flags.DEFINE_integer('repeats', 5, 'Timed rounds after one warm-up call per form.')
+    flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Input and kernel dtype.')
+    flags.DEFINE_string('peers_python', '', 'Python with torch: adds a PyTorch row per layer.')
 
 
 def layer(kind: str, channels: int, groups: int) -> tuple[tuple[int, int], int]:
@@ -151,4 +156,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)
