@@ -33,6 +33,7 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -142,12 +143,19 @@ class Checkpoints:
         self._manager: ocp.CheckpointManager | None = None
         self.saved_step: int | None = None
 
-    def _reader(self) -> ocp.CheckpointManager | None:
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[ocp.CheckpointManager | None]:
+        """A read-only manager of the checkpoints (None: no checkpoint folder), closed after."""
         if not os.path.isdir(self.directory):
-            return None
-        return ocp.CheckpointManager(
+            yield None
+            return
+        reader = ocp.CheckpointManager(
             self.directory, options=ocp.CheckpointManagerOptions(read_only=True, create=False)
         )
+        try:
+            yield reader
+        finally:
+            reader.close()
 
     def _record(self, reader: ocp.CheckpointManager, step: int) -> dict[str, Any]:
         """The JSON record saved at `step`; refuses one written for another model."""
@@ -182,15 +190,15 @@ class Checkpoints:
           ValueError: the checkpoint was written for another model or data set, or there are
             checkpoints and none of their records reads.
         """
-        reader = self._reader()
         failures = []
-        for step in sorted(reader.all_steps() if reader else (), reverse=True):
-            try:
-                return step, self._record(reader, step)
-            except OtherModelError:
-                raise
-            except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
-                failures.append((step, _reason(e)))
+        with self._reader() as reader:
+            for step in sorted(reader.all_steps() if reader else (), reverse=True):
+                try:
+                    return step, self._record(reader, step)
+                except OtherModelError:
+                    raise
+                except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
+                    failures.append((step, _reason(e)))
         if failures:
             raise self._unusable(failures)
         return 0, {}
@@ -213,43 +221,44 @@ class Checkpoints:
           ValueError: checkpoints of another model, or none restores (one line naming the
             steps tried and why each failed).
         """
-        reader = self._reader()
         failures: list[tuple[int, str]] = []
-        for step in sorted(reader.all_steps() if reader else (), reverse=True):
-            state, reason = None, ''
-            try:
-                record = self._record(reader, step)
-                # Without it orbax guesses the tree and fails with a baffling structure error.
-                metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
-                if not os.path.exists(metadata):
-                    raise FileNotFoundError(f'{metadata} is missing')
-                restored = reader.restore(
-                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-                )
-                state = restored['state']
-            except OtherModelError:
-                raise
-            except Exception as e:  # noqa: BLE001 (any failure to restore means: damaged)
-                reason = _reason(e)
-            if not _everywhere(not reason):
+        found = None
+        with self._reader() as reader:
+            for step in sorted(reader.all_steps() if reader else (), reverse=True):
+                state, reason = None, ''
+                try:
+                    record = self._record(reader, step)
+                    # Without it orbax guesses the tree and fails with a baffling structure error.
+                    metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
+                    if not os.path.exists(metadata):
+                        raise FileNotFoundError(f'{metadata} is missing')
+                    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+                    state = reader.restore(step, args=args)['state']
+                except OtherModelError:
+                    raise
+                except Exception as e:  # noqa: BLE001 (any failure to restore means: damaged)
+                    reason = _reason(e)
+                if _everywhere(not reason):
+                    found = step, state, record
+                    break
                 failures.append((step, reason or 'failed on another process'))
-                continue
+        if found is None:
             if failures:
-                self._set_aside([s for s, _ in failures])
-                logging.warning(
-                    'checkpoint at step %s in %s is damaged (%s); resumed from step %d instead '
-                    '(the damaged one is now in %s)',
-                    ', '.join(str(s) for s, _ in failures),
-                    self.directory,
-                    '; '.join(r for _, r in failures),
-                    step,
-                    os.path.join(self.workdir, DAMAGED_DIR),
-                )
-            self.saved_step = step
-            return step, state, record
+                raise self._unusable(failures)
+            return 0, None, {}
         if failures:
-            raise self._unusable(failures)
-        return 0, None, {}
+            self._set_aside([s for s, _ in failures])
+            logging.warning(
+                'checkpoint at step %s in %s is damaged (%s); resumed from step %d instead '
+                '(the damaged one is now in %s)',
+                ', '.join(str(s) for s, _ in failures),
+                self.directory,
+                '; '.join(r for _, r in failures),
+                found[0],
+                os.path.join(self.workdir, DAMAGED_DIR),
+            )
+        self.saved_step = found[0]
+        return found
 
     def _set_aside(self, steps: list[int]) -> None:
         """Moves damaged step folders out of orbax's sight (process 0; the others wait)."""
@@ -284,11 +293,11 @@ class Checkpoints:
           step: a saved step (from `check`).
           abstract_state: a pytree of `jax.ShapeDtypeStruct` with `sharding` set.
         """
-        restored = self._reader().restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-        )
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+        with self._reader() as reader:
+            state = reader.restore(step, args=args)['state']
         self.saved_step = step
-        return restored['state']
+        return state
 
     def probe(self, abstract_state: Any) -> None:
         """`probe_workdir` with room for this run's checkpoints (`keep` + 1 being written)."""
