@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
 import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -36,7 +35,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
-from experiments.train_benchmark import ROOT, missing_peer_note, parse_result  # noqa: E402
+from experiments.train_benchmark import call_worker, missing_peer_note  # noqa: E402
 from lineage.blocks import convolution  # noqa: E402
 from lineage.blocks.conv import same_padding  # noqa: E402
 
@@ -99,13 +98,8 @@ def torch_times(
     command = [python, '-m', 'experiments.bench_workers.torch_conv_worker']
     command += [f'--kind={kind}', f'--stride={stride}', f'--batch={batch}', f'--size={size}']
     command += [f'--channels={channels}', f'--groups={groups}', f'--repeats={repeats}']
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    result = parse_result(done.stdout)
-    if result is None:
-        tail = (done.stderr.strip().splitlines() or ['no output'])[-1]
-        return None, f'exit {done.returncode}, no result: {tail}'
-    return np.array(result['times_ms']), None
+    result, why = call_worker(command)
+    return (None, why) if result is None else (np.array(result['times_ms']), None)
 
 
 def main(argv: list[str]) -> None:
@@ -118,9 +112,11 @@ def main(argv: list[str]) -> None:
         f'# conv forms, fwd+bwd, NHWC {n}x{s}x{s}x{c} -> {c} channels, {FLAGS.dtype}, '
         f'backend {jax.default_backend()}, {os.cpu_count()} CPUs, jax {jax.__version__}'
     )
-    peer_note = missing_peer_note(FLAGS.peers_python, 'torch') if FLAGS.peers_python else None
+    peer_note = None
     if FLAGS.peers_python and FLAGS.dtype != 'float32':
         peer_note = f'torch: skipped (float32 only, not {FLAGS.dtype})'
+    elif FLAGS.peers_python:
+        peer_note = missing_peer_note(FLAGS.peers_python, 'torch')
     if peer_note:
         print(f'# {peer_note}')
     print(f'# load average before: {load()}')

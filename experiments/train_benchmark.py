@@ -140,10 +140,10 @@ def worker_command(
     return command
 
 
-def run_worker(
-    command: list[str], timeout: int, omp_wait_policy: str = ''
+def call_worker(
+    command: list[str], timeout: int | None = None, omp_wait_policy: str = ''
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """Runs one worker process: (its result, None) or (None, a note saying why there is none).
+    """Runs one worker process quietly: (its result, None) or (None, a note saying why not).
 
     `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
     spins at barriers: PyTorch's fastest on a free machine; `OMP_WAIT_POLICY=<policy>
@@ -156,7 +156,6 @@ def run_worker(
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
     if omp_wait_policy:
         env['OMP_WAIT_POLICY'] = omp_wait_policy
-    print('$', shlex.join(command), flush=True)
     try:
         done = subprocess.run(
             command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
@@ -167,8 +166,18 @@ def run_worker(
     if result is None:
         tail = (done.stderr.strip().splitlines() or ['no output'])[-1]
         return None, f'exit {done.returncode}, no result: {tail}'
-    print('  ', json.dumps(result), flush=True)
     return result, None
+
+
+def run_worker(
+    command: list[str], timeout: int, omp_wait_policy: str = ''
+) -> tuple[dict[str, Any] | None, str | None]:
+    """`call_worker`, with the command and its result printed to the benchmark's log."""
+    print('$', shlex.join(command), flush=True)
+    result, note = call_worker(command, timeout, omp_wait_policy)
+    if result is not None:
+        print('  ', json.dumps(result), flush=True)
+    return result, note
 
 
 def combine(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
