@@ -14,6 +14,8 @@ configs/ladder_digits.py that runs on 2 CPU cores in minutes):
                   'spectrum' block with segments g = 1, 4, 16 and C (depthwise).
   separable_act   the Xception paper's Fig. 10: the activation between the depthwise and the
                   pointwise conv of the 'separable' rung: none, relu, elu.
+  curve           the learning curve that picks the sweeps' budget: plain3x3 and separable,
+                  seed 0, each a full schedule of CURVE_EPOCHS epochs, shortest first.
 
     python -m experiments.run_sweep --sweep=ladder_digits
 
@@ -47,6 +49,9 @@ BASE_WIDTHS = (16, 32, 64)
 # Segment counts of the spectrum sweep; None is g = C (one segment per channel, depthwise).
 SEGMENTS = (1, 4, 16, None)
 MID_ACTS = ('none', 'relu', 'elu')
+# Budgets (epochs, each a full warmup + cosine schedule) and rungs of the learning curve.
+CURVE_EPOCHS = (5, 10, 20, 40)
+CURVE_RUNGS = ('plain3x3', 'separable')
 
 # Parameters of the baseline (plain3x3, widths 16/32/64, 3 input channels, 10 classes): the
 # budget every rung of ladder_matched is scaled to.
@@ -152,11 +157,22 @@ def separable_act(config: str, seeds: Sequence[int] | None = None) -> list[Point
     ]
 
 
+def curve(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
+    """CURVE_RUNGS at each of CURVE_EPOCHS (by epochs, not steps), shortest budget first."""
+    return [
+        _point(config, b, s, f'-e{e}', num_train_steps=-1, num_epochs=float(e))
+        for e in CURVE_EPOCHS
+        for b in CURVE_RUNGS
+        for s in (seeds or (0,))
+    ]
+
+
 _KINDS: dict[str, Callable[..., list[Point]]] = {
     'ladder': ladder,
     'ladder_matched': ladder_matched,
     'spectrum': spectrum,
     'separable_act': separable_act,
+    'curve': curve,
 }
 SWEEPS = {
     **{kind: (fn, CIFAR_CONFIG) for kind, fn in _KINDS.items()},

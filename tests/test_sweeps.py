@@ -75,3 +75,15 @@ def test_matched_widths_table():
     }
     assert min(gaps, key=gaps.get) == k
     assert gaps[k] < 0.05 * sweeps.MATCHED_BUDGET
+
+
+def test_curve_runs_full_schedules_by_epochs_shortest_first():
+    points = sweeps.sweep_points('curve')
+    assert [p.name for p in points[:3]] == ['plain3x3-e5-s0', 'separable-e5-s0', 'plain3x3-e10-s0']
+    assert len(points) == len(sweeps.CURVE_EPOCHS) * len(sweeps.CURVE_RUNGS)
+    assert points[-1].overrides == {
+        'model.block': 'separable',
+        'seed': 0,
+        'num_train_steps': -1,
+        'num_epochs': 40.0,
+    }
