@@ -5,8 +5,9 @@ A 1x1 conv reduces the width to `mid = out / 4`, a 3x3 conv works at that reduce
 convs hold 256*64 + 9*64*64 + 64*256 = 69,632 weights where one plain 3x3 256->256 holds
 589,824: the reduction is what makes 50-layer networks affordable.
 
-The stride sits on the 3x3 conv (torchvision's "ResNet v1.5"), not on the first 1x1 as in the
-paper: a strided 1x1 discards three quarters of its input positions unread.
+The stride sits on the 3x3 conv by default (torchvision's "ResNet v1.5"), not on the first 1x1
+as in the paper: a strided 1x1 discards three quarters of its input positions unread.
+`stride_in='1x1'` puts it back on the first 1x1 (the paper's v1, Keras's `ResNet50`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lineage.blocks.conv import ConvBN
 from lineage.blocks.registry import register_block
 
 EXPANSION = 4  # out / mid, the paper's Fig. 5 right (64 -> 256)
+STRIDE_IN = ('3x3', '1x1')  # v1.5 (torchvision), v1 (the paper, Keras)
 
 
 class Bottleneck(nnx.Module):
@@ -31,7 +33,8 @@ class Bottleneck(nnx.Module):
       in_features: input channels.
       out_features: output channels.
       mid_features: width of the 3x3 conv; defaults to `out_features // 4`.
-      strides: spatial stride (1 or 2), applied by the 3x3 conv and the projection.
+      strides: spatial stride (1 or 2), applied by the projection and by one main-path conv.
+      stride_in: which main-path conv strides: '3x3' (v1.5) or '1x1' (the first, v1).
       dtype: computation dtype; None computes in the input's dtype.
       rngs: `nnx.Rngs` for initialization.
     """
@@ -43,17 +46,21 @@ class Bottleneck(nnx.Module):
         *,
         mid_features: int | None = None,
         strides: int = 1,
+        stride_in: str = '3x3',
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
+        if stride_in not in STRIDE_IN:
+            raise ValueError(f'Bottleneck: stride_in={stride_in!r}; use one of {STRIDE_IN}')
         mid = out_features // EXPANSION if mid_features is None else mid_features
         if mid < 1:
             raise ValueError(
                 f'Bottleneck: out_features={out_features} gives no middle width; use '
                 f'out_features >= {EXPANSION} or pass mid_features'
             )
-        self.reduce = ConvBN(in_features, mid, 1, dtype=dtype, rngs=rngs)
-        self.conv = ConvBN(mid, mid, 3, strides=strides, dtype=dtype, rngs=rngs)
+        first = strides if stride_in == '1x1' else 1
+        self.reduce = ConvBN(in_features, mid, 1, strides=first, dtype=dtype, rngs=rngs)
+        self.conv = ConvBN(mid, mid, 3, strides=strides // first, dtype=dtype, rngs=rngs)
         # Linear: the ReLU comes after the residual sum.
         self.expand = ConvBN(mid, out_features, 1, act=None, dtype=dtype, rngs=rngs)
         self.shortcut = (

@@ -5,10 +5,12 @@ a convolution is computed (`convolve`), counted (`ConvBN.macs`) and normalized. 
 bias-free when followed by BatchNorm (the BN offset plays the bias's role), as in every paper of
 the lineage since Inception v2 (Ioffe & Szegedy 2015).
 
-Padding is symmetric, `dilation * (k - 1) // 2` on each side of each spatial axis (the PyTorch
-and Keras-applications convention), so an odd input at stride 2 gives `ceil(H / 2)` outputs.
-`padding='valid'` (no padding) is there for the reference networks whose grids depend on it
-(Inception v3's 299 -> 149 -> 147 stem and its 35 -> 17 -> 8 grid reductions).
+'same' padding is symmetric by default, `dilation * (k - 1) // 2` on each side of each spatial
+axis (PyTorch's convention), so an input at stride 2 gives `ceil(H / 2)` outputs. TensorFlow and
+Keras pad 'same' asymmetrically at stride 2 on even inputs (`(0, 1)` for a 3x3); a layer built
+under that convention (`lineage.blocks.convention`) takes 'same_tf' for 'same'. `padding='valid'`
+(no padding) is there for the reference networks whose grids depend on it (Inception v3's
+299 -> 149 -> 147 stem and its 35 -> 17 -> 8 grid reductions).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import convolution
+from lineage.blocks import convention, convolution
 
 Activation = str | Callable[[jax.Array], jax.Array] | None
 
@@ -35,7 +37,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 # BatchNorm running-average momentum. Flax's 0.99 equals PyTorch's 0.01; 0.9 (PyTorch's 0.1)
 # tracks the statistics within the few hundred steps of a CPU-sized run.
 BN_MOMENTUM = 0.9
-BN_EPSILON = 1e-5
+PADDINGS = ('same', 'same_tf', 'valid')
 
 
 def activation(name: Activation) -> Callable[[jax.Array], jax.Array]:
@@ -71,10 +73,32 @@ def same_padding(kernel_size: tuple[int, int], dilation: tuple[int, int]) -> lis
     ]
 
 
-def output_size(size: int, kernel: int, stride: int, dilation: int = 1) -> int:
-    """Spatial output size of a `same_padding` conv or pool along one axis."""
-    del kernel, dilation  # same_padding makes the size depend on the stride alone
-    return (size - 1) // stride + 1
+def tf_same_padding(
+    size: Sequence[int], kernel_size: tuple[int, int], strides: tuple[int, int], dilation
+) -> list[tuple[int, int]]:
+    """TensorFlow's 'SAME': `ceil(H / s)` outputs, the odd padded position at the end."""
+    pads = []
+    for h, k, s, d in zip(size, kernel_size, strides, dilation, strict=True):
+        total = max((-(-h // s) - 1) * s + d * (k - 1) + 1 - h, 0)
+        pads.append((total // 2, total - total // 2))
+    return pads
+
+
+def padding_amounts(
+    padding: str,
+    size: Sequence[int],
+    kernel_size: tuple[int, int],
+    strides: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> list[tuple[int, int]]:
+    """`(lo, hi)` per spatial axis of an `(H, W)` input for a padding in `PADDINGS`."""
+    if padding == 'same':
+        return same_padding(kernel_size, dilation)
+    if padding == 'same_tf':
+        return tf_same_padding(size, kernel_size, strides, dilation)
+    if padding == 'valid':
+        return [(0, 0), (0, 0)]
+    raise ValueError(f'padding={padding!r}; use one of {", ".join(PADDINGS)}')
 
 
 def convolve(
@@ -85,12 +109,13 @@ def convolve(
     groups: int,
     padding: str = 'same',
 ) -> jax.Array:
-    """NHWC x HWIO convolution, `same_padding` or 'valid'; the single place a conv is computed.
+    """NHWC x HWIO convolution padded as `padding` (see `PADDINGS`); the single place a conv is
+    computed.
 
     The form (`lax.conv`, shifted taps, im2col) is `convolution.get_conv_impl()`, 'auto' unless a
     config set it with `convolution.set_conv_impl`; all forms give the same values.
     """
-    pads = same_padding(kernel.shape[:2], dilation) if padding == 'same' else [(0, 0), (0, 0)]
+    pads = padding_amounts(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
     return convolution.conv(x, kernel, strides, pads, dilation, groups)
 
 
@@ -106,7 +131,8 @@ class ConvBN(nnx.Module):
       groups: feature groups; `groups == in_features` is a depthwise conv (one filter per input
         channel, `out_features / in_features` of them: the depth multiplier).
       dilation: kernel dilation.
-      padding: 'same' (symmetric, the default) or 'valid' (none).
+      padding: 'same' (symmetric, or TensorFlow's under a 'same_tf' convention), 'same_tf' or
+        'valid' (none).
       norm: follow the conv with BatchNorm.
       act: activation name (see `ACTIVATIONS`), a callable, or None for a linear layer.
       use_bias: add a bias; defaults to `not norm`.
@@ -137,8 +163,9 @@ class ConvBN(nnx.Module):
                 f'ConvBN: groups={groups} must divide in_features={in_features} and '
                 f'out_features={out_features}; pick a group count that divides both'
             )
-        if padding not in ('same', 'valid'):
-            raise ValueError(f"ConvBN: padding={padding!r}; use 'same' or 'valid'")
+        if padding not in PADDINGS:
+            raise ValueError(f'ConvBN: padding={padding!r}; use one of {", ".join(PADDINGS)}')
+        padding = convention.same() if padding == 'same' else padding
         self.in_features = in_features
         self.out_features = out_features
         self.kernel_size = pair(kernel_size)
@@ -158,7 +185,7 @@ class ConvBN(nnx.Module):
             nnx.BatchNorm(
                 out_features,
                 momentum=BN_MOMENTUM,
-                epsilon=BN_EPSILON,
+                epsilon=convention.current().bn_epsilon,
                 dtype=dtype,
                 param_dtype=param_dtype,
                 rngs=rngs,

@@ -34,6 +34,7 @@ from lineage.blocks.inception import Conv, InceptionModule, LayerSpec, split_wid
 from lineage.blocks.registry import register_block
 
 FACTORIZATIONS = ('none', 'stacked', 'asymmetric', 'expanded')
+DOUBLE_FIRST = ('1xn', 'nx1')  # Fig. 6's order; TF-slim's, Keras's and torchvision's
 
 
 class SplitConv(nnx.Module):
@@ -113,7 +114,8 @@ class FactorizedInception(InceptionModule):
     - 'stacked' (Fig. 5): 3x3 convs. The "3x3" tower is `single_kernel` x `single_kernel`: 3 in
       the figure, 5 in the reference code's 35x35 modules (torchvision `InceptionA`).
     - 'asymmetric' (Fig. 6): every step a 1xn -> nx1 pair (n = 7 on the 17x17 grid,
-      torchvision `InceptionC`; the 1xn keeps its input's width).
+      torchvision `InceptionC`; the 1xn keeps its input's width). The reference code runs the
+      "5x5" tower's pairs nx1 -> 1xn instead (`double_first='nx1'`), with the same widths.
     - 'expanded' (Fig. 7): the last step of both towers is the 1xn | nx1 bank, the first step of
       the "5x5" tower a 3x3 (torchvision `InceptionE`).
     - 'none': the unfactorized module (1x1->3x3, 1x1->5x5), for ablations.
@@ -127,6 +129,8 @@ class FactorizedInception(InceptionModule):
       c5m: width between the two steps of the "5x5" tower; defaults to `c5r`.
       factorization: 'stacked', 'asymmetric', 'expanded' or 'none'.
       n: kernel of the asymmetric and expanded factors.
+      double_first: under 'asymmetric', the "5x5" tower's pairs start with '1xn' (Fig. 6) or
+        'nx1' (TF-slim, Keras, torchvision).
       single_kernel: kernel of the "3x3" tower under 'stacked' and 'none'.
       pool: 'avg' (the reference code) or 'max'.
       strides, padding, dtype, rngs: as for `InceptionModule`.
@@ -145,6 +149,7 @@ class FactorizedInception(InceptionModule):
         c5m: int | None = None,
         factorization: str = 'stacked',
         n: int = 3,
+        double_first: str = '1xn',
         single_kernel: int = 3,
         pool: str = 'avg',
         strides: int = 1,
@@ -154,12 +159,18 @@ class FactorizedInception(InceptionModule):
     ):
         c5m = c5r if c5m is None else c5m
         f = factorization
+        if double_first not in DOUBLE_FIRST:
+            raise ValueError(
+                f'FactorizedInception: double_first={double_first!r}; use one of {DOUBLE_FIRST}'
+            )
         if f in ('none', 'stacked'):
             single = factorize(single_kernel, c3r, c3, 'none')
             double = factorize(5, c5r, c5, f, mid=c5m)
         elif f == 'asymmetric':
             single = factorize(n, c3r, c3, f)
             double = factorize(n, c5r, c5m, f) + factorize(n, c5m, c5, f)
+            if double_first == 'nx1':
+                double = [Conv(c.width, c.kernel[::-1]) for c in double]
         else:
             single = factorize(n, c3r, c3, f)
             double = factorize(3, c5r, c5m, 'none') + factorize(n, c5m, c5, f)

@@ -1,4 +1,4 @@
-"""Max and average pooling over NHWC with the same symmetric padding as `ConvBN` (or none)."""
+"""Max and average pooling over NHWC, padded as `ConvBN` pads: 'same', 'same_tf' or 'valid'."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lineage.blocks.conv import pair, same_padding
+from lineage.blocks.conv import padding_amounts, pair
 from lineage.blocks.convolution import window_taps
 
 
@@ -20,11 +20,9 @@ def _pool(x, init, op, window, strides, padding):
     )
 
 
-def _padding(window: tuple[int, int], padding: str) -> tuple[tuple[int, int], ...]:
+def _padding(x, window, strides, padding: str) -> tuple[tuple[int, int], ...]:
     """`(lo, hi)` per spatial axis, as a tuple: hashable, so `_max_taps` can take it static."""
-    if padding not in ('same', 'valid'):
-        raise ValueError(f"pooling: padding={padding!r}; use 'same' or 'valid'")
-    return tuple(same_padding(window, (1, 1))) if padding == 'same' else ((0, 0), (0, 0))
+    return tuple(padding_amounts(padding, x.shape[1:3], window, strides))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -63,7 +61,7 @@ def max_pool(
     *,
     form: str | None = None,
 ) -> jax.Array:
-    """Max pool; padded positions never win (they hold -inf). `padding`: 'same' or 'valid'.
+    """Max pool; padded positions never win (they hold -inf). `padding`: see `conv.PADDINGS`.
 
     Two exact forms, equal in output and gradient (ties included):
     - 'reduce_window': `lax.reduce_window`; its gradient is XLA's select_and_scatter, which the
@@ -77,7 +75,7 @@ def max_pool(
     op of GPU/TPU).
     """
     window, strides = pair(window), pair(strides)
-    pads = _padding(window, padding)
+    pads = _padding(x, window, strides, padding)
     form = form or (AUTO_CPU_FORM if jax.default_backend() == 'cpu' else 'reduce_window')
     if form == 'taps':
         return _max_taps(x, window, strides, pads)
@@ -87,9 +85,9 @@ def max_pool(
 
 
 def avg_pool(x: jax.Array, window: int = 3, strides: int = 1, padding: str = 'same') -> jax.Array:
-    """Average pool over the unpadded positions of each window. `padding`: 'same' or 'valid'."""
+    """Average pool over the unpadded positions of each window (TensorFlow's 'SAME' too)."""
     window, strides = pair(window), pair(strides)
-    pads = _padding(window, padding)
+    pads = _padding(x, window, strides, padding)
     zero = np.array(0, x.dtype)
     total = _pool(x, zero, jax.lax.add, window, strides, pads)
     ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)

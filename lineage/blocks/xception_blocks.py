@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lineage.blocks import convention
 from lineage.blocks.conv import Activation, ConvBN
 from lineage.blocks.pooling import max_pool
 from lineage.blocks.registry import register_block
@@ -74,6 +75,7 @@ class XceptionBlock(nnx.Module):
             ]
         )
         self.strides = strides
+        self.pool_padding = convention.same()
         self.start_with_relu = start_with_relu
         needs_projection = strides != 1 or in_features != out_features
         self.shortcut = (
@@ -92,7 +94,7 @@ class XceptionBlock(nnx.Module):
                 y = jax.nn.relu(y)
             y = conv(y)
         if self.strides != 1:
-            y = max_pool(y, 3, self.strides)
+            y = max_pool(y, 3, self.strides, self.pool_padding)
         if not self.residual:
             return y
         return y + (x if self.shortcut is None else self.shortcut(x))

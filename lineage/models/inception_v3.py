@@ -9,14 +9,16 @@
     2 x Fig. 7 modules (Mixed_7b-c)                                8x8, 2048 wide
     global average pool, dropout 0.5, fc 2048 -> classes
 
-The widths and layers are those of the reference code (TF-slim `inception_v3`, Keras
-applications, torchvision `Inception3`), which differ from the paper's figures in a few places
-that the parameter count depends on: the 35x35 modules keep a 1x1 -> 5x5 tower beside the
-double 3x3 one, and the first grid reduction's 3x3 tower has no 1x1 reduction (see
-`FactorizedInception`, `GridReduction`). BatchNorm has scale and offset (torchvision's layout;
-Keras drops the scale): 23,834,568 parameters at 1,000 classes, 27,161,264 with the auxiliary
-head. torchvision orders the double 7x7 tower 7x1 -> 1x7; Fig. 6 and this code order every pair
-1x7 -> 7x1, which holds the same parameters.
+The widths follow the reference code (TF-slim `inception_v3`, Keras applications, torchvision
+`Inception3`), which differs from the paper's figures in a few places that the parameter count
+depends on: the 35x35 modules keep a 1x1 -> 5x5 tower beside the double 3x3 one, and the first
+grid reduction's 3x3 tower has no 1x1 reduction (see `FactorizedInception`, `GridReduction`).
+Two layers differ from the reference code by default. BatchNorm has scale and offset
+(torchvision's layout; Keras drops the scale, which an import sets to 1): 23,834,568
+parameters at 1,000 classes, 27,161,264 with the auxiliary head. The 17x17 modules' double 7x7
+tower runs 1x7 -> 7x1 -> 1x7 -> 7x1 as in Fig. 6; the reference code runs 7x1 first
+(`double_first='nx1'`), with the same parameters. `convention='keras'` sets that order and
+Keras's BatchNorm epsilon 1e-3.
 
 `aux_logits=True` adds the auxiliary classifier on the 17x17 grid (5x5/3 avg pool, 1x1 conv 128,
 5x5 conv 768, fc; the paper's Sec. 4 uses it as a regularizer). In training mode the model then
@@ -36,7 +38,12 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.factorized import FactorizedInception, GridReduction
 from lineage.blocks.pooling import avg_pool, max_pool
+from lineage.models import presets
 from lineage.models.registry import register_model
+
+# Options matching keras.applications' weights (lineage/weights/keras.py imports them).
+KERAS = {'bn_epsilon': 1e-3, 'double_first': 'nx1'}
+PRESETS = {'keras': KERAS}
 
 # The stem: (out, kernel, stride, padding) per conv, and the convs a 3x3/2 max pool follows.
 STEM = (
@@ -49,8 +56,9 @@ STEM = (
 STEM_POOL_AFTER = (2, 4)
 
 
-def mixed_modules(padding: str, kw: dict) -> list[nnx.Module]:
-    """Mixed_5b .. Mixed_7c; `padding` is the grid reductions' ('valid' in the reference)."""
+def mixed_modules(padding: str, kw: dict, double_first: str = '1xn') -> list[nnx.Module]:
+    """Mixed_5b .. Mixed_7c; `padding` is the grid reductions' ('valid' in the reference),
+    `double_first` the 17x17 modules' double 7x7 tower order ('1xn' or 'nx1')."""
 
     def fig5(in_features, pool_proj):  # torchvision InceptionA
         return FactorizedInception(
@@ -59,7 +67,17 @@ def mixed_modules(padding: str, kw: dict) -> list[nnx.Module]:
 
     def fig6(c7):  # torchvision InceptionC
         return FactorizedInception(
-            768, 192, c7, 192, c7, 192, 192, factorization='asymmetric', n=7, **kw
+            768,
+            192,
+            c7,
+            192,
+            c7,
+            192,
+            192,
+            factorization='asymmetric',
+            n=7,
+            double_first=double_first,
+            **kw,
         )
 
     def fig7(in_features):  # torchvision InceptionE
@@ -112,6 +130,8 @@ class InceptionV3(nnx.Module):
       num_classes: classifier outputs.
       cifar_stem: stride-1 'same' stem without pools and 'same' grid reductions (32x32 inputs).
       aux_logits: add the auxiliary classifier (returned in training mode).
+      double_first: the 17x17 modules' double 7x7 tower starts with '1xn' (Fig. 6) or 'nx1'
+        (the reference code).
       dropout: dropout before the classifier (0.5 in the reference code).
       in_channels: input image channels.
       dtype: computation dtype; parameters stay float32.
@@ -124,6 +144,7 @@ class InceptionV3(nnx.Module):
         num_classes: int,
         cifar_stem: bool = False,
         aux_logits: bool = False,
+        double_first: str = '1xn',
         dropout: float = 0.5,
         in_channels: int = 3,
         dtype: jnp.dtype | None = None,
@@ -139,7 +160,7 @@ class InceptionV3(nnx.Module):
             features = out
         self.stem = nnx.List(stem)
         self.stem_pools = () if cifar_stem else STEM_POOL_AFTER
-        self.mixed = nnx.List(mixed_modules(padding, kw))
+        self.mixed = nnx.List(mixed_modules(padding, kw, double_first))
         self.aux = AuxHead(768, num_classes, padding=padding, **kw) if aux_logits else None
         self.head = ClassifierHead(2048, num_classes, dropout=dropout, **kw)
 
@@ -162,12 +183,15 @@ class InceptionV3(nnx.Module):
 
 @register_model('inception_v3')
 def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`.
+    """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`,
+    `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
 
     Returns:
       The `InceptionV3` module.
     """
-    return InceptionV3(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        InceptionV3, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
+    )
 
 
 @register_model('inception_v3_cifar')
@@ -179,4 +203,12 @@ def inception_v3_cifar(
     Returns:
       The `InceptionV3` module.
     """
-    return InceptionV3(num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        InceptionV3,
+        PRESETS,
+        num_classes=num_classes,
+        cifar_stem=True,
+        dtype=dtype,
+        rngs=rngs,
+        **options,
+    )

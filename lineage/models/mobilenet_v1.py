@@ -10,6 +10,8 @@ Keras `applications.MobileNet` layout: bias-free convs, BatchNorm with scale and
 each depthwise and pointwise conv, a 1x1 conv *with* bias as classifier (a dense layer on the
 pooled features, 1,025,000 parameters): 4,231,976 trainable parameters at alpha 1.0 and 1,000
 classes. Keras uses ReLU6; the paper's Fig. 3 says ReLU, the default here (`act` option).
+`convention='keras'` sets ReLU6, BatchNorm epsilon 1e-3 and TensorFlow's 'same' padding (Keras
+pads its stride-2 convs `(0, 1)`, which 'same_tf' equals on the even grids of 224x224 inputs).
 
 'mobilenet_v1_cifar' (kuangliu/pytorch-cifar) makes the stem stride 1 for 32x32 inputs; the
 separable stack then ends at 2x2.
@@ -24,7 +26,12 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.conv import Activation
 from lineage.blocks.separable import SeparableConv
+from lineage.models import presets
 from lineage.models.registry import register_model
+
+# Options matching keras.applications' weights (lineage/weights/keras.py imports them).
+KERAS = {'padding': 'same_tf', 'bn_epsilon': 1e-3, 'act': 'relu6'}
+PRESETS = {'keras': KERAS}
 
 # (output width, stride) of the 13 depthwise separable layers, Table 1.
 LAYERS = (
@@ -101,12 +108,15 @@ class MobileNetV1(nnx.Module):
 
 @register_model('mobilenet_v1')
 def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`.
+    """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`,
+    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
 
     Returns:
       The `MobileNetV1` module.
     """
-    return MobileNetV1(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        MobileNetV1, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
+    )
 
 
 @register_model('mobilenet_v1_cifar')
@@ -118,4 +128,12 @@ def mobilenet_v1_cifar(
     Returns:
       The `MobileNetV1` module.
     """
-    return MobileNetV1(num_classes=num_classes, stem_stride=1, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        MobileNetV1,
+        PRESETS,
+        num_classes=num_classes,
+        stem_stride=1,
+        dtype=dtype,
+        rngs=rngs,
+        **options,
+    )

@@ -8,7 +8,8 @@
 
 The width multiplier scales every width, rounded to a multiple of 8 (`make_divisible`), except
 the last conv, which never shrinks below 1280. torchvision / Keras layout: 3,504,872 trainable
-parameters at width 1.0 and 1,000 classes.
+parameters at width 1.0 and 1,000 classes. `convention='keras'` sets Keras's BatchNorm epsilon
+1e-3 and TensorFlow's 'same' padding for the stem and the stride-2 depthwise convs.
 
 'mobilenet_v2_cifar' (kuangliu/pytorch-cifar) makes the stem and the first stride-2 stage
 (c = 24) stride 1 for 32x32 inputs; the network then ends at 4x4.
@@ -22,7 +23,12 @@ from flax import nnx
 
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.inverted_residual import InvertedResidual
+from lineage.models import presets
 from lineage.models.registry import register_model
+
+# Options matching keras.applications' weights (lineage/weights/keras.py imports them).
+KERAS = {'padding': 'same_tf', 'bn_epsilon': 1e-3}
+PRESETS = {'keras': KERAS}
 
 # (t, c, n, s) rows of Table 2.
 STAGES = (
@@ -114,12 +120,15 @@ class MobileNetV2(nnx.Module):
 
 @register_model('mobilenet_v2')
 def mobilenet_v2(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`.
+    """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`, and
+    `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
 
     Returns:
       The `MobileNetV2` module.
     """
-    return MobileNetV2(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        MobileNetV2, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
+    )
 
 
 @register_model('mobilenet_v2_cifar')
@@ -132,4 +141,6 @@ def mobilenet_v2_cifar(
     Returns:
       The `MobileNetV2` module.
     """
-    return MobileNetV2(num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        MobileNetV2, PRESETS, num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options
+    )

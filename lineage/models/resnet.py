@@ -9,6 +9,9 @@
 
 torchvision's layout (stride on the 3x3 conv, "v1.5"; projection shortcuts only where the shape
 changes; BatchNorm scale and offset; fc bias): 25,557,032 parameters at 1,000 classes.
+Keras's `ResNet50` is v1 (`stride_in='1x1'`) with BatchNorm epsilon 1.001e-5 and biases on its
+convs, which fold exactly into the BatchNorm means when its weights are imported: the
+`convention='keras'` preset.
 
 'resnet50_cifar' is the CIFAR-size network of kuangliu/pytorch-cifar: a 3x3 stride-1 stem and no
 max pool, so a 32x32 image reaches the stages at 32x32 and leaves them at 4x4.
@@ -22,10 +25,15 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks import ClassifierHead, ConvBN
+from lineage.blocks import ClassifierHead, ConvBN, convention
 from lineage.blocks.bottleneck import EXPANSION, Bottleneck
 from lineage.blocks.pooling import max_pool
+from lineage.models import presets
 from lineage.models.registry import register_model
+
+# Options matching keras.applications' weights (lineage/weights/keras.py imports them).
+KERAS = {'bn_epsilon': 1.001e-5, 'stride_in': '1x1'}
+PRESETS = {'keras': KERAS}
 
 RESNET50_DEPTHS = (3, 4, 6, 3)
 
@@ -37,6 +45,7 @@ class ResNet(nnx.Module):
       depths: bottlenecks per stage; (3, 4, 6, 3) is ResNet-50.
       num_classes: classifier outputs.
       cifar_stem: 3x3 stride-1 stem and no max pool (32x32 inputs) instead of 7x7/2 + pool.
+      stride_in: the bottlenecks' strided conv, '3x3' (v1.5) or '1x1' (v1); see `Bottleneck`.
       in_channels: input image channels.
       dropout: dropout rate before the classifier (0 in the paper).
       dtype: computation dtype; parameters stay float32.
@@ -49,6 +58,7 @@ class ResNet(nnx.Module):
         depths: Sequence[int] = RESNET50_DEPTHS,
         num_classes: int,
         cifar_stem: bool = False,
+        stride_in: str = '3x3',
         in_channels: int = 3,
         dropout: float = 0.0,
         dtype: jnp.dtype | None = None,
@@ -59,14 +69,24 @@ class ResNet(nnx.Module):
             self.stem = ConvBN(in_channels, stem_width, 3, dtype=dtype, rngs=rngs)
         else:
             self.stem = ConvBN(in_channels, stem_width, 7, strides=2, dtype=dtype, rngs=rngs)
-        self.stem_pool = not cifar_stem
+        self.depths = tuple(depths)
+        self.stem_pool = None if cifar_stem else convention.same()  # the pool's padding
         blocks = []
         features = stem_width
         for stage, depth in enumerate(depths):
             width = stem_width * 2**stage * EXPANSION
             for i in range(depth):
                 strides = 2 if stage > 0 and i == 0 else 1
-                blocks.append(Bottleneck(features, width, strides=strides, dtype=dtype, rngs=rngs))
+                blocks.append(
+                    Bottleneck(
+                        features,
+                        width,
+                        strides=strides,
+                        stride_in=stride_in,
+                        dtype=dtype,
+                        rngs=rngs,
+                    )
+                )
                 features = width
         # Identical blocks within a stage could be scanned to cut compile time; kept a list.
         self.blocks = nnx.List(blocks)
@@ -75,7 +95,7 @@ class ResNet(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.stem(x)
         if self.stem_pool:
-            x = max_pool(x, 3, 2)
+            x = max_pool(x, 3, 2, self.stem_pool)
         for block in self.blocks:
             x = block(x)
         return self.head(x)
@@ -83,12 +103,15 @@ class ResNet(nnx.Module):
 
 @register_model('resnet50')
 def resnet50(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`.
+    """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`, `stride_in`,
+    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
 
     Returns:
       The `ResNet` module.
     """
-    return ResNet(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        ResNet, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
+    )
 
 
 @register_model('resnet50_cifar')
@@ -98,4 +121,6 @@ def resnet50_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None 
     Returns:
       The `ResNet` module.
     """
-    return ResNet(num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        ResNet, PRESETS, num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options
+    )

@@ -15,6 +15,9 @@ paper's Table 3 figure. The paper adds dropout 0.5 before the classifier for Ima
 'xception_cifar' adapts the first 16x of downsampling to 32x32 inputs, as ResNet's CIFAR
 variant does: a stride-1 stem with 'same' padding and a stride-1 first entry block, so the
 middle flow runs at 8x8 and the exit flow ends at 4x4. The parameters are the same.
+
+`convention='keras'` builds Keras's arithmetic: BatchNorm epsilon 1e-3 and TensorFlow's 'same'
+padding, which changes the stride-2 max pools on even grids (`block3_pool`, 74 -> 37).
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ from lineage.blocks.xception_blocks import (
     exit_flow_block,
     middle_flow_block,
 )
+from lineage.models import presets
 from lineage.models.registry import register_model
+
+# Options matching keras.applications' weights (lineage/weights/keras.py imports them).
+KERAS = {'padding': 'same_tf', 'bn_epsilon': 1e-3}
+PRESETS = {'keras': KERAS}
 
 MIDDLE_WIDTH = 728
 MIDDLE_REPEATS = 8
@@ -103,12 +111,14 @@ class Xception(nnx.Module):
 @register_model('xception')
 def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
-    `dropout`.
+    `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
 
     Returns:
       The `Xception` module.
     """
-    return Xception(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        Xception, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
+    )
 
 
 @register_model('xception_cifar')
@@ -118,4 +128,6 @@ def xception_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None 
     Returns:
       The `Xception` module.
     """
-    return Xception(num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options)
+    return presets.build(
+        Xception, PRESETS, num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options
+    )

@@ -1,0 +1,136 @@
+"""Imports published weights into a lineage model, writes them for training and evaluation.
+
+    python -m lineage.import_weights --source=keras --model=xception \
+        --weights=xception_weights_tf_dim_ordering_tf_kernels.h5 --output=weights/xception --check
+
+Reads a keras.applications weights file (the published `.h5`, or a Keras 3 `.weights.h5`) into
+the lineage model built with `convention='keras'` (`lineage.weights.keras`) and writes its
+parameters and BatchNorm statistics to `--output` (`lineage.weights.saved_model`), which
+`--config.init_from` and `lineage.evaluate` read. A lineage array left unassigned, a Keras
+weight left unused or a shape mismatch ends it with one line.
+
+`--check` runs both networks in inference mode on a random batch (uniform in [-1, 1]) and
+prints the largest logit difference over the largest |logit|; above `--tolerance` (1e-4) it
+exits non-zero and nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from flax import nnx  # noqa: E402
+
+from lineage.models import build_model  # noqa: E402
+from lineage.weights import keras as keras_weights  # noqa: E402
+from lineage.weights import saved_model  # noqa: E402
+from lineage.weights.transfer import TransferError  # noqa: E402
+
+SOURCES = ('keras',)
+DEFAULT_SIZE = {'xception': 299, 'inception_v3': 299}  # others: 224
+
+_SOURCE = flags.DEFINE_enum('source', 'keras', SOURCES, 'Where the weights come from.')
+_MODEL = flags.DEFINE_enum('model', None, sorted(keras_weights.APPLICATIONS), 'Network.')
+_WEIGHTS = flags.DEFINE_string('weights', None, 'The weights file (.h5 or .weights.h5).')
+_OUTPUT = flags.DEFINE_string('output', None, 'New directory for the imported weights.')
+_NUM_CLASSES = flags.DEFINE_integer('num_classes', 1000, 'Classes of the weights file.')
+_ALPHA = flags.DEFINE_float('alpha', 1.0, "The MobileNets' width multiplier.")
+_CHECK = flags.DEFINE_bool('check', False, 'Compare logits with Keras on a random batch.')
+_IMAGE_SIZE = flags.DEFINE_integer('image_size', 0, '--check input size; 0: the default.')
+_TOLERANCE = flags.DEFINE_float('tolerance', 1e-4, '--check: largest relative difference.')
+
+
+def model_options(name: str, alpha: float) -> dict:
+    """The lineage options that match the Keras network."""
+    options = {'convention': 'keras'}
+    if name.startswith('mobilenet'):
+        options['alpha'] = alpha
+    return options
+
+
+def build_unfilled(name: str, num_classes: int, **options) -> nnx.Module:
+    """The lineage model with abstract parameters and BatchNorm statistics, for a transfer to fill.
+
+    Its other state (the dropout RNG stream) is real: computed under jit, where XLA drops the
+    random initializers of the arrays the weights will replace (eager initialization compiles
+    each one, about a minute for Xception on 2 CPU cores).
+    """
+
+    def build():
+        return build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
+
+    model = nnx.eval_shape(build)
+    weights = nnx.Any(nnx.Param, nnx.BatchStat)
+    nnx.update(model, jax.jit(lambda: nnx.state(build(), nnx.Not(weights)))())
+    return model
+
+
+def relative_difference(model: nnx.Module, keras_model, size: int, batch: int = 2) -> float:
+    """max |lineage - Keras| / max |Keras| over the logits of a random batch, inference mode."""
+    images = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
+    expected = np.asarray(keras_model(images, training=False))
+    model.eval()
+    got = np.asarray(nnx.jit(lambda m, x: m(x))(model, images))
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def import_keras(name: str, weights: str, num_classes: int, alpha: float = 1.0):
+    """(lineage model, Keras model), both holding the weights of `weights`.
+
+    Raises:
+      ValueError: the file is missing or does not load into the Keras network (one line).
+      TransferError: the weights do not fill the lineage model exactly (one line).
+    """
+    if not os.path.isfile(weights):
+        raise ValueError(f'--weights={weights} is not a file; pass a Keras .h5 or .weights.h5')
+    keras_model = keras_weights.build_keras(name, num_classes, alpha=alpha)
+    try:
+        keras_model.load_weights(weights)
+    except Exception as e:  # noqa: BLE001 (Keras raises many kinds; all mean: not this model)
+        reason = ' '.join(str(e).split())[:200]
+        raise ValueError(
+            f'{weights} does not load into keras.applications {name} with {num_classes} classes '
+            f'({type(e).__name__}: {reason}); check --model and --num_classes'
+        ) from None
+    model = build_unfilled(name, num_classes, **model_options(name, alpha))
+    keras_weights.transfer(name, keras_model, model)
+    return model, keras_model
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    for flag in ('model', 'weights', 'output'):
+        if not flags.FLAGS[flag].value:
+            sys.exit(f'--{flag} is required')
+    name = _MODEL.value
+    try:
+        model, keras_model = import_keras(name, _WEIGHTS.value, _NUM_CLASSES.value, _ALPHA.value)
+    except (ValueError, TransferError) as e:
+        sys.exit(f'import_weights: {e}')
+    if _CHECK.value:
+        size = _IMAGE_SIZE.value or DEFAULT_SIZE.get(name, 224)
+        diff = relative_difference(model, keras_model, size)
+        print(f'{name}: max |lineage - keras| / max |keras logit| = {diff:.2e} at {size}x{size}')
+        if not diff <= _TOLERANCE.value:
+            sys.exit(f'import_weights: logits differ by {diff:.2e} > {_TOLERANCE.value:g}')
+    fingerprint = {
+        'model': name,
+        'options': model_options(name, _ALPHA.value),
+        'num_classes': _NUM_CLASSES.value,
+        'source': _SOURCE.value,
+        'weights': os.path.abspath(_WEIGHTS.value),
+    }
+    try:
+        saved_model.save(_OUTPUT.value, model, fingerprint)
+    except ValueError as e:
+        sys.exit(f'import_weights: {e}')
+    print(f'wrote {name} weights to {os.path.abspath(_OUTPUT.value)}')
+
+
+if __name__ == '__main__':
+    app.run(main)
