@@ -78,6 +78,12 @@ def validate(config: Any) -> None:
             raise ValueError(f'--config.{key}={config[key]}: give a value >= 1')
 
 
+def model_options(config: Any) -> tuple[str, dict[str, Any]]:
+    """(model name, keyword options) from `config.model`; nested ConfigDicts become dicts."""
+    options = config.model.to_dict()
+    return options.pop('name'), options
+
+
 def make_plan(config: Any, num_train: int, num_devices: int, process_count: int) -> Plan:
     """Validates `config` and derives the run's numbers.
 

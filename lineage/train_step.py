@@ -24,6 +24,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 
 from lineage.models import build_model
+from lineage.plan import model_options
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
@@ -36,12 +37,6 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) 
     if smoothing:
         targets = optax.smooth_labels(targets, smoothing)
     return optax.softmax_cross_entropy(logits, targets)
-
-
-def model_options(config: Any) -> tuple[str, dict[str, Any]]:
-    """(model name, keyword options) from `config.model`; nested ConfigDicts become dicts."""
-    options = config.model.to_dict()
-    return options.pop('name'), options
 
 
 @dataclasses.dataclass(frozen=True)
