@@ -86,7 +86,7 @@ def create_train_state(
     eval_graphdef = nnx.graphdef(model)
     # Initialized inside jit straight into its sharding: no host copy of a large model. On CPU,
     # XLA's optimizing backend takes seconds per random initializer (threefry), for a function
-    # run once: compiling it unoptimized cuts the digits model's init from ~5 s to under 1 s.
+    # run once, so it is compiled unoptimized (experiments/results/init_compile.md).
     on_cpu = replicated.mesh.devices.flat[0].platform == 'cpu'
     init = jax.jit(
         lambda: nnx.state(build()),
