@@ -94,7 +94,7 @@ def main(argv: list[str]) -> None:
     # 2. The train step alone, on one batch already on the devices.
     replicated = parallel.replicated(mesh)
     sharding = parallel.batch_sharded(mesh)
-    tx = optim.make_optimizer(config, plan)
+    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
     state_def = train_step.create_train_state(
         config, dataset.num_classes, plan.dtype, tx, replicated
     )

@@ -13,8 +13,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-OPTIMIZERS = ('adamw', 'rmsprop', 'sgd')
-SCHEDULES = ('constant', 'cosine', 'exponential')
+from lineage.optim import OPTIMIZERS, SCHEDULES
+
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 

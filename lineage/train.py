@@ -96,8 +96,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
     plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
-    tx = optim.make_optimizer(config, plan)
-    schedule = jax.jit(optim.learning_rate_schedule(config, plan))  # one compile, for logs
+    schedule = optim.learning_rate_schedule(config, plan)
+    tx = optim.make_optimizer(config, schedule)
+    logged_rate = jax.jit(schedule)  # one compile, for the logs
     state_def = train_step.create_train_state(
         config, dataset.num_classes, plan.dtype, tx, replicated
     )
@@ -185,7 +186,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                     scalars = {
                         'loss': np.mean([m['loss'] for _, m in fetched]),
                         'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
-                        'learning_rate': float(schedule(step - 1)),
+                        'learning_rate': float(logged_rate(step - 1)),
                         **metrics.timing(step),
                     }
                     metrics.write(step, scalars)

@@ -206,7 +206,8 @@ def test_config_builds_model_and_optimizer(name, num_train, classes, count, rate
     """Each config's model and optimizer, built abstractly (no data, no arrays)."""
     config = importlib.import_module(f'configs.{name}').get_config()
     plan = make_plan(config, num_train, num_devices=8, process_count=1)
-    tx = optim.make_optimizer(config, plan)
+    schedule = optim.learning_rate_schedule(config, plan)
+    tx = optim.make_optimizer(config, schedule)
     replicated = parallel.replicated(parallel.make_mesh())
     state = train_step.create_train_state(config, classes, plan.dtype, tx, replicated)
     assert config.model.name.startswith(name.rsplit('_', 1)[0])
@@ -217,7 +218,6 @@ def test_config_builds_model_and_optimizer(name, num_train, classes, count, rate
     if count is not None:
         assert counting.param_count(state.model) == count
     assert jax.tree.leaves(state.abstract)
-    schedule = optim.learning_rate_schedule(config, plan)
     for epoch, rate in rates:
         step = min(epoch * plan.steps_per_epoch, plan.total_steps)
         assert float(schedule(step)) == pytest.approx(rate, rel=1e-5, abs=1e-7), (epoch, rate)
