@@ -31,6 +31,7 @@ from typing import Any
 from absl import app, flags
 
 from experiments.bench_workers.protocol import RESULT_PREFIX
+from lineage.models import model_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,14 +43,15 @@ TRAIN_ROWS = (
     ('xception', 128, 32),
     ('inception_v3', 128, 32),
 )
-# Every reference network at its paper's resolution, for the time to first step.
+# Every reference network for the time to first step, at the input size it is registered with
+# (its paper's resolution, `lineage.models.model_info`).
 FIRST_STEP_ROWS = (
-    ('googlenet', 224),
-    ('inception_v3', 299),
-    ('xception', 299),
-    ('mobilenet_v1', 224),
-    ('mobilenet_v2', 224),
-    ('resnet50', 224),
+    'googlenet',
+    'inception_v3',
+    'xception',
+    'mobilenet_v1',
+    'mobilenet_v2',
+    'resnet50',
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
 # What a peer's Python must import for its worker to run.
@@ -69,7 +71,7 @@ def define_flags() -> None:
     flags.DEFINE_integer('steps', 3, 'timed steps per process')
     flags.DEFINE_list(
         'first_step_networks',
-        [r[0] for r in FIRST_STEP_ROWS],
+        list(FIRST_STEP_ROWS),
         "lineage's time to first step; empty: skip",
     )
     flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
@@ -367,11 +369,9 @@ def main(argv: Sequence[str]) -> None:
                 report()
     if collected:
         loads.append(('after the train-step rows', os.getloadavg()))
-    sizes = dict(FIRST_STEP_ROWS)
     for network in FLAGS.first_step_networks:
-        if result := run(
-            'lineage', sys.executable, network, sizes[network], FLAGS.first_step_batch, 0
-        ):
+        size = model_info(network).input_size
+        if result := run('lineage', sys.executable, network, size, FLAGS.first_step_batch, 0):
             first_steps.append(result)
         report()
     print(report(final=True))
