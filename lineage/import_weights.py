@@ -27,12 +27,12 @@ from absl import app, flags  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from lineage.models import build_model  # noqa: E402
+from lineage.models.registry import model_info  # noqa: E402
 from lineage.weights import keras as keras_weights  # noqa: E402
 from lineage.weights import saved_model  # noqa: E402
 from lineage.weights.transfer import TransferError  # noqa: E402
 
 SOURCES = ('keras',)
-DEFAULT_SIZE = {'xception': 299, 'inception_v3': 299}  # others: 224
 
 _SOURCE = flags.DEFINE_enum('source', 'keras', SOURCES, 'Where the weights come from.')
 _MODEL = flags.DEFINE_enum('model', None, sorted(keras_weights.APPLICATIONS), 'Network.')
@@ -113,7 +113,7 @@ def main(argv: list[str]) -> None:
     except (ValueError, TransferError) as e:
         sys.exit(f'import_weights: {e}')
     if _CHECK.value:
-        size = _IMAGE_SIZE.value or DEFAULT_SIZE.get(name, 224)
+        size = _IMAGE_SIZE.value or model_info(name).input_size
         diff = relative_difference(model, keras_model, size)
         print(f'{name}: max |lineage - keras| / max |keras logit| = {diff:.2e} at {size}x{size}')
         if not diff <= _TOLERANCE.value:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import convention, convolution
+from lineage.blocks import conv_forms, convention
 
 Activation = str | Callable[[jax.Array], jax.Array] | None
 
@@ -112,11 +112,11 @@ def convolve(
     """NHWC x HWIO convolution padded as `padding` (see `PADDINGS`); the single place a conv is
     computed.
 
-    The form (`lax.conv`, shifted taps, im2col) is `convolution.get_conv_impl()`, 'auto' unless a
-    config set it with `convolution.set_conv_impl`; all forms give the same values.
+    The form (`lax.conv`, shifted taps, im2col) is `conv_forms.get_conv_impl()`, 'auto' unless a
+    config set it with `conv_forms.set_conv_impl`; all forms give the same values.
     """
     pads = padding_amounts(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
-    return convolution.conv(x, kernel, strides, pads, dilation, groups)
+    return conv_forms.conv(x, kernel, strides, pads, dilation, groups)
 
 
 class ConvBN(nnx.Module):

@@ -55,6 +55,9 @@ STEM = (
 )
 STEM_POOL_AFTER = (2, 4)
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Szegedy et al. 2015, "Rethinking the Inception Architecture", Table 1'
+
 
 def mixed_modules(padding: str, kw: dict, double_first: str = '1xn') -> list[nnx.Module]:
     """Mixed_5b .. Mixed_7c; `padding` is the grid reductions' ('valid' in the reference),
@@ -181,7 +184,7 @@ class InceptionV3(nnx.Module):
         return (logits, aux) if training else logits
 
 
-@register_model('inception_v3')
+@register_model('inception_v3', input_size=299, paper=PAPER)
 def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`,
     `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -194,7 +197,7 @@ def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = 
     )
 
 
-@register_model('inception_v3_cifar')
+@register_model('inception_v3_cifar', input_size=32, paper=PAPER)
 def inception_v3_cifar(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

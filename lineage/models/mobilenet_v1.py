@@ -46,6 +46,9 @@ LAYERS = (
     (1024, 1),
 )
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Howard et al. 2017, "MobileNets", Table 1'
+
 
 class MobileNetV1(nnx.Module):
     """MobileNet v1.
@@ -106,7 +109,7 @@ class MobileNetV1(nnx.Module):
         return self.head(x)
 
 
-@register_model('mobilenet_v1')
+@register_model('mobilenet_v1', input_size=224, paper=PAPER)
 def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`,
     and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -119,7 +122,7 @@ def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = 
     )
 
 
-@register_model('mobilenet_v1_cifar')
+@register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER)
 def mobilenet_v1_cifar(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

@@ -45,6 +45,9 @@ PRESETS = {'keras': KERAS}
 MIDDLE_WIDTH = 728
 MIDDLE_REPEATS = 8
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Chollet 2017, "Xception", Fig. 5'
+
 
 class Xception(nnx.Module):
     """The Xception network.
@@ -108,7 +111,7 @@ class Xception(nnx.Module):
         return self.head(x)
 
 
-@register_model('xception')
+@register_model('xception', input_size=299, paper=PAPER)
 def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
     `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -121,7 +124,7 @@ def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None
     )
 
 
-@register_model('xception_cifar')
+@register_model('xception_cifar', input_size=32, paper=PAPER)
 def xception_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`.
 
