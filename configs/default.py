@@ -62,6 +62,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.schedule.decay_rate = 0.94  # exponential: factor per decay
 
     config.label_smoothing = 0.0
+    # Start from these weights (lineage.import_weights output or a run's workdir): init_from.py.
+    config.init_from = ''
+    # > 0: keep an exponential moving average of the parameters, evaluated in their place
+    # (Inception v3, Sec. 8); 0 turns it off.
+    config.ema_decay = 0.0
     config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
     # Conv form (lineage/blocks/conv_forms.py): auto | xla | shift | im2col | hybrid; all exact.

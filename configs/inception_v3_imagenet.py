@@ -19,13 +19,20 @@ paper's 50 asynchronous replicas; RMSProp's normalized steps are left at the pap
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
     return recipe.imagenet(
-        {'name': 'inception_v3', 'in_channels': 3, 'dropout': 0.2, 'aux_logits': True},
+        {
+            'name': 'inception_v3',
+            'convention': config_dict.placeholder(str),
+            'in_channels': 3,
+            'dropout': 0.2,
+            'aux_logits': True,
+        },
         image_size=299,
         batch_size=256,
         num_epochs=100.0,

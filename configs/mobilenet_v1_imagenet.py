@@ -19,11 +19,18 @@ of the schedule. Dropout 0.001 before the classifier as in Keras.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
     return recipe.mobilenet_setup(
-        {'name': 'mobilenet_v1', 'alpha': 1.0, 'in_channels': 3, 'dropout': 1e-3}
+        {
+            'name': 'mobilenet_v1',
+            'convention': config_dict.placeholder(str),
+            'alpha': 1.0,
+            'in_channels': 3,
+            'dropout': 1e-3,
+        }
     )

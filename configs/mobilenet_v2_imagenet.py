@@ -16,11 +16,18 @@ in torchvision and Keras.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
     return recipe.mobilenet_setup(
-        {'name': 'mobilenet_v2', 'alpha': 1.0, 'in_channels': 3, 'dropout': 0.2}
+        {
+            'name': 'mobilenet_v2',
+            'convention': config_dict.placeholder(str),
+            'alpha': 1.0,
+            'in_channels': 3,
+            'dropout': 0.2,
+        }
     )

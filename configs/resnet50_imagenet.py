@@ -18,13 +18,19 @@ for batches of several thousand.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
     return recipe.imagenet(
-        {'name': 'resnet50', 'in_channels': 3, 'dropout': 0.0},
+        {
+            'name': 'resnet50',
+            'convention': config_dict.placeholder(str),
+            'in_channels': 3,
+            'dropout': 0.0,
+        },
         image_size=224,
         batch_size=256,
         num_epochs=120.0,

@@ -16,13 +16,19 @@ is unknown.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
     return recipe.imagenet(
-        {'name': 'xception', 'in_channels': 3, 'dropout': 0.5},
+        {
+            'name': 'xception',
+            'convention': config_dict.placeholder(str),
+            'in_channels': 3,
+            'dropout': 0.5,
+        },
         image_size=299,
         batch_size=256,
         num_epochs=100.0,

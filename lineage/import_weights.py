@@ -30,7 +30,6 @@ from lineage.models import build_model  # noqa: E402
 from lineage.models.registry import model_info  # noqa: E402
 from lineage.weights import keras as keras_weights  # noqa: E402
 from lineage.weights import saved_model  # noqa: E402
-from lineage.weights.transfer import TransferError  # noqa: E402
 
 SOURCES = ('keras',)
 
@@ -79,8 +78,11 @@ def relative_difference(model: nnx.Module, keras_model, size: int, batch: int = 
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
-def import_keras(name: str, weights: str, num_classes: int, alpha: float = 1.0):
-    """(lineage model, Keras model), both holding the weights of `weights`.
+def import_keras(
+    name: str, weights: str, num_classes: int, alpha: float = 1.0, image_size: int = 0
+):
+    """(lineage model, Keras model), both holding the weights of `weights`; the Keras model
+    takes `image_size` inputs (0: the network's default).
 
     Raises:
       ValueError: the file is missing or does not load into the Keras network (one line).
@@ -88,7 +90,8 @@ def import_keras(name: str, weights: str, num_classes: int, alpha: float = 1.0):
     """
     if not os.path.isfile(weights):
         raise ValueError(f'--weights={weights} is not a file; pass a Keras .h5 or .weights.h5')
-    keras_model = keras_weights.build_keras(name, num_classes, alpha=alpha)
+    size = image_size or model_info(name).input_size
+    keras_model = keras_weights.build_keras(name, num_classes, (size, size, 3), alpha=alpha)
     try:
         keras_model.load_weights(weights)
     except Exception as e:  # noqa: BLE001 (Keras raises many kinds; all mean: not this model)
@@ -102,34 +105,62 @@ def import_keras(name: str, weights: str, num_classes: int, alpha: float = 1.0):
     return model, keras_model
 
 
+def run(
+    name: str,
+    weights: str,
+    output: str,
+    num_classes: int = 1000,
+    alpha: float = 1.0,
+    check: bool = False,
+    image_size: int = 0,
+    tolerance: float = 1e-4,
+) -> float | None:
+    """Imports, checks (optionally) and writes; returns the checked difference (None: no check).
+
+    Raises:
+      ValueError: one line on a bad file, a mapping that does not fit, a difference above
+        `tolerance` or an output directory in use; nothing is written then.
+    """
+    if os.path.isdir(output) and os.listdir(output):  # before the work, not after
+        raise ValueError(f'{os.path.abspath(output)} is not empty; pass a new --output directory')
+    model, keras_model = import_keras(name, weights, num_classes, alpha, image_size)
+    diff = None
+    if check:
+        size = image_size or model_info(name).input_size
+        diff = relative_difference(model, keras_model, size)
+        print(f'{name}: max |lineage - keras| / max |keras logit| = {diff:.2e} at {size}x{size}')
+        if not diff <= tolerance:
+            raise ValueError(f'logits differ by {diff:.2e} > {tolerance:g}; nothing written')
+    fingerprint = {
+        'model': name,
+        'options': model_options(name, alpha),
+        'num_classes': num_classes,
+        'source': 'keras',
+        'weights': os.path.abspath(weights),
+    }
+    saved_model.save(output, model, fingerprint)
+    print(f'wrote {name} weights to {os.path.abspath(output)}')
+    return diff
+
+
 def main(argv: list[str]) -> None:
     del argv
     for flag in ('model', 'weights', 'output'):
         if not flags.FLAGS[flag].value:
-            sys.exit(f'--{flag} is required')
-    name = _MODEL.value
+            sys.exit(f'import_weights: --{flag} is required')
     try:
-        model, keras_model = import_keras(name, _WEIGHTS.value, _NUM_CLASSES.value, _ALPHA.value)
-    except (ValueError, TransferError) as e:
+        run(
+            _MODEL.value,
+            _WEIGHTS.value,
+            _OUTPUT.value,
+            _NUM_CLASSES.value,
+            _ALPHA.value,
+            _CHECK.value,
+            _IMAGE_SIZE.value,
+            _TOLERANCE.value,
+        )
+    except ValueError as e:  # TransferError included
         sys.exit(f'import_weights: {e}')
-    if _CHECK.value:
-        size = _IMAGE_SIZE.value or model_info(name).input_size
-        diff = relative_difference(model, keras_model, size)
-        print(f'{name}: max |lineage - keras| / max |keras logit| = {diff:.2e} at {size}x{size}')
-        if not diff <= _TOLERANCE.value:
-            sys.exit(f'import_weights: logits differ by {diff:.2e} > {_TOLERANCE.value:g}')
-    fingerprint = {
-        'model': name,
-        'options': model_options(name, _ALPHA.value),
-        'num_classes': _NUM_CLASSES.value,
-        'source': _SOURCE.value,
-        'weights': os.path.abspath(_WEIGHTS.value),
-    }
-    try:
-        saved_model.save(_OUTPUT.value, model, fingerprint)
-    except ValueError as e:
-        sys.exit(f'import_weights: {e}')
-    print(f'wrote {name} weights to {os.path.abspath(_OUTPUT.value)}')
 
 
 if __name__ == '__main__':

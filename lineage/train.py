@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, optim, parallel, train_step
+from lineage import checkpoint, counting, init_from, optim, parallel, train_step
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
@@ -118,6 +118,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         'num_classes': dataset.num_classes,
         'image_shape': list(dataset.image_shape),
     }
+    if config.get('ema_decay'):  # the state holds the average: only such a run resumes it
+        fingerprint['ema_decay'] = config.ema_decay
     ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
     start_step, record = ckpt.check()
     total = plan.total_steps
@@ -126,6 +128,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             f'{workdir} holds a checkpoint at step {start_step}, past the {total} steps this '
             'config trains; pass another --workdir or raise the number of steps'
         )
+    pretrained = None
+    if config.get('init_from') and not start_step:
+        pretrained = init_from.read(config.init_from, name, options)
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
     ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
     # The latest checkpoint that restores: a damaged later one is named and set aside.
@@ -134,6 +139,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
     else:
         state = state_def.init()
+        if pretrained is not None:
+            state = init_from.apply(state, pretrained, config.init_from, replicated)
+            logging.info('started from the weights in %s', config.init_from)
     elapsed_before = float(record.get('elapsed_s', 0.0))
     metrics = Metrics(workdir, total, plan.global_batch, start_step, jax.process_index() == 0)
     logging.info(
@@ -148,7 +156,11 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     )
 
     run_step = train_step.make_train_step(
-        state_def.graphdef, config.label_smoothing, replicated, config.get('aux_loss_weight', 0.0)
+        state_def.graphdef,
+        config.label_smoothing,
+        replicated,
+        config.get('aux_loss_weight', 0.0),
+        config.get('ema_decay', 0.0),
     )
     eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
     sharding = parallel.batch_sharded(mesh)
@@ -157,7 +169,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         return elapsed_before + time.perf_counter() - started
 
     def run_eval(step: int) -> dict[str, float]:
-        result = evaluate(eval_step, state[0], dataset, plan.process_batch, mesh)
+        result = evaluate(eval_step, train_step.eval_part(state), dataset, plan.process_batch, mesh)
         scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
         if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
             metrics.write(step, scalars)

@@ -23,6 +23,7 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding
 
+from lineage import ema
 from lineage.models import build_model
 from lineage.plan import model_options
 
@@ -44,7 +45,8 @@ class TrainState:
     """How to rebuild and step the modules whose arrays live in the state pytree.
 
     Attributes:
-      graphdef: structure of `(model, optimizer)` in train mode.
+      graphdef: structure of `(model, optimizer)` in train mode, `(model, optimizer, shadow)`
+        with a parameter average (`lineage.ema`).
       eval_graphdef: structure of the model alone in eval mode.
       abstract: shapes, dtypes and (replicated) shardings of the state.
       model: the abstract model (no arrays), for counting parameters and MACs.
@@ -75,10 +77,12 @@ def create_train_state(
     def build():
         rngs = nnx.Rngs(config.seed)
         model = build_model(name, num_classes=num_classes, rngs=rngs, dtype=dtype, **options)
-        return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
+        parts = (model, nnx.Optimizer(model, tx, wrt=nnx.Param))
+        # The parameter average starts as a copy of the initial model.
+        return (*parts, nnx.clone(model)) if config.get('ema_decay') else parts
 
-    model, optimizer = nnx.eval_shape(build)
-    graphdef, abstract = nnx.split((model, optimizer))
+    model, *rest = nnx.eval_shape(build)
+    graphdef, abstract = nnx.split((model, *rest))
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract
     )
@@ -96,11 +100,17 @@ def create_train_state(
     return TrainState(graphdef, eval_graphdef, abstract, model, init)
 
 
+def eval_part(state: Any) -> Any:
+    """The model state evaluation reads: the parameter average when the run keeps one."""
+    return state[2] if 2 in state else state[0]
+
+
 def make_train_step(
     graphdef: Any,
     label_smoothing: float,
     replicated: NamedSharding,
     aux_loss_weight: float = 0.0,
+    ema_decay: float = 0.0,
 ) -> Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]:
     """`(state, batch) -> (state, {'loss', 'accuracy'})`: one SGD step on the global batch.
 
@@ -108,11 +118,13 @@ def make_train_step(
     and all-reduces the gradients. The state argument is donated. A model with auxiliary
     classifiers (GoogLeNet, Inception v3 with `aux_logits=True`) returns `(logits, *aux)` in
     training mode: each auxiliary loss joins the loss with weight `aux_loss_weight`, and the
-    accuracy is the main head's.
+    accuracy is the main head's. With `ema_decay` > 0 the state holds a parameter average
+    (`lineage.ema`), updated after the optimizer.
     """
 
     def step(state, batch):
-        model, optimizer = nnx.merge(graphdef, state)
+        model, optimizer, *shadow = nnx.merge(graphdef, state)
+        updates_before = optimizer.step[...]
 
         def loss_fn(model):
             outputs = model(batch['image'])
@@ -126,8 +138,10 @@ def make_train_step(
 
         (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
         optimizer.update(model, grads)
+        if shadow:
+            ema.update(shadow[0], model, ema_decay, updates_before)
         accuracy = jnp.mean(jnp.argmax(logits, -1) == batch['label'])
-        return nnx.state((model, optimizer)), {'loss': loss, 'accuracy': accuracy}
+        return nnx.state((model, optimizer, *shadow)), {'loss': loss, 'accuracy': accuracy}
 
     return jax.jit(step, donate_argnums=0, out_shardings=(replicated, replicated))
 

@@ -16,6 +16,9 @@ Fields:
     or 'auto' ('cifar' up to 64 pixels, else 'imagenet'); see `lineage.data.preprocess`.
   grayscale_to_rgb: tile one-channel images to three channels (for RGB models on MNIST).
   mean, std: per-channel normalization in [0, 1] units; () = the preprocess family's defaults.
+  normalize: 'mean_std' (with mean, std), or keras.applications' eval conventions 'inception'
+    ([-1, 1]) and 'caffe' (BGR minus the ImageNet mean, 0-255 units); see
+    `lineage.data.preprocess.NORMALIZATIONS`.
   train_split, eval_split: split names (TFDS slicing such as 'train[:90%]' works for TFDS);
     eval_split '' picks 'test', else 'validation', else 'val'.
   shuffle_buffer: examples in the TFDS shuffle buffer (image folders shuffle fully by index).
@@ -37,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     'grayscale_to_rgb': False,
     'mean': (),
     'std': (),
+    'normalize': 'mean_std',
     'train_split': 'train',
     'eval_split': '',
     'shuffle_buffer': 10_000,

@@ -36,6 +36,12 @@ import tensorflow as tf
 from lineage.data import config as fields
 
 KINDS = ('cifar', 'imagenet', 'none')
+# How pixels become inputs (all but 'none'): 'mean_std' with the family's or the config's
+# statistics; keras.applications' two eval conventions: 'inception' ([-1, 1]: Xception,
+# Inception v3, the MobileNets) and 'caffe' (BGR, the ImageNet mean subtracted in 0-255
+# units, no scaling: ResNet50).
+NORMALIZATIONS = ('mean_std', 'inception', 'caffe')
+CAFFE_MEAN = (123.68 / 255, 116.779 / 255, 103.939 / 255)  # RGB, [0, 1] units
 
 # Per-channel statistics of the CIFAR-10 train set and of ImageNet, in [0, 1] units.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -160,6 +166,7 @@ def make_preprocess(
     grayscale_to_rgb: bool = False,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    normalize: str = 'mean_std',
 ) -> Transform:
     """The `Transform` of one family, to float32 (image_size, image_size, C).
 
@@ -171,6 +178,7 @@ def make_preprocess(
       grayscale_to_rgb: tile one-channel images to three (C = 3 then).
       mean, std: per-channel statistics in [0, 1] units, of length `channels`; None takes the
         family's defaults (`default_stats`). Ignored for 'none'.
+      normalize: one of `NORMALIZATIONS`; 'inception' and 'caffe' set mean and std themselves.
 
     Returns:
       The transform; `seed` is an int tensor of shape [2] (ignored at eval).
@@ -178,6 +186,18 @@ def make_preprocess(
     kind = resolve_kind(kind, image_size)
     if channels not in (1, 3):
         raise ValueError(f'images must have 1 or 3 channels, got {channels}')
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(
+            f'unknown normalize {normalize!r}; set config.dataset.normalize to one of: '
+            + ', '.join(NORMALIZATIONS)
+        )
+    if normalize != 'mean_std' and channels != 3:
+        raise ValueError(f"normalize={normalize!r} needs 3-channel images; use 'mean_std'")
+    if normalize == 'inception':
+        mean, std = (0.5,) * 3, (0.5,) * 3
+    elif normalize == 'caffe':
+        mean, std = CAFFE_MEAN, (1 / 255,) * 3
+    bgr = normalize == 'caffe'
     if kind == 'none':
         scale, shift = tf.constant(1 / 255.0), tf.constant(0.0)
     else:
@@ -245,6 +265,8 @@ def make_preprocess(
             images = tf.gather(images, cols, axis=2, batch_dims=1)
             images = tf.where(flip[:, None, None, None] == 1, tf.reverse(images, [2]), images)
         images = images * scale + shift
+        if bgr:
+            images = tf.reverse(images, [3])
         if grayscale_to_rgb and channels == 1:
             images = tf.image.grayscale_to_rgb(images)
         return images
@@ -258,7 +280,7 @@ def from_config(
     """(train transform, eval transform, output image shape) from `config.dataset`.
 
     Args:
-      config: `config.dataset` (reads preprocess, grayscale_to_rgb, mean, std).
+      config: `config.dataset` (reads preprocess, grayscale_to_rgb, mean, std, normalize).
       image_size: the resolution to produce.
       channels: the channels the data decodes to (1 or 3).
     """
@@ -269,6 +291,7 @@ def from_config(
         grayscale_to_rgb=grayscale_to_rgb,
         mean=fields.get(config, 'mean') or None,
         std=fields.get(config, 'std') or None,
+        normalize=fields.get(config, 'normalize'),
     )
     kind = fields.get(config, 'preprocess')
     shape = (image_size, image_size, 3 if grayscale_to_rgb else channels)
