@@ -16,6 +16,8 @@ conv and fc weights, and a keep probability of 0.8 (dropout 0.2) are those of th
 training code (TF-slim `inception_v3` and `train_image_classifier`; torchvision's reference
 also weights the auxiliary loss 0.4). Batch 256 on one synchronous mesh stands in for the
 paper's 50 asynchronous replicas; RMSProp's normalized steps are left at the paper's rate.
+Evaluation reads "a running average of the parameters" (Sec. 8), decay 0.9999 as in the
+reference code.
 """
 
 import ml_collections
@@ -25,7 +27,7 @@ from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return recipe.imagenet(
+    config = recipe.imagenet(
         {
             'name': 'inception_v3',
             'convention': config_dict.placeholder(str),
@@ -52,3 +54,5 @@ def get_config() -> ml_collections.ConfigDict:
         label_smoothing=0.1,
         aux_loss_weight=0.4,
     )
+    config.ema_decay = 0.9999
+    return config

@@ -101,8 +101,10 @@ def mobilenet_setup(model: dict[str, Any]) -> ml_collections.ConfigDict:
     TensorFlow's RMSProp (decay 0.9, momentum 0.9, epsilon 1.0), learning rate 0.045 decayed
     by 0.98 per epoch, weight decay 4e-5, batch 96, 224x224; 300 epochs, the length of
     torchvision's reproduction (the papers give none). Both MobileNet configs train with it.
+    Evaluation reads a moving average of the parameters with decay 0.9999, as TF-slim's
+    MobileNet training does.
     """
-    return imagenet(
+    config = imagenet(
         model,
         image_size=224,
         batch_size=96,
@@ -120,3 +122,5 @@ def mobilenet_setup(model: dict[str, Any]) -> ml_collections.ConfigDict:
         schedule=dict(name='exponential', decay_epochs=1.0, decay_rate=0.98),
         eval_every_steps=20_000,
     )
+    config.ema_decay = 0.9999
+    return config

@@ -109,13 +109,17 @@ def apply(
 
     Raises:
       ValueError: one line naming an array missing there or of another shape (the classifier
-        excepted, which is re-initialized when the number of classes differs).
+        excepted, which is re-initialized when the number of classes differs, and an auxiliary
+        head the weights lack, initialized afresh: imported networks come without one).
     """
     flat = dict(nnx.to_flat_state(state))
     updated, fresh = dict(flat), []
     for (part, *path), variable in flat.items():
         path = tuple(path)
         if part != 0 or not isinstance(variable, (nnx.Param, nnx.BatchStat)):
+            continue
+        if path not in arrays and path[0] == 'aux':  # a training-time head weights lack
+            fresh.append(path)
             continue
         if path not in arrays:
             raise ValueError(
@@ -133,11 +137,14 @@ def apply(
             )
         for part in (0, 2) if (2, *path) in flat else (0,):  # the model, its average
             updated[(part, *path)] = variable.replace(jax.device_put(value, replicated))
-    if fresh:
+    if any(path[0] == 'aux' for path in fresh):
+        logging.info('init_from %s: the auxiliary head is initialized afresh', directory)
+    classifier = [path for path in fresh if path in arrays]
+    if classifier:
         logging.info(
             'init_from %s: the classifier is initialized afresh (%d classes there, %d here)',
             directory,
-            arrays[fresh[-1]].shape[-1],
-            flat[(0, *fresh[-1])].shape[-1],
+            arrays[classifier[-1]].shape[-1],
+            flat[(0, *classifier[-1])].shape[-1],
         )
     return nnx.from_flat_state(list(updated.items()))
