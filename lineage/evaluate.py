@@ -9,7 +9,7 @@ Reads the weights as `--config.init_from` does (`lineage.init_from`: imported we
 run's workdir, whose parameter average is taken when it kept one), evaluates every example of
 the eval split once with the config's eval preprocessing (`config.dataset.preprocess` and
 `normalize`), prints top-1 and top-5 and writes `<workdir>/results.json`. The number of classes
-must match the weights'.
+must match the weights'. The workdir defaults to `runs/<config name>_eval`.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
     config = cli._CONFIG.value
-    workdir = cli._WORKDIR.value or cli.default_workdir(cli.config_arg(sys.argv) or 'eval')
+    # Not the training run's workdir: its results.json stays as the run wrote it.
+    workdir = cli._WORKDIR.value or cli.default_workdir(cli.config_arg(sys.argv)) + '_eval'
     try:
         parallel.initialize(
             config.distributed,
