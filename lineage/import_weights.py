@@ -44,7 +44,7 @@ _IMAGE_SIZE = flags.DEFINE_integer('image_size', 0, '--check input size; 0: the 
 _TOLERANCE = flags.DEFINE_float('tolerance', 1e-4, '--check: largest relative difference.')
 
 
-def model_options(name: str, alpha: float) -> dict:
+def keras_options(name: str, alpha: float) -> dict:
     """The lineage options that match the Keras network."""
     options = {'convention': 'keras'}
     if name.startswith('mobilenet'):
@@ -100,7 +100,7 @@ def import_keras(
             f'{weights} does not load into keras.applications {name} with {num_classes} classes '
             f'({type(e).__name__}: {reason}); check --model and --num_classes'
         ) from None
-    model = build_unfilled(name, num_classes, **model_options(name, alpha))
+    model = build_unfilled(name, num_classes, **keras_options(name, alpha))
     keras_weights.transfer(name, keras_model, model)
     return model, keras_model
 
@@ -133,7 +133,7 @@ def run(
             raise ValueError(f'logits differ by {diff:.2e} > {tolerance:g}; nothing written')
     fingerprint = {
         'model': name,
-        'options': model_options(name, alpha),
+        'options': keras_options(name, alpha),
         'num_classes': num_classes,
         'source': 'keras',
         'weights': os.path.abspath(weights),

@@ -6,7 +6,7 @@ the run kept one: parameters and BatchNorm statistics; its optimizer state is le
 The model must be the config's: same name, and the same value of every option both name (a
 different `convention` changes the arithmetic the weights were trained under). The classifier
 alone may differ in its number of classes: it is then initialized afresh, with one line saying
-so (fine-tuning on a new label set).
+so (fine-tuning on a new label set). A run resuming from its own checkpoint ignores DIR.
 """
 
 from __future__ import annotations
