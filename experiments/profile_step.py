@@ -1,6 +1,7 @@
 """Where a train step's time goes: every XLA op of one network's step, timed by jax.profiler.
 
     python -m experiments.profile_step --network=xception --image_size=128 --batch_size=32
+    python -m experiments.profile_step --ladder_block=separable   # a ladder rung, sweep shape
     python -m experiments.profile_step --network=inception_v3 --image_size=128 \
         --batch_size=32 --auto_cpu=dense=xla --max_pool_cpu=reduce_window
 
@@ -12,6 +13,10 @@ time per step (above the wall time where two ops ran at once), that time per op 
 (the fusion name without its number), and the `--top` ops with their output shape and the JAX
 operation they came from (the HLO's `op_name`). Isolated-layer timings misled twice in issue 7;
 this shows what a form costs where it runs.
+
+`--ladder_block` profiles that rung of the ladder at the train benchmark's ladder shape
+(experiments/train_benchmark.py: widths 16/32/64, depths 1/1/1, 32x32, batch 64, 10 classes,
+Nesterov momentum) instead of `--network`.
 
 `--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.conv_forms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of
@@ -34,9 +39,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments import sweeps  # noqa: E402
 from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
+from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
 from lineage.blocks import conv_forms, pooling  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -47,6 +54,7 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps after the first.')
 flags.DEFINE_integer('steps', 5, 'Timed steps.')
 flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the timed ones).')
 flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
+flags.DEFINE_enum('ladder_block', None, sweeps.RUNGS, 'A ladder rung, at the ladder rows shape.')
 flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of conv_forms.AUTO_CPU, e.g. dense=xla.')
 flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
 
@@ -115,9 +123,16 @@ def main(argv):
     if FLAGS.max_pool_cpu:
         pooling.AUTO_CPU_FORM = FLAGS.max_pool_cpu
     before = load()
-    compiled, state, batch, params, _ = compile_step(
-        FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
-    )
+    if FLAGS.ladder_block:
+        FLAGS.network, FLAGS.image_size, FLAGS.batch_size = 'ladder', 32, LADDER_BATCH
+        model = {'block': FLAGS.ladder_block, **LADDER_MODEL}
+        compiled, state, batch, params, _ = compile_step(
+            'ladder', 32, LADDER_BATCH, LADDER_CLASSES, 0.01, 0.9, None, model, True
+        )
+    else:
+        compiled, state, batch, params, _ = compile_step(
+            FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
+        )
 
     def one_step():
         nonlocal state
@@ -133,7 +148,8 @@ def main(argv):
         ops = hlo_ops(compiled.as_text())
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
     print(
-        f'## {FLAGS.network}, {FLAGS.image_size}x{FLAGS.image_size}, batch {FLAGS.batch_size}\n\n'
+        f'## {FLAGS.network} {FLAGS.ladder_block or ""}, {FLAGS.image_size}x{FLAGS.image_size}, '
+        f'batch {FLAGS.batch_size}\n\n'
         f'{params:,} parameters; AUTO_CPU {conv_forms.AUTO_CPU}, max_pool on CPU: '
         f'{pooling.AUTO_CPU_FORM}; jax {jax.__version__}, {os.cpu_count()} CPU cores; load '
         f'average {before} before, {load()} after.\n'
