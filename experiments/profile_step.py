@@ -18,7 +18,7 @@ this shows what a form costs where it runs.
 (experiments/train_benchmark.py: widths 16/32/64, depths 1/1/1, 32x32, batch 64, 10 classes,
 Nesterov momentum) instead of `--network`.
 
-`--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.conv_forms.AUTO_CPU` and
+`--auto_cpu=kind=form,...` sets every conv of a kind to a form (whatever its shape) and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of
 a choice `auto` makes, inside the step it is made for.
 """
@@ -119,7 +119,7 @@ def main(argv):
                 f'--auto_cpu={override}: use kind=form with a kind of '
                 f'{", ".join(conv_forms.KINDS)} and a form of {", ".join(conv_forms.FORMS)}'
             )
-        conv_forms.AUTO_CPU[kind] = form
+        conv_forms.AUTO_CPU[kind] = ((None, form),)
     if FLAGS.max_pool_cpu:
         pooling.AUTO_CPU_FORM = FLAGS.max_pool_cpu
     before = load()

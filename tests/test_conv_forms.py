@@ -116,13 +116,29 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         native = 'shift' if kind == 'grouped' else 'xla'
         assert conv_forms.auto_form(kind, backend='gpu') == native
         assert conv_forms.auto_form(kind, backend='tpu') == native
-        assert conv_forms.auto_form(kind, backend='cpu') == conv_forms.AUTO_CPU[kind]
-    assert conv_forms.AUTO_CPU == {
-        'depthwise': 'shift',
-        'pointwise': 'shift',
-        'grouped': 'shift',
-        'dense': 'im2col',
-    }
+        assert conv_forms.auto_form(kind, backend='cpu', patch_depth=9 * 1024) == (
+            'im2col' if kind == 'dense' else 'shift'
+        )
+    # On CPU a dense conv's form follows its patch depth kh * kw * I: lax.conv up to 576.
+    for depth, form in ((27, 'xla'), (144, 'xla'), (400, 'xla'), (576, 'xla'), (577, 'im2col')):
+        assert conv_forms.auto_form('dense', backend='cpu', patch_depth=depth) == form
+    assert conv_forms.auto_form('depthwise', backend='cpu', patch_depth=9) == 'shift'
+
+
+@pytest.mark.parametrize(
+    ('kernel_shape', 'uses_lax_conv'),
+    [
+        ((3, 3, 16, 16), True),
+        ((5, 5, 16, 32), True),
+        ((3, 3, 64, 64), True),
+        ((3, 3, 128, 8), False),
+    ],
+)
+def test_auto_picks_the_form_by_shape_on_cpu(kernel_shape, uses_lax_conv):
+    x = jnp.ones((2, 8, 8, kernel_shape[2]))
+    kernel = jnp.ones(kernel_shape)
+    jaxpr = str(jax.make_jaxpr(lambda x, k: conv_forms.conv(x, k, impl='auto'))(x, kernel))
+    assert ('conv_general_dilated' in jaxpr) == uses_lax_conv
 
 
 def test_setting_context_restores_and_rejects_unknown_names():

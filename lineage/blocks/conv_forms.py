@@ -20,11 +20,11 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
 - `hybrid`: `lax.conv` for the output and the input gradient, `shift` for the kernel gradient
   (the one part of a dense conv that XLA's CPU conv runs slowly).
 
-`auto` picks per backend and layer kind (`auto_form`): on CPU the fastest form measured
-(`AUTO_CPU`: layers alone in experiments/conv_benchmark.py, whole train steps in
-experiments/profile_step.py, which decides where the two disagree); on TPU/GPU `lax.conv`,
-the vendor library's conv, except for grouped convs, which lax.conv cannot shard by batch
-(`AUTO_ACCELERATOR`).
+`auto` picks per backend, layer kind and shape (`auto_form`): on CPU the fastest form
+measured (`AUTO_CPU`, by kind and patch depth: layers alone in experiments/conv_benchmark.py,
+whole train steps in experiments/profile_step.py, which decides where the two disagree); on
+TPU/GPU `lax.conv`, the vendor library's conv, except for grouped convs, which lax.conv
+cannot shard by batch (`AUTO_ACCELERATOR`).
 bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does
 (checked: its bfloat16 output is the float32 conv's, rounded).
 
@@ -330,21 +330,19 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice per layer kind. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
-# grouped convs at every shape measured alone (experiments/conv_benchmark.py, fwd+bwd, float32,
-# 2 cores; experiments/results/conv_forms.md). Dense convs gather patches (im2col) at every
-# width. Alone, lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels:
-# 125 vs 144 ms, `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32
-# --kinds=dense --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every
-# width: lax.conv's kernel gradient is the slow part (0.13-0.15 s for one 32-channel stem conv of
-# Inception v3). Steps at 128x128, batch 32, with every dense conv as im2col / as lax.conv:
-# Xception 2.63 / 3.23 s, Inception v3 1.43 / 2.19 s (`python -m experiments.profile_step
-# --network=... [--auto_cpu=dense=xla]`, experiments/results/step_profiles.md).
-AUTO_CPU: dict[str, str] = {
-    'depthwise': 'shift',
-    'pointwise': 'shift',
-    'grouped': 'shift',
-    'dense': 'im2col',
+# The CPU choice, by layer kind and then by the layer's patch depth `kh * kw * I` (the inputs
+# one output reads): per kind, rows `(largest patch depth, form)`, the first that admits the
+# layer wins, `None` admits all. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
+# grouped convs at every shape measured. Dense convs split by depth: narrow ones (the ladder's
+# 16-64 channels, the networks' 3-channel stems) are fastest as lax.conv, whose im2col costs
+# more in patch copies and transposed narrow kernel gradients than its matmul saves; wide ones
+# gather patches (im2col), where lax.conv's kernel gradient is slow. Measurements, commands and
+# the in-step A/B that set the bound: experiments/results/conv_forms.md.
+AUTO_CPU: dict[str, tuple[tuple[int | None, str], ...]] = {
+    'depthwise': ((None, 'shift'),),
+    'pointwise': ((None, 'shift'),),
+    'grouped': ((None, 'shift'),),
+    'dense': ((576, 'xla'), (None, 'im2col')),
 }
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
@@ -390,13 +388,19 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, backend: str | None = None) -> str:
+def auto_form(kind: str, backend: str | None = None, patch_depth: int = 0) -> str:
     """The form `auto` picks for a conv of `kind` (`layer_kind(...)`) on `backend`.
 
-    `backend`: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
+    Args:
+      kind: the layer kind, one of `KINDS`.
+      backend: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
+      patch_depth: `kh * kw * I` of the layer (I = input channels per group), the key of
+        `AUTO_CPU`'s rows.
     """
     backend = backend or jax.default_backend()
-    return (AUTO_CPU if backend == 'cpu' else AUTO_ACCELERATOR)[kind]
+    if backend != 'cpu':
+        return AUTO_ACCELERATOR[kind]
+    return next(form for bound, form in AUTO_CPU[kind] if bound is None or patch_depth <= bound)
 
 
 def conv(
@@ -425,5 +429,6 @@ def conv(
     """
     form = _check(impl or _IMPL)
     if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups))
+        kh, kw, cg, _ = kernel.shape
+        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), patch_depth=kh * kw * cg)
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
