@@ -116,13 +116,13 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         native = 'shift' if kind == 'grouped' else 'xla'
         assert conv_forms.auto_form(kind, backend='gpu') == native
         assert conv_forms.auto_form(kind, backend='tpu') == native
-        assert conv_forms.auto_form(kind, backend='cpu', patch_depth=9 * 1024) == (
+        assert conv_forms.auto_form(kind, backend='cpu', in_features=1024) == (
             'im2col' if kind == 'dense' else 'shift'
         )
-    # On CPU a dense conv's form follows its patch depth kh * kw * I: lax.conv up to 576.
-    for depth, form in ((27, 'xla'), (144, 'xla'), (400, 'xla'), (576, 'xla'), (577, 'im2col')):
-        assert conv_forms.auto_form('dense', backend='cpu', patch_depth=depth) == form
-    assert conv_forms.auto_form('depthwise', backend='cpu', patch_depth=9) == 'shift'
+    # On CPU a dense conv's form follows its input channels: lax.conv from 5 to 64.
+    for channels, form in ((3, 'im2col'), (5, 'xla'), (16, 'xla'), (64, 'xla'), (65, 'im2col')):
+        assert conv_forms.auto_form('dense', backend='cpu', in_features=channels) == form
+    assert conv_forms.auto_form('depthwise', backend='cpu', in_features=1) == 'shift'
 
 
 @pytest.mark.parametrize(

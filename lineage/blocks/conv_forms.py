@@ -21,7 +21,7 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
   (the one part of a dense conv that XLA's CPU conv runs slowly).
 
 `auto` picks per backend, layer kind and shape (`auto_form`): on CPU the fastest form
-measured (`AUTO_CPU`, by kind and patch depth: layers alone in experiments/conv_benchmark.py,
+measured (`AUTO_CPU`, by kind and input channels: layers alone in experiments/conv_benchmark.py,
 whole train steps in experiments/profile_step.py, which decides where the two disagree); on
 TPU/GPU `lax.conv`, the vendor library's conv, except for grouped convs, which lax.conv
 cannot shard by batch (`AUTO_ACCELERATOR`).
@@ -330,19 +330,19 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice, by layer kind and then by the layer's patch depth `kh * kw * I` (the inputs
-# one output reads): per kind, rows `(largest patch depth, form)`, the first that admits the
-# layer wins, `None` admits all. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
-# grouped convs at every shape measured. Dense convs split by depth: narrow ones (the ladder's
-# 16-64 channels, the networks' 3-channel stems) are fastest as lax.conv, whose im2col costs
-# more in patch copies and transposed narrow kernel gradients than its matmul saves; wide ones
-# gather patches (im2col), where lax.conv's kernel gradient is slow. Measurements, commands and
-# the in-step A/B that set the bound: experiments/results/conv_forms.md.
+# The CPU choice, by layer kind and then by the layer's input channels per group `I`: per
+# kind, rows `(largest I, form)`, the first that admits the layer wins, `None` admits all.
+# Shifted taps beat lax.conv 3-12x for depthwise, pointwise and grouped convs at every shape
+# measured. Dense convs split by width: narrow ones (the ladder's 16-64 channels) are fastest as
+# lax.conv, whose im2col costs more in patch copies and transposed narrow kernel gradients than
+# its matmul saves; wide ones, and the 3-channel stems, gather patches (im2col), where lax.conv's
+# kernel gradient is slow. Measurements, commands and the in-step A/B that set the bounds:
+# experiments/results/conv_forms.md.
 AUTO_CPU: dict[str, tuple[tuple[int | None, str], ...]] = {
     'depthwise': ((None, 'shift'),),
     'pointwise': ((None, 'shift'),),
     'grouped': ((None, 'shift'),),
-    'dense': ((576, 'xla'), (None, 'im2col')),
+    'dense': ((4, 'im2col'), (64, 'xla'), (None, 'im2col')),
 }
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
@@ -388,19 +388,19 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, backend: str | None = None, patch_depth: int = 0) -> str:
+def auto_form(kind: str, backend: str | None = None, in_features: int = 0) -> str:
     """The form `auto` picks for a conv of `kind` (`layer_kind(...)`) on `backend`.
 
     Args:
       kind: the layer kind, one of `KINDS`.
       backend: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
-      patch_depth: `kh * kw * I` of the layer (I = input channels per group), the key of
+      in_features: the layer's input channels per group (`I` of its HWIO kernel), the key of
         `AUTO_CPU`'s rows.
     """
     backend = backend or jax.default_backend()
     if backend != 'cpu':
         return AUTO_ACCELERATOR[kind]
-    return next(form for bound, form in AUTO_CPU[kind] if bound is None or patch_depth <= bound)
+    return next(form for bound, form in AUTO_CPU[kind] if bound is None or in_features <= bound)
 
 
 def conv(
@@ -429,6 +429,6 @@ def conv(
     """
     form = _check(impl or _IMPL)
     if form == 'auto':
-        kh, kw, cg, _ = kernel.shape
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups), patch_depth=kh * kw * cg)
+        kind = layer_kind(kernel.shape, x.shape[-1], groups)
+        form = auto_form(kind, in_features=kernel.shape[2])
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
