@@ -1,13 +1,13 @@
 """A/B of `auto`'s CPU table inside one train step: each variant compiled, steps alternated.
 
     python -m experiments.ab_step --ladder_block=separable --rounds=10 \
-        --variants='{"stem_im2col": {"dense": [[4, "im2col"], [64, "xla"], [null, "im2col"]]},
-                     "stem_xla": {"dense": [[64, "xla"], [null, "im2col"]]}}'
+        --variants='{"stem_im2col": {}, "stem_xla": {"dense": [[64, 1024, "xla"],
+                     [null, null, "im2col"]]}}'
     python -m experiments.ab_step --network=resnet50 --image_size=32 --batch_size=128 \
-        --variants='{"im2col": {"dense": [[null, "im2col"]]}, "auto": {}}'
+        --variants='{"im2col": {"dense": [[null, null, "im2col"]]}, "auto": {}}'
 
-A variant replaces rows of `lineage.blocks.conv_forms.AUTO_CPU` (kind -> `[[largest I, form],
-...]`; `{}` is the table as committed). Every variant's real train step
+A variant replaces rows of `lineage.blocks.conv_forms.AUTO_CPU` (kind -> `[[largest I, largest
+Ho * Wo, form], ...]`; `{}` is the table as committed). Every variant's real train step
 (experiments/bench_workers/lineage_worker.py's `compile_step`) is compiled in this one process,
 then the variants take turns, one step each per round, so that a shared machine's load hits
 them alike. Prints, per variant, the median wall and CPU seconds per step, and each later
@@ -35,7 +35,7 @@ flags.DEFINE_enum('ladder_block', None, sweeps.RUNGS, 'A ladder rung, at the lad
 flags.DEFINE_integer('image_size', 32, 'H = W of the input.')
 flags.DEFINE_integer('batch_size', 128, 'Batch size.')
 flags.DEFINE_integer('rounds', 10, 'Rounds of one step per variant.')
-flags.DEFINE_string('variants', '{"auto": {}}', 'JSON: name -> {kind: [[largest I, form], ...]}.')
+flags.DEFINE_string('variants', '{"auto": {}}', 'JSON: name -> {kind: [[I, Ho * Wo, form], ...]}.')
 
 
 def compile_variant(rows: dict) -> list:

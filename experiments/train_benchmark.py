@@ -36,12 +36,14 @@ from typing import Any
 
 from absl import app, flags
 
-from experiments import sweeps
+from experiments import markdown, sweeps
 from experiments.bench_workers.protocol import RESULT_PREFIX
+from lineage.models import model_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (network, image size, batch) of issue 7's train-step rows, as the PyTorch numbers there.
+# (network, image size, batch) of the train-step rows: the shapes of the PyTorch numbers that
+# set the speed goal (experiments/results/train_benchmark.md).
 TRAIN_ROWS = (
     ('mobilenet_v2', 32, 128),
     ('resnet50', 32, 128),
@@ -51,14 +53,15 @@ TRAIN_ROWS = (
 # The ladder rows: every rung at the sweeps' shape (experiments/sweeps.py).
 LADDER_MODEL = {'widths': list(sweeps.BASE_WIDTHS), 'depths': [1, 1, 1]}
 LADDER_SIZE, LADDER_BATCH, LADDER_CLASSES = 32, 64, 10
-# Every reference network at its paper's resolution, for the time to first step.
+# Every reference network for the time to first step, at the input size it is registered with
+# (its paper's resolution, `lineage.models.model_info`).
 FIRST_STEP_ROWS = (
-    ('googlenet', 224),
-    ('inception_v3', 299),
-    ('xception', 299),
-    ('mobilenet_v1', 224),
-    ('mobilenet_v2', 224),
-    ('resnet50', 224),
+    'googlenet',
+    'inception_v3',
+    'xception',
+    'mobilenet_v1',
+    'mobilenet_v2',
+    'resnet50',
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
 # What a peer's Python must import for its worker to run.
@@ -71,7 +74,7 @@ def define_flags() -> None:
     """The command's flags, defined when run (not at import: tests import this module beside
     other experiments that define `--output`)."""
     flags.DEFINE_string('peers_python', '', 'Python with torch+timm and keras+jax; empty: no peers')
-    flags.DEFINE_list('ladder_rungs', list(sweeps.RUNGS), 'ladder rows to run; empty: none')
+    flags.DEFINE_list('ladder_rungs', list(sweeps.RUNGS), 'ladder rows (sweeps.RUNGS); empty: none')
     flags.DEFINE_list('networks', [r[0] for r in TRAIN_ROWS], 'train-step rows to run')
     flags.DEFINE_list('frameworks', list(FRAMEWORKS), 'frameworks to run, of lineage,torch,keras')
     flags.DEFINE_integer('rounds', 1, 'times the alternating sequence runs; per-row medians')
@@ -79,7 +82,7 @@ def define_flags() -> None:
     flags.DEFINE_integer('steps', 3, 'timed steps per process')
     flags.DEFINE_list(
         'first_step_networks',
-        [r[0] for r in FIRST_STEP_ROWS],
+        list(FIRST_STEP_ROWS),
         "lineage's time to first step; empty: skip",
     )
     flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
@@ -143,11 +146,7 @@ def worker_command(
     lineage_options: str = '{}',
     rung: str | None = None,
 ) -> list[str]:
-    """The command line that runs one framework's worker on one network.
-
-    `rung`: a ladder row (`network` is then 'ladder'): the block, widths and depths, Nesterov
-    momentum and 10 classes go to both frameworks' workers.
-    """
+    """One framework's worker on one network; for a ladder `rung`, the twins' shared options."""
     command = [python, '-m', f'experiments.bench_workers.{framework}_worker']
     command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
     command += [f'--steps={steps}', f'--warmup={warmup}']
@@ -166,12 +165,8 @@ def call_worker(
     """Runs one worker process quietly: (its result, None) or (None, a note saying why not).
 
     `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
-    spins at barriers: PyTorch's fastest on a free machine; `OMP_WAIT_POLICY=<policy>
-    PYTHONPATH=. .venv-peers/bin/python -m experiments.bench_workers.torch_worker
-    --network=mobilenet_v2 --image_size=32 --batch_size=128 --warmup=2 --steps=5` gave 705
-    images/s unset, 485 with PASSIVE, 2 CPU cores with a niced sweep beside it). On a machine
-    shared past its cores a spinning thread holds a core its partner waits for (13-20 s a
-    MobileNetV2 step, measured in the first session), and PASSIVE avoids that.
+    spins at barriers): PASSIVE keeps a spinning thread from holding a core its partner waits
+    for on a machine shared past its cores (experiments/results/omp_wait_policy.md).
     """
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
     if omp_wait_policy:
@@ -223,7 +218,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
     for metric, label in (('images_per_s', 'images/s'), ('images_per_cpu_s', 'images/CPU-s')):
         cols = head + [f'{f} {label}' for f in frameworks]
         cols += [f'lineage/{p}' for p in peers]
-        lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+        lines += markdown.header(cols)
         for network, by in rows.items():
             any_result = next(iter(by.values()))
             cells = [
@@ -234,7 +229,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
             cells += [_num(by.get(f, {}).get(metric)) for f in frameworks]
             own = by.get('lineage', {}).get(metric)
             cells += [_num(ratio(own, by.get(p, {}).get(metric)), 2) for p in peers]
-            lines.append('| ' + ' | '.join(cells) + ' |')
+            lines.append(markdown.row(cells))
         lines.append('')
     cols = (
         ['network']
@@ -242,7 +237,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
         + [f'{f} first step s (CPU s)' for f in frameworks]
         + [f'{f} params' for f in frameworks]
     )
-    lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines += markdown.header(cols)
     for network, by in rows.items():
         cells = [network] + [_num(by.get(f, {}).get('peak_rss_mib'), 0) for f in frameworks]
         for f in frameworks:
@@ -251,7 +246,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
                 f'{_num(r.get("first_step_s"))} ({_num(r.get("first_step_cpu_s"))})' if r else '-'
             )
         cells += [_num(by.get(f, {}).get('params'), 0) for f in frameworks]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 
@@ -272,7 +267,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
         'first step s (trace+compile+run)',
         'under 60 s',
     ]
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines = markdown.header(cols)
 
     def cell(r: dict[str, Any], key: str) -> str:
         cpu = r.get(key.removesuffix('_s') + '_cpu_s')
@@ -290,7 +285,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
             cell(r, 'first_step_s'),
             'yes' if seconds < 60 else 'no',
         ]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 
@@ -345,8 +340,6 @@ def main(argv: Sequence[str]) -> None:
     del argv
     frameworks = [f for f in FLAGS.frameworks if f in FRAMEWORKS]
     notes = []
-    if unknown := sorted(set(FLAGS.ladder_rungs) - set(sweeps.RUNGS)):
-        raise app.UsageError(f'--ladder_rungs: unknown {unknown}; choose from {sweeps.RUNGS}')
     for framework in frameworks[:]:
         if framework != 'lineage' and (note := missing_peer_note(FLAGS.peers_python, framework)):
             print(note, flush=True)
@@ -385,20 +378,18 @@ def main(argv: Sequence[str]) -> None:
     rows += [(n, n, size, batch, None) for n, size, batch in TRAIN_ROWS if n in FLAGS.networks]
     for _ in range(FLAGS.rounds):
         for row, network, size, batch, rung in rows:
-            for framework in frameworks:
-                if rung and framework == 'keras':
-                    continue  # no Keras twin of the ladder
+            for framework in [
+                f for f in frameworks if not (rung and f == 'keras')
+            ]:  # no Keras twin
                 python = sys.executable if framework == 'lineage' else FLAGS.peers_python
                 if result := run(framework, python, network, size, batch, FLAGS.steps, rung):
                     collected.setdefault(row, {}).setdefault(framework, []).append(result)
                 report()
     if collected:
         loads.append(('after the train-step rows', os.getloadavg()))
-    sizes = dict(FIRST_STEP_ROWS)
     for network in FLAGS.first_step_networks:
-        if result := run(
-            'lineage', sys.executable, network, sizes[network], FLAGS.first_step_batch, 0
-        ):
+        size = model_info(network).input_size
+        if result := run('lineage', sys.executable, network, size, FLAGS.first_step_batch, 0):
             first_steps.append(result)
         report()
     print(report(final=True))

@@ -119,9 +119,17 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         assert conv_forms.auto_form(kind, backend='cpu', in_features=1024) == (
             'im2col' if kind == 'dense' else 'shift'
         )
-    # On CPU a dense conv's form follows its input channels: lax.conv from 5 to 64.
-    for channels, form in ((3, 'im2col'), (5, 'xla'), (16, 'xla'), (64, 'xla'), (65, 'im2col')):
-        assert conv_forms.auto_form('dense', backend='cpu', in_features=channels) == form
+    # On CPU a dense conv's form follows its input channels and grid: lax.conv from 5 to 64
+    # channels on grids up to 32x32.
+    for channels, positions, form in (
+        (3, 1024, 'im2col'),
+        (5, 1024, 'xla'),
+        (64, 64, 'xla'),
+        (64, 1025, 'im2col'),
+        (65, 64, 'im2col'),
+    ):
+        got = conv_forms.auto_form('dense', 'cpu', in_features=channels, positions=positions)
+        assert got == form, (channels, positions)
     assert conv_forms.auto_form('depthwise', backend='cpu', in_features=1) == 'shift'
 
 
@@ -153,6 +161,25 @@ def test_setting_context_restores_and_rejects_unknown_names():
         conv_forms.set_conv_impl('winograd')
     with pytest.raises(ValueError, match='does not fit'):
         conv_forms.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
+
+
+def test_a_form_per_kind_replaces_auto_for_that_kind_only():
+    x = jnp.ones((1, 8, 8, 4))
+
+    def uses_lax_conv(kernel):
+        pad = ((1, 1), (1, 1)) if kernel.shape[0] == 3 else ((0, 0), (0, 0))
+        jaxpr = jax.make_jaxpr(lambda x: conv_forms.conv(x, kernel, padding=pad))(x)
+        return 'conv_general_dilated' in str(jaxpr)
+
+    dense, pointwise = jnp.ones((3, 3, 4, 4)), jnp.ones((1, 1, 4, 4))
+    assert jax.default_backend() == 'cpu'  # auto: im2col for dense, shift for pointwise
+    assert not uses_lax_conv(dense) and not uses_lax_conv(pointwise)
+    with conv_forms.conv_impl({'dense': 'xla'}):
+        assert uses_lax_conv(dense)
+        assert not uses_lax_conv(pointwise)
+    with pytest.raises(ValueError, match=r"conv impl dense='winograd': give a kind of"):
+        conv_forms.set_conv_impl({'dense': 'winograd'})
+    assert conv_forms.get_conv_impl() == 'auto'
 
 
 def test_convbn_follows_the_setting():

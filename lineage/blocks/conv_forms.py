@@ -1,12 +1,10 @@
 """Exact convolution forms, and the one place that picks among them (`conv`).
 
-XLA's CPU backend runs `lax.conv_general_dilated` slowly on this kind of machine (2 cores,
-float32, NHWC 128x32x32x128, forward + backward, experiments/conv_benchmark.py): a depthwise
-3x3 (`feature_group_count=C`) 2.1 s, a grouped 3x3 7.9 s, a pointwise 1x1 0.66 s, a dense 3x3
-4.1 s of which 3.3 s is the kernel gradient alone (issue 7). The same arithmetic written as
-shifted slices and multiply-adds or matmuls runs on XLA's fast paths (fused element-wise loops,
-the CPU matmul library), and its gradient is again shifted multiply-adds and matmuls (the
-transpose of a strided slice is a pad): 0.20 s, 1.2 s, 0.20 s and 2.3 s.
+XLA's CPU backend runs `lax.conv_general_dilated` slowly for depthwise, grouped and pointwise
+convs and for a dense conv's kernel gradient; the same arithmetic written as shifted slices and
+multiply-adds or matmuls runs on XLA's fast paths (fused element-wise loops, the CPU matmul
+library), and so does its gradient (the transpose of a strided slice is a pad). The timings are
+in experiments/results/conv_forms.md.
 
 Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` padding):
 - `xla`: `lax.conv_general_dilated`, the reference every other form equals.
@@ -30,7 +28,9 @@ bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU c
 
 The form is a process-wide setting read when a function is traced (`set_conv_impl`, or the
 `conv_impl` context for one trace), so a config sets it once and every block built deep inside
-a network follows; a function already jitted keeps the form it was traced with.
+a network follows; a function already jitted keeps the form it was traced with. The setting is
+'auto', one form for every conv, or a form per layer kind (`{'dense': 'xla'}`; kinds left out
+follow `auto`), which is how experiments.profile_step tries another choice for one kind.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 
-Padding = Sequence[tuple[int, int]]
+from lineage.blocks.taps import Padding, output_grid, static_padding, window_taps
+
 ConvForm = Callable[
     [jax.Array, jax.Array, tuple[int, int], Padding, tuple[int, int], int], jax.Array
 ]
@@ -84,60 +85,21 @@ def conv_xla(
     )
 
 
-def window_taps(
-    x: jax.Array,
-    kernel_size: tuple[int, int],
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int] = (1, 1),
-    fill: float = 0.0,
-) -> list[jax.Array]:
-    """The input `(..., H, W, C)` under each kernel tap, row-major over `(kh, kw)`.
+def _in_compute_dtype(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array, jnp.dtype]:
+    """`x` and `kernel` in the dtype the form accumulates in, and `x`'s dtype for the result.
 
-    Args:
-      fill: the value of the padded positions (0 for a conv, -inf for a max pool).
-
-    Returns:
-      `kh * kw` arrays `(..., Ho, Wo, C)`: one strided slice of the padded input each.
+    bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
+    float32 and float64 stay as they are.
     """
-    *lead, h, w, c = x.shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
-    (top, bottom), (left, right) = padding
-    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
-    if ho < 1 or wo < 1:
-        raise ValueError(
-            f'conv: a {kh}x{kw} kernel (dilation {dilation}) does not fit the {h}x{w} input '
-            f'padded by {padding}; use a larger input or same padding'
-        )
-    zero = [(0, 0, 0)] * len(lead)
-    # lax.pad: its transpose (in the gradient) is a slice, and negative pads are allowed.
-    xp = jax.lax.pad(
-        x, jnp.asarray(fill, x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
-    )
-    return [
-        jax.lax.slice(
-            xp,
-            (*(0 for _ in lead), i * dh, j * dw, 0),
-            (*lead, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, c),
-            (*(1 for _ in lead), sh, sw, 1),
-        )
-        for i in range(kh)
-        for j in range(kw)
-    ]
-
-
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    # bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
-    # float32 and float64 stay as they are.
-    return jnp.promote_types(dtype, jnp.float32)
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    return x.astype(acc), kernel.astype(acc), x.dtype
 
 
 def _group_major(x: jax.Array, kernel: jax.Array, groups: int) -> tuple[jax.Array, jax.Array]:
     """`(N, H, W, g * I)`, `(kh, kw, I, g * Og)` -> `(g, N, H, W, I)`, `(kh * kw, g, I, Og)`.
 
     Groups lead, so each tap's product is a batched matmul with the batch dimension first, the
-    layout XLA's CPU dot runs without a transpose per tap (group-minor einsums ran 3x slower).
+    layout XLA's CPU dot runs without a transpose per tap (experiments/results/conv_forms.md).
     """
     n, h, w, c = x.shape
     kh, kw, cg, out = kernel.shape
@@ -156,16 +118,11 @@ def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     """`x @ w` over the last axis, with every leading axis folded into one row axis.
 
     A matmul over a 4-D `(N, H, W, C)` operand makes its kernel gradient contract three axes,
-    which XLA's CPU backend lays out by transposing the output gradient in a strided loop (in
-    Xception's step: 0.16-0.19 s per pointwise conv at 32x61x61x128). With the rows folded, the
-    gradient is one 2-D dot contracting axis 0 of both operands, which the CPU dot reads in place.
+    which XLA's CPU backend lays out by transposing the output gradient in a strided loop; with
+    the rows folded, the gradient is one 2-D dot that the CPU dot reads in place
+    (experiments/results/step_profiles.md, "Before and after the row fold").
     """
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
-
-
-def _static(padding: Padding) -> tuple[tuple[int, int], ...]:
-    """Padding as a hashable tuple, for static (non-differentiated) custom_vjp arguments."""
-    return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 def _depthwise_sum(taps: list[jax.Array], weights: jax.Array) -> jax.Array:
@@ -182,9 +139,10 @@ def _row_sum(p: jax.Array, leaves: int = 16) -> jax.Array:
     """Sums `p` over all but its last two axes; first `leaves` row blocks pairwise, element-wise.
 
     A kernel gradient of a depthwise conv is a sum over every output position of (tap * ct):
-    summed directly, XLA materializes each tap's slice and reduces it on its own (issue 7: the
-    backward's bottleneck). Adding `leaves` blocks of rows element-wise first is one fused loop
-    that reads the padded input in place, and leaves `1 / leaves` of the rows to the reduction.
+    summed directly, XLA materializes each tap's slice and reduces it on its own, the slow part
+    of the depthwise backward. Adding `leaves` blocks of rows element-wise first is one fused
+    loop that reads the padded input in place, and leaves `1 / leaves` of the rows to the
+    reduction.
     """
     rows = p.size // (p.shape[-2] * p.shape[-1])
     while rows % leaves:  # the largest power of two <= 16 that divides the rows
@@ -231,12 +189,12 @@ def conv_shift(
     """Shifted slices times each tap's weights, summed over taps (see the module docstring)."""
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:  # depthwise: out = c * multiplier, output o reads o // m
         weights = kernel.reshape(kh * kw, c, out // c)
-        y = _depthwise_taps(x, weights, (kh, kw), tuple(strides), _static(padding), tuple(dilation))
+        y = _depthwise_taps(
+            x, weights, (kh, kw), tuple(strides), static_padding(padding), tuple(dilation)
+        )
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
         taps = window_taps(x, (kh, kw), strides, padding, dilation)
@@ -266,9 +224,7 @@ def conv_im2col(
     """
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:
         m = out // c
         patches = jnp.stack(window_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
@@ -316,11 +272,11 @@ def conv_hybrid(
 ) -> jax.Array:
     """`lax.conv` for the output and input gradient; `shift`'s per-tap matmuls for the kernel's.
 
-    XLA's CPU conv runs a dense 3x3 forward and input gradient near the machine's matmul speed
-    but its kernel gradient ~8x slower (experiments/conv_benchmark.py). A `jax.custom_vjp`, so
-    it supports reverse-mode differentiation only (no `jax.jvp`).
+    XLA's CPU conv runs a dense conv's forward and input gradient near the machine's matmul
+    speed but its kernel gradient several times slower (experiments/results/conv_forms.md). A
+    `jax.custom_vjp`, so it supports reverse-mode differentiation only (no `jax.jvp`).
     """
-    return _hybrid(x, kernel, tuple(strides), _static(padding), tuple(dilation), groups)
+    return _hybrid(x, kernel, tuple(strides), static_padding(padding), tuple(dilation), groups)
 
 
 FORMS: dict[str, ConvForm] = {
@@ -330,19 +286,16 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice, by layer kind and then by the layer's input channels per group `I`: per
-# kind, rows `(largest I, form)`, the first that admits the layer wins, `None` admits all.
-# Shifted taps beat lax.conv 3-12x for depthwise, pointwise and grouped convs at every shape
-# measured. Dense convs split by width: narrow ones (the ladder's 16-64 channels) are fastest as
-# lax.conv, whose im2col costs more in patch copies and transposed narrow kernel gradients than
-# its matmul saves; wide ones, and the 3-channel stems, gather patches (im2col), where lax.conv's
-# kernel gradient is slow. Measurements, commands and the in-step A/B that set the bounds:
-# experiments/results/conv_forms.md.
-AUTO_CPU: dict[str, tuple[tuple[int | None, str], ...]] = {
-    'depthwise': ((None, 'shift'),),
-    'pointwise': ((None, 'shift'),),
-    'grouped': ((None, 'shift'),),
-    'dense': ((4, 'im2col'), (64, 'xla'), (None, 'im2col')),
+# The CPU choice by kind, then input channels per group `I` and output positions `Ho * Wo`:
+# rows `(largest I, largest Ho * Wo, form)`, the first that admits the layer wins (`None`: any).
+# Shifted taps beat lax.conv for depthwise, pointwise and grouped convs; narrow dense convs on
+# small grids (the ladder's) run fastest as lax.conv; wide ones, 3-channel stems and large grids
+# (lax.conv's kernel gradient) as im2col. Figures and commands: experiments/results/conv_forms.md.
+AUTO_CPU: dict[str, tuple[tuple[int | None, int | None, str], ...]] = {
+    'depthwise': ((None, None, 'shift'),),
+    'pointwise': ((None, None, 'shift'),),
+    'grouped': ((None, None, 'shift'),),
+    'dense': ((4, None, 'im2col'), (64, 32 * 32, 'xla'), (None, None, 'im2col')),
 }
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
@@ -357,28 +310,39 @@ AUTO_ACCELERATOR: dict[str, str] = {
 
 # -- the setting -------------------------------------------------------------------------------
 
-_IMPL = 'auto'
+# 'auto', a FORMS name, or {kind: form} (kinds left out follow auto).
+Impl = str | Mapping[str, str]
+_IMPL: Impl = 'auto'
 
 
-def _check(impl: str) -> str:
+def _check(impl: Impl) -> Impl:
+    choices = f'choose one of: auto, {", ".join(FORMS)}'
+    if isinstance(impl, Mapping):
+        for kind, form in impl.items():
+            if kind not in KINDS or form not in ('auto', *FORMS):
+                raise ValueError(
+                    f'conv impl {kind}={form!r}: give a kind of {", ".join(KINDS)} and a form; '
+                    f'{choices}'
+                )
+        return dict(impl)
     if impl != 'auto' and impl not in FORMS:
-        raise ValueError(f'unknown conv impl {impl!r}; choose one of: auto, {", ".join(FORMS)}')
+        raise ValueError(f'unknown conv impl {impl!r}; {choices}')
     return impl
 
 
-def set_conv_impl(impl: str) -> None:
-    """Sets the conv form used by every conv traced from now on: 'auto' or a `FORMS` name."""
+def set_conv_impl(impl: Impl) -> None:
+    """Sets the conv form used by every conv traced from now on (see `Impl`)."""
     global _IMPL
     _IMPL = _check(impl)
 
 
-def get_conv_impl() -> str:
+def get_conv_impl() -> Impl:
     """The conv form currently set ('auto' unless changed)."""
     return _IMPL
 
 
 @contextlib.contextmanager
-def conv_impl(impl: str) -> Iterator[None]:
+def conv_impl(impl: Impl) -> Iterator[None]:
     """Uses `impl` for the convs traced inside the block, then restores the previous setting."""
     global _IMPL
     previous, _IMPL = _IMPL, _check(impl)
@@ -388,19 +352,18 @@ def conv_impl(impl: str) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, backend: str | None = None, in_features: int = 0) -> str:
-    """The form `auto` picks for a conv of `kind` (`layer_kind(...)`) on `backend`.
-
-    Args:
-      kind: the layer kind, one of `KINDS`.
-      backend: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
-      in_features: the layer's input channels per group (`I` of its HWIO kernel), the key of
-        `AUTO_CPU`'s rows.
-    """
+def auto_form(
+    kind: str, backend: str | None = None, in_features: int = 0, positions: int = 0
+) -> str:
+    """The form `auto` picks on `backend` ('cpu', 'gpu', ...; None: JAX's default) for a conv of
+    `kind` (`layer_kind(...)`) with `in_features` input channels per group and `positions`
+    output positions per image (`Ho * Wo`), the keys of `AUTO_CPU`'s rows."""
     backend = backend or jax.default_backend()
     if backend != 'cpu':
         return AUTO_ACCELERATOR[kind]
-    return next(form for bound, form in AUTO_CPU[kind] if bound is None or in_features <= bound)
+    fits = lambda n, most: most is None or n <= most  # noqa: E731
+    rows = AUTO_CPU[kind]
+    return next(f for i, p, f in rows if fits(in_features, i) and fits(positions, p))
 
 
 def conv(
@@ -411,7 +374,7 @@ def conv(
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
     *,
-    impl: str | None = None,
+    impl: Impl | None = None,
 ) -> jax.Array:
     """NHWC x HWIO convolution in the form `impl` (default: the process-wide setting).
 
@@ -422,13 +385,16 @@ def conv(
       padding: `((top, bottom), (left, right))` zeros added to the input.
       dilation: kernel dilation `(dh, dw)`.
       groups: feature groups; `groups == C` is depthwise (`O / C` filters per channel).
-      impl: 'auto' or a `FORMS` name; None reads `get_conv_impl()`.
+      impl: 'auto', a `FORMS` name or `{kind: form}`; None reads `get_conv_impl()`.
 
     Returns:
       `(N, Ho, Wo, O)`, equal to `lax.conv_general_dilated` up to float summation order.
     """
     form = _check(impl or _IMPL)
-    if form == 'auto':
+    if not isinstance(form, str) or form == 'auto':
         kind = layer_kind(kernel.shape, x.shape[-1], groups)
-        form = auto_form(kind, in_features=kernel.shape[2])
+        form = form.get(kind, 'auto') if isinstance(form, dict) else 'auto'
+        if form == 'auto':
+            ho, wo = output_grid(x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
+            form = auto_form(kind, in_features=kernel.shape[2], positions=ho * wo)
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
