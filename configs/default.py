@@ -64,7 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0
     config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
-    # Conv form (lineage/blocks/convolution.py): auto | xla | shift | im2col | hybrid; all exact.
+    # Conv form (lineage/blocks/conv_forms.py): auto | xla | shift | im2col | hybrid; all exact.
     config.conv_impl = 'auto'
     # JAX's persistent compilation cache (lineage/compilation_cache.py); '' turns it off.
     config.compilation_cache_dir = '~/.cache/lineage/xla'

@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from lineage import checkpoint, counting, optim, parallel, plan, train_step
-from lineage.blocks import convolution
+from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
 
@@ -90,7 +90,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     """
     started = time.perf_counter()
     parallel.initialize(config.distributed)
-    convolution.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
+    conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
