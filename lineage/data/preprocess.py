@@ -95,17 +95,29 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     return image
 
 
+def as_image(item: tf.Tensor, channels: int) -> tf.Tensor:
+    """The uint8 image of `item`: encoded bytes decoded, or the item itself when the decoded-image
+    cache (`lineage.data.cache`) already holds it decoded; either way the same pixels."""
+    return item if item.dtype == tf.uint8 else decode(item, channels)
+
+
 def _decode_window(encoded: tf.Tensor, channels: int, window_fn) -> tf.Tensor:
-    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest."""
+    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest
+    (a decoded image from the cache is cropped to it)."""
+
+    def crop(image):
+        y, x, h, w = tf.unstack(window_fn(tf.shape(image)))
+        return image[y : y + h, x : x + w]
+
+    if encoded.dtype == tf.uint8:
+        return crop(encoded)
 
     def jpeg():
         window = window_fn(tf.io.extract_jpeg_shape(encoded))
         return tf.io.decode_and_crop_jpeg(encoded, window, channels=channels)
 
     def other():
-        image = decode(encoded, channels)
-        y, x, h, w = tf.unstack(window_fn(tf.shape(image)))
-        return image[y : y + h, x : x + w]
+        return crop(decode(encoded, channels))
 
     image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
     image.set_shape([None, None, channels])
@@ -200,7 +212,7 @@ def make_preprocess(
         Small images decode whole: one branch on the decoded shape is cheaper per example than
         windowed JPEG decoding.
         """
-        image = decode(encoded, channels)
+        image = as_image(encoded, channels)
         shape = tf.shape(image)
         same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
 
