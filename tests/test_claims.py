@@ -65,8 +65,8 @@ def test_claims_table_from_committed_results(tmp_path):
         'not yet run',
     ]  # fmt: skip
     assert rows[2][2] == (
-        'inverted_residual 71.00 ± 2.48 (1,000 params) > '
-        'inverted_residual-relu6 61.00 ± 2.48 (1,000 params)'
+        'inverted_residual 71.00 ± 2.48 (1,000 params, 0.01M MACs) > '
+        'inverted_residual-relu6 61.00 ± 2.48 (1,000 params, 0.01M MACs)'
     )
     assert 'factorized, inception not yet run' in rows[3][2]
     assert '70.6% at 4.2M' in rows[0][1]
