@@ -22,7 +22,8 @@ def write_folder(root, size=8, per_class=6):
 
 
 def build(root, **fields):
-    config = dataset_config(name='image_folder', data_dir=str(root), preprocess='cifar', **fields)
+    fields = {'preprocess': 'cifar', **fields}
+    config = dataset_config(name='image_folder', data_dir=str(root), **fields)
     return build_dataset(config)
 
 
@@ -51,7 +52,7 @@ def test_cached_batches_equal_decoded_every_epoch(tmp_path, caplog):
             np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_cache_off_with_one_line_over_the_cap_or_for_mixed_sizes(tmp_path, caplog):
+def test_cache_off_with_one_line_over_the_cap_for_mixed_sizes_or_window_decoding(tmp_path, caplog):
     write_folder(tmp_path)
     with caplog.at_level(logging.INFO):
         build(tmp_path, cache_max_mb=0)
@@ -71,3 +72,27 @@ def test_cache_off_with_one_line_over_the_cap_or_for_mixed_sizes(tmp_path, caplo
         'one size); the images are decoded every epoch instead'
     ]
     assert next(dataset.train_batches(4, 0, 0))['image'].shape == (4, 8, 8, 3)
+    caplog.clear()
+    odd.unlink()
+    with caplog.at_level(logging.INFO):
+        build(tmp_path, preprocess='imagenet')
+    lines = [r.getMessage() for r in caplog.records if 'cache' in r.getMessage()]
+    assert lines == [
+        "decoded-image cache off: the 'imagenet' preprocess decodes each JPEG crop's window "
+        'alone, whose pixels differ from a crop of the cached image'
+    ]
+
+
+def test_jpeg_window_decoding_is_not_a_crop_of_the_decoded_image(tmp_path):
+    """Why 'imagenet' keeps the cache off: decode_and_crop_jpeg's pixels are not a crop of the
+    whole decoded image (if TensorFlow ever makes them equal, the cache could serve it too)."""
+    import tensorflow as tf
+
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / 'x.jpg', 'JPEG')
+    encoded = tf.io.read_file(str(tmp_path / 'x.jpg'))
+    window = tf.constant([3, 5, 20, 17])
+    alone = tf.io.decode_and_crop_jpeg(encoded, window, channels=3).numpy().astype(int)
+    whole = tf.io.decode_jpeg(encoded, channels=3).numpy().astype(int)[3:23, 5:22]
+    assert alone.shape == whole.shape == (20, 17, 3)
+    assert np.abs(alone - whole).max() > 0

@@ -8,9 +8,11 @@ epoch, position) alone, never by the bytes, so every batch is the same with and 
 cache. CIFAR-10 is 60,000 x 32 x 32 x 3 bytes, 176 MiB decoded.
 
 The cache holds one array per split, so it needs every image of a split to decode to the same
-size. It is used only where the splits fit `config.dataset.cache_max_mb` (checked up front from
-the first image's size) and their images share one size; otherwise one line says why it is off
-and the pipeline decodes per epoch as before. Measured effect: experiments/results/input_cache.md.
+size; and it serves the 'cifar' and 'none' preprocess, which decode whole images ('imagenet'
+decodes only a crop's window of a JPEG, not bit-equal to a crop of the whole image). It is used
+only where the splits fit `config.dataset.cache_max_mb` (checked up front from the first image's
+size) and their images share one size; otherwise one line says why it is off and the pipeline
+decodes per epoch as before. Measured effect: experiments/results/input_cache.md.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def decode_split(
 
 
 def cached_splits(
-    config, train_paths: Sequence[str], eval_paths: Sequence[str], read: Callable, shape
+    config, train_paths: Sequence[str], eval_paths: Sequence[str], read: Callable, shape, kind
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(train, eval) decoded arrays when the cache is on and they fit, else None (with a line).
 
@@ -78,8 +80,15 @@ def cached_splits(
       train_paths, eval_paths: the splits' image files.
       read: `path tensor -> bytes tensor`.
       shape: (H, W, C) the first train image decodes to.
+      kind: the resolved preprocess family ('cifar', 'imagenet', 'none').
     """
     if not fields.get(config, 'cache'):
+        return None
+    if kind == 'imagenet':
+        logging.info(
+            "decoded-image cache off: the 'imagenet' preprocess decodes each JPEG crop's window "
+            'alone, whose pixels differ from a crop of the cached image'
+        )
         return None
     limit = fields.get(config, 'cache_max_mb')
     need = decoded_mb(len(train_paths) + len(eval_paths), shape)

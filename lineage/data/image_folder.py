@@ -197,8 +197,10 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     train_fn, eval_fn, image_shape = preprocess.from_config(
         config, image_size=image_size, channels=channels
     )
+    kind = preprocess.resolve_kind(fields.get(config, 'preprocess'), image_size)
+    shape = (height, width, channels)
     decoded = cache.cached_splits(
-        config, train.paths, evaluation.paths, tf.io.read_file, (height, width, channels)
+        config, train.paths, evaluation.paths, tf.io.read_file, shape, kind
     )
     train_items, eval_items = decoded or (train.paths, evaluation.paths)
     source = pipeline.indexed_source(

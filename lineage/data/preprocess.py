@@ -102,22 +102,21 @@ def as_image(item: tf.Tensor, channels: int) -> tf.Tensor:
 
 
 def _decode_window(encoded: tf.Tensor, channels: int, window_fn) -> tf.Tensor:
-    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest
-    (a decoded image from the cache is cropped to it)."""
+    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest.
 
-    def crop(image):
-        y, x, h, w = tf.unstack(window_fn(tf.shape(image)))
-        return image[y : y + h, x : x + w]
-
-    if encoded.dtype == tf.uint8:
-        return crop(encoded)
+    A JPEG's window decoded alone is not bit-equal to the same window cropped from the whole
+    decoded image (experiments/results/input_cache.md), so the decoded-image cache, which must
+    not change a batch, stays off for 'imagenet'.
+    """
 
     def jpeg():
         window = window_fn(tf.io.extract_jpeg_shape(encoded))
         return tf.io.decode_and_crop_jpeg(encoded, window, channels=channels)
 
     def other():
-        return crop(decode(encoded, channels))
+        image = decode(encoded, channels)
+        y, x, h, w = tf.unstack(window_fn(tf.shape(image)))
+        return image[y : y + h, x : x + w]
 
     image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
     image.set_shape([None, None, channels])
