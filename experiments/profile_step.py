@@ -10,8 +10,9 @@ more under `jax.profiler` and reads its Perfetto trace: each XLA op (a fusion, a
 library call) is one event on the thread that ran it. Prints the step time, the ops' summed
 time per step (above the wall time where two ops ran at once), that time per op category
 (the fusion name without its number), and the `--top` ops with their output shape and the JAX
-operation they came from (the HLO's `op_name`). Isolated-layer timings misled twice in issue 7;
-this shows what a form costs where it runs.
+operation they came from (the HLO's `op_name`). A layer timed alone can rank forms
+differently than the step it runs in (experiments/results/conv_forms.md, `AUTO_CPU`); this
+shows what a form costs where it runs.
 
 `--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.conv_forms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of

@@ -31,24 +31,27 @@ from typing import Any
 from absl import app, flags
 
 from experiments.bench_workers.protocol import RESULT_PREFIX
+from lineage.models import model_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (network, image size, batch) of issue 7's train-step rows, as the PyTorch numbers there.
+# (network, image size, batch) of the train-step rows: the shapes of the PyTorch numbers that
+# set the speed goal (experiments/results/train_benchmark.md).
 TRAIN_ROWS = (
     ('mobilenet_v2', 32, 128),
     ('resnet50', 32, 128),
     ('xception', 128, 32),
     ('inception_v3', 128, 32),
 )
-# Every reference network at its paper's resolution, for the time to first step.
+# Every reference network for the time to first step, at the input size it is registered with
+# (its paper's resolution, `lineage.models.model_info`).
 FIRST_STEP_ROWS = (
-    ('googlenet', 224),
-    ('inception_v3', 299),
-    ('xception', 299),
-    ('mobilenet_v1', 224),
-    ('mobilenet_v2', 224),
-    ('resnet50', 224),
+    'googlenet',
+    'inception_v3',
+    'xception',
+    'mobilenet_v1',
+    'mobilenet_v2',
+    'resnet50',
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
 # What a peer's Python must import for its worker to run.
@@ -68,7 +71,7 @@ def define_flags() -> None:
     flags.DEFINE_integer('steps', 3, 'timed steps per process')
     flags.DEFINE_list(
         'first_step_networks',
-        [r[0] for r in FIRST_STEP_ROWS],
+        list(FIRST_STEP_ROWS),
         "lineage's time to first step; empty: skip",
     )
     flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
@@ -146,12 +149,8 @@ def call_worker(
     """Runs one worker process quietly: (its result, None) or (None, a note saying why not).
 
     `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
-    spins at barriers: PyTorch's fastest on a free machine; `OMP_WAIT_POLICY=<policy>
-    PYTHONPATH=. .venv-peers/bin/python -m experiments.bench_workers.torch_worker
-    --network=mobilenet_v2 --image_size=32 --batch_size=128 --warmup=2 --steps=5` gave 705
-    images/s unset, 485 with PASSIVE, 2 CPU cores with a niced sweep beside it). On a machine
-    shared past its cores a spinning thread holds a core its partner waits for (13-20 s a
-    MobileNetV2 step, measured in the first session), and PASSIVE avoids that.
+    spins at barriers): PASSIVE keeps a spinning thread from holding a core its partner waits
+    for on a machine shared past its cores (experiments/results/omp_wait_policy.md).
     """
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
     if omp_wait_policy:
@@ -370,11 +369,9 @@ def main(argv: Sequence[str]) -> None:
                 report()
     if collected:
         loads.append(('after the train-step rows', os.getloadavg()))
-    sizes = dict(FIRST_STEP_ROWS)
     for network in FLAGS.first_step_networks:
-        if result := run(
-            'lineage', sys.executable, network, sizes[network], FLAGS.first_step_batch, 0
-        ):
+        size = model_info(network).input_size
+        if result := run('lineage', sys.executable, network, size, FLAGS.first_step_batch, 0):
             first_steps.append(result)
         report()
     print(report(final=True))

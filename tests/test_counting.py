@@ -21,7 +21,7 @@ def abstract(fn):
 
 
 def test_pointwise_conv_counts():
-    # Issue 2: a bias-free 1x1 conv 256 -> 64 has 16,384 parameters.
+    # A bias-free 1x1 conv 256 -> 64 has 16,384 parameters.
     bare = abstract(lambda: ConvBN(256, 64, 1, norm=False, use_bias=False, rngs=nnx.Rngs(0)))
     assert counting.param_count(bare) == 16_384
     assert counting.batch_stat_count(bare) == 0
@@ -41,7 +41,7 @@ def test_factorized_grouped_abstract_counts():
 @pytest.mark.parametrize(
     'kernel, in_features, out_features, groups, expected',
     [
-        (5, 256, 512, 1, 3_276_800),  # issue 2: the 5x5 ...
+        (5, 256, 512, 1, 3_276_800),  # a 5x5 ...
         (3, 256, 256, 1, 589_824),  # ... against two 3x3: 589,824 + 1,179,648
         (3, 256, 512, 1, 1_179_648),
         (3, 2, 3, 1, 54),
