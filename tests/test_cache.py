@@ -68,8 +68,8 @@ def test_cache_off_with_one_line_over_the_cap_for_mixed_sizes_or_window_decoding
         dataset = build(tmp_path, image_size=8)
     lines = [r.getMessage() for r in caplog.records if 'cache' in r.getMessage()]
     assert lines == [
-        f'decoded-image cache off: {odd} is 8x5, not 8x8 like the first image (the cache holds '
-        'one size); the images are decoded every epoch instead'
+        f'decoded-image cache off: {odd} is not 8x8 like the first image (the cache holds one '
+        'size); the images are decoded every epoch instead'
     ]
     assert next(dataset.train_batches(4, 0, 0))['image'].shape == (4, 8, 8, 3)
     caplog.clear()
