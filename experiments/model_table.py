@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from absl import app, flags
 from flax import nnx
 
+from experiments import markdown
 from lineage import counting
 from lineage.models import build_model, model_info, model_names
 
@@ -133,10 +134,15 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
         return f'{value} [{sources.index(source) + 1}]'
 
     notes: list[str] = []
-    lines = [
-        '| network | input | params (ours) | params (published) | MACs (ours) | MACs (published) |',
-        '|---|---:|---:|---:|---:|---:|',
+    columns = [
+        'network',
+        'input',
+        'params (ours)',
+        'params (published)',
+        'MACs (ours)',
+        'MACs (published)',
     ]
+    lines = markdown.header(columns, right=range(1, len(columns)))
     for m, p in rows:
         title = p.title
         note = p.note
@@ -147,8 +153,16 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
             notes.append(note)
             title += f' ({"abcdefgh"[len(notes) - 1]})'
         lines.append(
-            f'| {title} (`{m.name}`) | {m.resolution} | {m.params:,} | {cite(p.params)} '
-            f'| {_si(m.macs)} | {cite(p.macs)} |'
+            markdown.row(
+                [
+                    f'{title} (`{m.name}`)',
+                    m.resolution,
+                    f'{m.params:,}',
+                    cite(p.params),
+                    _si(m.macs),
+                    cite(p.macs),
+                ]
+            )
         )
     cited = [f'- [{i}] {s}' for i, s in enumerate(sources, 1)]
     lettered = [f'- ({"abcdefgh"[i]}) {note}' for i, note in enumerate(notes)]

@@ -42,6 +42,8 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments import markdown as md  # noqa: E402
+
 _SEED_SUFFIX = re.compile(r'-s(\d+)$')
 
 
@@ -210,31 +212,23 @@ def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) 
             for r in runs
         }
     )
-    header = [
+    lines = [f'Runs: {"; ".join(budget)}.', '']
+    lines += md.header([
         'point', 'block', 'params', 'MACs', 'seeds', 'top-1 % mean ± std', '95% CI',
         'min-max', 'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
-    ]  # fmt: skip
-    body = []
+    ])  # fmt: skip
     for r in records:
         spread = f'{r["top1_min"]:.2f}-{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
         ci = '-' if r['top1_ci95'] is None else (
             f'{r["top1_mean"] - r["top1_ci95"]:.2f}-{r["top1_mean"] + r["top1_ci95"]:.2f}'
         )  # fmt: skip
         std = '' if r['top1_std'] is None else f' ± {r["top1_std"]:.2f}'
-        body.append([
-            r['point'], r['block'], _fmt(r['params']), _fmt(r['macs']), str(r['seeds']),
+        lines.append(md.row([
+            r['point'], r['block'], _fmt(r['params']), _fmt(r['macs']), r['seeds'],
             f'{r["top1_mean"]:.2f}{std}', ci, spread, _fmt(r['acc_per_mparams'], 1),
             _fmt(r['train_images_per_sec'], 1), _fmt(r['wall_time_s'], 0), _fmt(r['pareto']),
-        ])  # fmt: skip
-    lines = [f'Runs: {"; ".join(budget)}.', '', markdown_table(header, body)]
+        ]))  # fmt: skip
     return '\n'.join(lines) + '\n'
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table: the header row, the separator, one line per row (no trailing newline)."""
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
-    return '\n'.join(lines)
 
 
 def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = frozenset()):
@@ -307,10 +301,10 @@ def claims_markdown(results_dir: str, budget: str) -> str:
         root = os.path.join(results_dir, sweep, budget)
         runs = load_runs(root) if os.path.isdir(root) else []
         rows.update({(sweep, row.point): row for row in summarize(runs)})
-    body = claims.claims_table(rows, budget)
-    header = ['claim', 'paper, figure/table and its numbers', 'our result (top-1 %, mean ± 95% '
-              f'CI half-width; CIFAR-10, budget {budget})', 'verdict']  # fmt: skip
-    return markdown_table(header, body)
+    ours = f'our result (top-1 %, mean ± 95% CI half-width; CIFAR-10, budget {budget})'
+    lines = md.header(['claim', 'paper, figure/table and its numbers', ours, 'verdict'])
+    lines += [md.row(cells) for cells in claims.claims_table(rows, budget)]
+    return '\n'.join(lines)
 
 
 def write_claims(readme: str, results_dir: str, budget: str) -> str:

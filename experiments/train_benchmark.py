@@ -30,6 +30,7 @@ from typing import Any
 
 from absl import app, flags
 
+from experiments import markdown
 from experiments.bench_workers.protocol import RESULT_PREFIX
 from lineage.models import model_info
 
@@ -202,7 +203,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
     for metric, label in (('images_per_s', 'images/s'), ('images_per_cpu_s', 'images/CPU-s')):
         cols = head + [f'{f} {label}' for f in frameworks]
         cols += [f'lineage/{p}' for p in peers]
-        lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+        lines += markdown.header(cols)
         for network, by in rows.items():
             any_result = next(iter(by.values()))
             cells = [
@@ -213,7 +214,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
             cells += [_num(by.get(f, {}).get(metric)) for f in frameworks]
             own = by.get('lineage', {}).get(metric)
             cells += [_num(ratio(own, by.get(p, {}).get(metric)), 2) for p in peers]
-            lines.append('| ' + ' | '.join(cells) + ' |')
+            lines.append(markdown.row(cells))
         lines.append('')
     cols = (
         ['network']
@@ -221,7 +222,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
         + [f'{f} first step s (CPU s)' for f in frameworks]
         + [f'{f} params' for f in frameworks]
     )
-    lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines += markdown.header(cols)
     for network, by in rows.items():
         cells = [network] + [_num(by.get(f, {}).get('peak_rss_mib'), 0) for f in frameworks]
         for f in frameworks:
@@ -230,7 +231,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
                 f'{_num(r.get("first_step_s"))} ({_num(r.get("first_step_cpu_s"))})' if r else '-'
             )
         cells += [_num(by.get(f, {}).get('params'), 0) for f in frameworks]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 
@@ -251,7 +252,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
         'first step s (trace+compile+run)',
         'under 60 s',
     ]
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines = markdown.header(cols)
 
     def cell(r: dict[str, Any], key: str) -> str:
         cpu = r.get(key.removesuffix('_s') + '_cpu_s')
@@ -269,7 +270,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
             cell(r, 'first_step_s'),
             'yes' if seconds < 60 else 'no',
         ]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 

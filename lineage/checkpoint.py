@@ -1,4 +1,4 @@
-"""Checkpoints in the workdir (orbax `CheckpointManager`): save, keep the last N, resume, SIGTERM.
+"""Checkpoints in the workdir (orbax `CheckpointManager`): save, keep the last N, resume.
 
 A checkpoint holds the whole train state, `nnx.state((model, optimizer))`: parameters,
 BatchNorm statistics, the dropout RNG stream, optimizer state and its step count. The step fixes
@@ -17,24 +17,18 @@ folder, which `latest_step` never lists and the next writer removes. A finished 
 was damaged afterwards (truncated or missing files) fails to restore: `resume` then takes the
 one before it, logs one line naming both, and moves the damaged one to `checkpoints_damaged/`
 (the step is trained and saved again). When no checkpoint restores, it says so in one line.
-`probe_workdir` finds an unwritable or full workdir before any training.
-
-Preemption: a TPU VM gets SIGTERM before it goes away. In one process, `Preemption` turns the
-signal into a flag the loop polls between steps; across processes, JAX's preemption sync point
-(`multihost_utils.reached_preemption_sync_point`) makes every host stop at the same step.
+`probe` finds an unwritable or full workdir before any training (lineage/workdir_probe.py);
+SIGTERM handling is lineage/preemption.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
-import signal
-import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -42,9 +36,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
+from lineage.workdir_probe import MIN_FREE_BYTES, probe_workdir
+
 DAMAGED_DIR = 'checkpoints_damaged'
-# Free space a run needs beyond its checkpoints: metrics, TensorBoard events, results.
-MIN_FREE_BYTES = 16 * 2**20
+Loaded = TypeVar('Loaded')
 
 
 def _plain(value: Any) -> Any:
@@ -79,50 +74,6 @@ def _everywhere(ok: bool) -> bool:
     if jax.process_count() == 1:
         return ok
     return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
-
-
-def probe_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
-    """Checks, before any training, that `workdir` takes files and has room for the run.
-
-    Creates `workdir`, writes, syncs and removes a small file (one per process, as every
-    process writes its part of each checkpoint), then reads the free space.
-
-    Args:
-      workdir: the run's directory.
-      min_free_bytes: free space below which the run is refused.
-
-    Raises:
-      ValueError: one line naming the workdir and what is wrong with it.
-    """
-    path = os.path.join(workdir, f'.write_probe.{jax.process_index()}')
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, b'\0' * 4096)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.remove(path)
-        free = shutil.disk_usage(workdir).free
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(path)  # a write that failed for want of space leaves the file
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise ValueError(
-                f'workdir {workdir} is full ({e.strerror}); free some space or pass another '
-                '--workdir'
-            ) from None
-        raise ValueError(
-            f'workdir {workdir} is not writable ({e.strerror}: {e.filename}); pass a writable '
-            '--workdir'
-        ) from None
-    if free < min_free_bytes:
-        raise ValueError(
-            f'workdir {workdir} has {free / 2**20:.1f} MiB free, under the '
-            f'{min_free_bytes / 2**20:.1f} MiB this run needs (checkpoints and logs); free some '
-            'space or pass another --workdir'
-        )
 
 
 class Checkpoints:
@@ -177,6 +128,40 @@ class Checkpoints:
             f'{self.directory} to start over, or pass another --workdir'
         )
 
+    def _newest_first(
+        self, load: Callable[[ocp.CheckpointManager, int], Loaded], everywhere: bool
+    ) -> tuple[int, Loaded | None, list[tuple[int, str]]]:
+        """Tries `load(reader, step)` on each saved step, newest first, until one succeeds.
+
+        Args:
+          load: reads what the caller needs of one step; any exception means the step is
+            damaged, except `OtherModelError`, which is raised.
+          everywhere: a step counts only if it loaded on every process.
+
+        Returns:
+          (step, what `load` returned, the newer steps that failed with why); (0, None, [])
+          when there is no checkpoint.
+
+        Raises:
+          ValueError: checkpoints of another model, or none loads.
+        """
+        failures: list[tuple[int, str]] = []
+        with self._reader() as reader:
+            for step in sorted(reader.all_steps() if reader else (), reverse=True):
+                loaded, reason = None, ''
+                try:
+                    loaded = load(reader, step)
+                except OtherModelError:
+                    raise
+                except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
+                    reason = _reason(e)
+                if _everywhere(not reason) if everywhere else not reason:
+                    return step, loaded, failures
+                failures.append((step, reason or 'failed on another process'))
+        if failures:
+            raise self._unusable(failures)
+        return 0, None, []
+
     def check(self) -> tuple[int, dict[str, Any]]:
         """Reads (without writing anything) the latest readable checkpoint's step and record.
 
@@ -190,18 +175,8 @@ class Checkpoints:
           ValueError: the checkpoint was written for another model or data set, or there are
             checkpoints and none of their records reads.
         """
-        failures = []
-        with self._reader() as reader:
-            for step in sorted(reader.all_steps() if reader else (), reverse=True):
-                try:
-                    return step, self._record(reader, step)
-                except OtherModelError:
-                    raise
-                except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
-                    failures.append((step, _reason(e)))
-        if failures:
-            raise self._unusable(failures)
-        return 0, {}
+        step, record, _ = self._newest_first(self._record, everywhere=False)
+        return step, record or {}
 
     def resume(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]]:
         """The latest checkpoint that restores, as (step, state, record).
@@ -221,30 +196,18 @@ class Checkpoints:
           ValueError: checkpoints of another model, or none restores (one line naming the
             steps tried and why each failed).
         """
-        failures: list[tuple[int, str]] = []
-        found = None
-        with self._reader() as reader:
-            for step in sorted(reader.all_steps() if reader else (), reverse=True):
-                state, reason = None, ''
-                try:
-                    record = self._record(reader, step)
-                    # Without it orbax guesses the tree and fails with a baffling structure error.
-                    metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
-                    if not os.path.exists(metadata):
-                        raise FileNotFoundError(f'{metadata} is missing')
-                    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-                    state = reader.restore(step, args=args)['state']
-                except OtherModelError:
-                    raise
-                except Exception as e:  # noqa: BLE001 (any failure to restore means: damaged)
-                    reason = _reason(e)
-                if _everywhere(not reason):
-                    found = step, state, record
-                    break
-                failures.append((step, reason or 'failed on another process'))
-        if found is None:
-            if failures:
-                raise self._unusable(failures)
+
+        def restore(reader: ocp.CheckpointManager, step: int) -> tuple[Any, dict[str, Any]]:
+            record = self._record(reader, step)
+            # Without it orbax guesses the tree and fails with a baffling structure error.
+            metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
+            if not os.path.exists(metadata):
+                raise FileNotFoundError(f'{metadata} is missing')
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            return reader.restore(step, args=args)['state'], record
+
+        step, loaded, failures = self._newest_first(restore, everywhere=True)
+        if loaded is None:
             return 0, None, {}
         if failures:
             self._set_aside([s for s, _ in failures])
@@ -254,11 +217,12 @@ class Checkpoints:
                 ', '.join(str(s) for s, _ in failures),
                 self.directory,
                 '; '.join(r for _, r in failures),
-                found[0],
+                step,
                 os.path.join(self.workdir, DAMAGED_DIR),
             )
-        self.saved_step = found[0]
-        return found
+        self.saved_step = step
+        state, record = loaded
+        return step, state, record
 
     def _set_aside(self, steps: list[int]) -> None:
         """Moves damaged step folders out of orbax's sight (process 0; the others wait)."""
@@ -285,19 +249,6 @@ class Checkpoints:
                 ),
             )
         return self._manager
-
-    def restore(self, step: int, abstract_state: Any) -> Any:
-        """The train state saved at `step`, placed as `abstract_state`'s shardings say.
-
-        Args:
-          step: a saved step (from `check`).
-          abstract_state: a pytree of `jax.ShapeDtypeStruct` with `sharding` set.
-        """
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-        with self._reader() as reader:
-            state = reader.restore(step, args=args)['state']
-        self.saved_step = step
-        return state
 
     def probe(self, abstract_state: Any) -> None:
         """`probe_workdir` with room for this run's checkpoints (`keep` + 1 being written)."""
@@ -328,36 +279,3 @@ class Checkpoints:
             self._manager.wait_until_finished()
             self._manager.close()
             self._manager = None
-
-
-class Preemption:
-    """Context manager: has a preemption (SIGTERM) been asked for, as of this step?
-
-    One process: the SIGTERM handler sets a flag (the previous handler comes back on exit).
-    Several: JAX's coordination service spreads the notice and picks one step for all.
-    """
-
-    def __init__(self):
-        self.requested = False
-        self._previous: Any = None
-        self._multi = jax.process_count() > 1
-
-    def _handler(self, signum, frame):
-        del signum, frame
-        self.requested = True
-
-    def __enter__(self) -> Preemption:
-        if not self._multi and threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
-
-    def reached(self, step: int) -> bool:
-        """True when the run should save and stop after `step`."""
-        if self._multi:
-            return multihost_utils.reached_preemption_sync_point(step)
-        return self.requested

@@ -28,7 +28,9 @@ bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU c
 
 The form is a process-wide setting read when a function is traced (`set_conv_impl`, or the
 `conv_impl` context for one trace), so a config sets it once and every block built deep inside
-a network follows; a function already jitted keeps the form it was traced with.
+a network follows; a function already jitted keeps the form it was traced with. The setting is
+'auto', one form for every conv, or a form per layer kind (`{'dense': 'xla'}`; kinds left out
+follow `auto`), which is how experiments.profile_step tries another choice for one kind.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 
-Padding = Sequence[tuple[int, int]]
+from lineage.blocks.taps import Padding, static_padding, window_taps
+
 ConvForm = Callable[
     [jax.Array, jax.Array, tuple[int, int], Padding, tuple[int, int], int], jax.Array
 ]
@@ -82,53 +85,14 @@ def conv_xla(
     )
 
 
-def window_taps(
-    x: jax.Array,
-    kernel_size: tuple[int, int],
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int] = (1, 1),
-    fill: float = 0.0,
-) -> list[jax.Array]:
-    """The input `(..., H, W, C)` under each kernel tap, row-major over `(kh, kw)`.
+def _in_compute_dtype(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array, jnp.dtype]:
+    """`x` and `kernel` in the dtype the form accumulates in, and `x`'s dtype for the result.
 
-    Args:
-      fill: the value of the padded positions (0 for a conv, -inf for a max pool).
-
-    Returns:
-      `kh * kw` arrays `(..., Ho, Wo, C)`: one strided slice of the padded input each.
+    bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
+    float32 and float64 stay as they are.
     """
-    *lead, h, w, c = x.shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
-    (top, bottom), (left, right) = padding
-    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
-    if ho < 1 or wo < 1:
-        raise ValueError(
-            f'conv: a {kh}x{kw} kernel (dilation {dilation}) does not fit the {h}x{w} input '
-            f'padded by {padding}; use a larger input or same padding'
-        )
-    zero = [(0, 0, 0)] * len(lead)
-    # lax.pad: its transpose (in the gradient) is a slice, and negative pads are allowed.
-    xp = jax.lax.pad(
-        x, jnp.asarray(fill, x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
-    )
-    return [
-        jax.lax.slice(
-            xp,
-            (*(0 for _ in lead), i * dh, j * dw, 0),
-            (*lead, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, c),
-            (*(1 for _ in lead), sh, sw, 1),
-        )
-        for i in range(kh)
-        for j in range(kw)
-    ]
-
-
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    # bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
-    # float32 and float64 stay as they are.
-    return jnp.promote_types(dtype, jnp.float32)
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    return x.astype(acc), kernel.astype(acc), x.dtype
 
 
 def _group_major(x: jax.Array, kernel: jax.Array, groups: int) -> tuple[jax.Array, jax.Array]:
@@ -159,11 +123,6 @@ def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     (experiments/results/step_profiles.md, "Before and after the row fold").
     """
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
-
-
-def _static(padding: Padding) -> tuple[tuple[int, int], ...]:
-    """Padding as a hashable tuple, for static (non-differentiated) custom_vjp arguments."""
-    return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 def _depthwise_sum(taps: list[jax.Array], weights: jax.Array) -> jax.Array:
@@ -230,12 +189,12 @@ def conv_shift(
     """Shifted slices times each tap's weights, summed over taps (see the module docstring)."""
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:  # depthwise: out = c * multiplier, output o reads o // m
         weights = kernel.reshape(kh * kw, c, out // c)
-        y = _depthwise_taps(x, weights, (kh, kw), tuple(strides), _static(padding), tuple(dilation))
+        y = _depthwise_taps(
+            x, weights, (kh, kw), tuple(strides), static_padding(padding), tuple(dilation)
+        )
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
         taps = window_taps(x, (kh, kw), strides, padding, dilation)
@@ -265,9 +224,7 @@ def conv_im2col(
     """
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:
         m = out // c
         patches = jnp.stack(window_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
@@ -319,7 +276,7 @@ def conv_hybrid(
     speed but its kernel gradient several times slower (experiments/results/conv_forms.md). A
     `jax.custom_vjp`, so it supports reverse-mode differentiation only (no `jax.jvp`).
     """
-    return _hybrid(x, kernel, tuple(strides), _static(padding), tuple(dilation), groups)
+    return _hybrid(x, kernel, tuple(strides), static_padding(padding), tuple(dilation), groups)
 
 
 FORMS: dict[str, ConvForm] = {
@@ -351,28 +308,39 @@ AUTO_ACCELERATOR: dict[str, str] = {
 
 # -- the setting -------------------------------------------------------------------------------
 
-_IMPL = 'auto'
+# 'auto', a FORMS name, or {kind: form} (kinds left out follow auto).
+Impl = str | Mapping[str, str]
+_IMPL: Impl = 'auto'
 
 
-def _check(impl: str) -> str:
+def _check(impl: Impl) -> Impl:
+    choices = f'choose one of: auto, {", ".join(FORMS)}'
+    if isinstance(impl, Mapping):
+        for kind, form in impl.items():
+            if kind not in KINDS or form not in ('auto', *FORMS):
+                raise ValueError(
+                    f'conv impl {kind}={form!r}: give a kind of {", ".join(KINDS)} and a form; '
+                    f'{choices}'
+                )
+        return dict(impl)
     if impl != 'auto' and impl not in FORMS:
-        raise ValueError(f'unknown conv impl {impl!r}; choose one of: auto, {", ".join(FORMS)}')
+        raise ValueError(f'unknown conv impl {impl!r}; {choices}')
     return impl
 
 
-def set_conv_impl(impl: str) -> None:
-    """Sets the conv form used by every conv traced from now on: 'auto' or a `FORMS` name."""
+def set_conv_impl(impl: Impl) -> None:
+    """Sets the conv form used by every conv traced from now on (see `Impl`)."""
     global _IMPL
     _IMPL = _check(impl)
 
 
-def get_conv_impl() -> str:
+def get_conv_impl() -> Impl:
     """The conv form currently set ('auto' unless changed)."""
     return _IMPL
 
 
 @contextlib.contextmanager
-def conv_impl(impl: str) -> Iterator[None]:
+def conv_impl(impl: Impl) -> Iterator[None]:
     """Uses `impl` for the convs traced inside the block, then restores the previous setting."""
     global _IMPL
     previous, _IMPL = _IMPL, _check(impl)
@@ -399,7 +367,7 @@ def conv(
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
     *,
-    impl: str | None = None,
+    impl: Impl | None = None,
 ) -> jax.Array:
     """NHWC x HWIO convolution in the form `impl` (default: the process-wide setting).
 
@@ -410,12 +378,14 @@ def conv(
       padding: `((top, bottom), (left, right))` zeros added to the input.
       dilation: kernel dilation `(dh, dw)`.
       groups: feature groups; `groups == C` is depthwise (`O / C` filters per channel).
-      impl: 'auto' or a `FORMS` name; None reads `get_conv_impl()`.
+      impl: 'auto', a `FORMS` name or `{kind: form}`; None reads `get_conv_impl()`.
 
     Returns:
       `(N, Ho, Wo, O)`, equal to `lax.conv_general_dilated` up to float summation order.
     """
     form = _check(impl or _IMPL)
-    if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups))
+    if not isinstance(form, str) or form == 'auto':
+        kind = layer_kind(kernel.shape, x.shape[-1], groups)
+        form = form.get(kind, 'auto') if isinstance(form, dict) else 'auto'
+        form = auto_form(kind) if form == 'auto' else form
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)
