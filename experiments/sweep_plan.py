@@ -2,12 +2,13 @@
 
 `python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan` prints, per point left,
 where it stands (new, or resuming at its latest checkpoint), the training images it still needs,
-the images/s it is estimated at and the hours. Images/s come from finished runs of the same
-point (same data set, any budget) found in the searched directories (the sweep's runs and
-experiments/results): the median of their `train_images_per_sec`; failing that, runs of the same
-block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the
-final eval), measured as a finished run's wall time less its training time, or
-DEFAULT_OVERHEAD_S. Measured rates come from whatever machine and load ran them: a shared
+the images/s it is estimated at and the hours. Images/s come from the point's own metrics.jsonl
+when it was interrupted (the median of its logged images/s: this machine, this load), else from
+finished runs of the same point (same data set, any budget) found in the searched directories
+(the sweep's runs and experiments/results): the median of their `train_images_per_sec`; failing
+that, runs of the same block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed
+overhead (compile, the final eval), measured as a finished run's wall time less its training
+time, or DEFAULT_OVERHEAD_S. Measured rates come from whatever machine and load ran them: a shared
 machine's runs make the estimate long.
 """
 
@@ -74,6 +75,17 @@ def latest_checkpoint(workdir: str) -> int:
     return max((int(n) for n in os.listdir(directory) if n.isdigit()), default=0)
 
 
+def logged_rate(workdir: str) -> float | None:
+    """Median images/s an interrupted run logged in its metrics.jsonl; None when none."""
+    path = os.path.join(workdir, 'metrics.jsonl')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rates = [json.loads(line).get('images_per_sec') for line in f if line.strip()]
+    rates = [r for r in rates if r]
+    return statistics.median(rates) if rates else None
+
+
 def _family(dataset: str) -> str:
     return 'digits' if dataset.startswith('digits') else 'cifar10'
 
@@ -113,12 +125,14 @@ def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) 
         done = min(latest_checkpoint(workdir), steps)
         name = _SEED.sub('', point.name)
         keys = ((name, 'this point'), (f'block:{config.model.block}', 'its block'))
-        for key, found_in in keys:
+        ips, source = logged_rate(workdir), 'its own log'
+        for key, found_in in keys if ips is None else ():
             if (family, key) in rates:
                 ips, source = statistics.median(e['ips'] for e in rates[(family, key)]), found_in
                 break
         else:
-            ips, source = DEFAULT_IMAGES_PER_SEC, 'default'
+            if ips is None:
+                ips, source = DEFAULT_IMAGES_PER_SEC, 'default'
         overheads = [e['overhead'] for (f, k), r in rates.items() if f == family for e in r]
         overhead = statistics.median(overheads) if overheads else DEFAULT_OVERHEAD_S
         images = (steps - done) * batch

@@ -35,6 +35,16 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     assert plain.hours == pytest.approx((44 * 64 / 100 + 20) / 3600)
     assert (five.done_steps, five.images) == (22, 22 * 64)
     assert five.source == 'default' and five.images_per_sec == sweep_plan.DEFAULT_IMAGES_PER_SEC
+    # Once it has logged its own images/s, those are its rate.
+    logged = [
+        {'step': 10, 'images_per_sec': 40.0}, {'step': 20, 'eval_top1': 0.5},
+        {'step': 22, 'images_per_sec': 60.0}, {'step': 30, 'images_per_sec': 50.0},
+    ]  # fmt: skip
+    (root / 'plain5x5-s0' / 'metrics.jsonl').write_text(
+        ''.join(json.dumps(m) + '\n' for m in logged)
+    )
+    five = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])[1]
+    assert (five.images_per_sec, five.source) == (50.0, 'its own log')
     text = sweep_plan.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
     assert 'resumes at step 22' in text and '1 of 3 points finished, 2 left' in text
 
