@@ -11,6 +11,9 @@ one counted warning (`on_bad_image='skip'`, the default, as a folder gathered fr
 usually holds a few) or rejected naming the file (`'error'`).
 Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
 
+Each split is decoded once into memory where it fits (`config.dataset.cache`,
+`lineage.data.cache`), with the same batches as decoding every epoch.
+
 Train order is a fresh permutation of the whole split each epoch (`pipeline.indexed_source`),
 so the files' order on disk does not matter.
 
@@ -156,7 +159,7 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     """The image folder at `config.data_dir`, this process's part (see `lineage.data.config`)."""
     import tensorflow as tf  # only once a folder is used: importing lineage.data stays light
 
-    from lineage.data import pipeline, preprocess
+    from lineage.data import cache, pipeline, preprocess
 
     data_dir = fields.get(config, 'data_dir')
     policy = fields.get(config, 'on_bad_image')
@@ -194,14 +197,20 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     train_fn, eval_fn, image_shape = preprocess.from_config(
         config, image_size=image_size, channels=channels
     )
+    kind = preprocess.resolve_kind(fields.get(config, 'preprocess'), image_size)
+    shape = (height, width, channels)
+    decoded = cache.cached_splits(
+        config, train.paths, evaluation.paths, tf.io.read_file, shape, kind
+    )
+    train_items, eval_items = decoded or (train.paths, evaluation.paths)
     source = pipeline.indexed_source(
-        train.paths,
+        train_items,
         train.labels,
-        evaluation.paths,
+        eval_items,
         evaluation.labels,
         process_index=process_index,
         process_count=process_count,
-        read=tf.io.read_file,
+        read=None if decoded else tf.io.read_file,
     )
     return pipeline.make_dataset(
         source,
