@@ -64,7 +64,16 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
 
 
 class OtherModelError(ValueError):
-    """The workdir's checkpoints were written for another model or data set."""
+    """The workdir's checkpoints were written for another model, data set or optimizer."""
+
+
+# What each top-level fingerprint key belongs to, for the refusal's wording (others: model).
+_KINDS = {
+    'dataset': 'data set',
+    'num_classes': 'data set',
+    'image_shape': 'data set',
+    'optimizer': 'optimizer',
+}
 
 
 def _reason(error: BaseException) -> str:
@@ -162,11 +171,19 @@ class Checkpoints:
         record = reader.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
         record = dict(record['record'])
         found = record.get('fingerprint', {})
-        if found != self.fingerprint:
-            diff = '; '.join(_differences(found, self.fingerprint)) or 'no record'
+        # Keys a checkpoint from an older lineage lacks are not held against it.
+        mine = {k: v for k, v in self.fingerprint.items() if k in found or not found}
+        if found != mine:
+            keys = sorted({k for k in set(found) | set(mine) if found.get(k) != mine.get(k)})
+            kinds = [
+                k
+                for k in ('model', 'data set', 'optimizer')
+                if k in {_KINDS.get(x, 'model') for x in keys}
+            ]
+            diff = '; '.join(_differences(found, mine)) or 'no record'
             raise OtherModelError(
-                f'{self.workdir} holds checkpoints of another model ({diff}); pass another '
-                f'--workdir, or delete {self.directory} to start over'
+                f'{self.workdir} holds checkpoints of another {" and ".join(kinds)} ({diff}); '
+                f'pass another --workdir, or delete {self.directory} to start over'
             )
         return record
 

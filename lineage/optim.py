@@ -60,6 +60,20 @@ def weight_decay_mask(params: Any) -> Any:
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
+def state_fields(config: Any) -> dict[str, Any]:
+    """The `config.optimizer` settings that shape the optimizer's state, as `make_optimizer`
+    builds it: a checkpoint restores only into a state of the same shape."""
+    opt = config.optimizer
+    fields = {'name': opt.name, 'clips_gradients': opt.grad_clip_norm > 0}
+    decays = opt.name == 'adamw' or opt.weight_decay > 0
+    if decays:
+        fields['decay_norm_and_bias'] = bool(opt.decay_norm_and_bias)
+    if opt.name != 'adamw':
+        fields['decays_weights'] = opt.weight_decay > 0
+        fields['momentum'] = bool(opt.momentum)
+    return fields
+
+
 def make_optimizer(config: Any, plan: Plan) -> optax.GradientTransformation:
     """The optax transformation of `config.optimizer`, with its schedule.
 

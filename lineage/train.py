@@ -4,7 +4,7 @@ Order of work, chosen so that bad input fails before anything is written: pick t
 build the data set and the model by name, derive the plan (batch over devices, steps,
 learning rate), count parameters and MACs on the abstract model (which also checks the model
 takes the data's images), read the workdir's latest checkpoint and refuse one written for
-another model. Only then is the workdir written to.
+another model, data set or optimizer. Only then is the workdir written to.
 
 The loop dispatches steps without waiting for them: the host reads device values only every
 `log_every_steps` (to log, and to stop on a NaN or Inf loss naming the step), at checkpoints
@@ -14,6 +14,7 @@ and at evaluation.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from typing import Any
@@ -73,6 +74,12 @@ def _check_finite(pending: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, 
     return fetched
 
 
+def data_source(dataset_config: Any) -> str:
+    """`dataset_config.data_dir` as an absolute path ('' stays '': the data set's default)."""
+    data_dir = dataset_config.get('data_dir') or ''
+    return os.path.abspath(os.path.expanduser(data_dir)) if data_dir else ''
+
+
 def train_and_evaluate(config: Any, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming from its latest checkpoint) and evaluates.
 
@@ -116,6 +123,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         'options': options,
         'num_classes': dataset.num_classes,
         'image_shape': list(dataset.image_shape),
+        'dataset': {'name': config.dataset.name, 'data_dir': data_source(config.dataset)},
+        'optimizer': optim.state_fields(config),
     }
     ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
     start_step, record = ckpt.check()

@@ -7,7 +7,9 @@
 - no checkpoint restores: one error naming each step and why, nothing changed;
 - an unwritable or full workdir: one error before any training;
 - a corrupt file in an image folder (not an image, or one cut short): skipped and counted, or
-  rejected by name.
+  rejected by name;
+- a workdir trained on another data set or with another optimizer: refused in one line naming
+  the fields that differ, nothing written.
 
 A real kill -9 at random moments is `experiments/kill9_demo.py`, kept out of the suite: even
 one trial is three launches of the command line (minutes on a loaded CPU). The tmp-folder
@@ -166,6 +168,47 @@ def test_no_record_reads_is_one_error_before_writing(finished, tmp_path):
     before = snapshot(workdir)
     with pytest.raises(ValueError, match=r'can be restored \(step 5: JSONDecodeError: '):
         train.train_and_evaluate(tiny_config(), workdir)
+    assert snapshot(workdir) == before
+
+
+def grayscale_folder(root, classes=10):
+    """`classes` classes of two 16x16 grayscale PNGs per split: the digits' image shape."""
+    rng = np.random.default_rng(0)
+    for split in ('train', 'test'):
+        for label in range(classes):
+            os.makedirs(root / split / f'c{label}')
+            for k in range(2):
+                pixels = rng.integers(0, 256, (16, 16)).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / f'c{label}' / f'{k}.png')
+
+
+def test_workdir_of_another_data_set_is_refused(finished, tmp_path):
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    grayscale_folder(tmp_path / 'data')
+    before = snapshot(workdir)
+    config = tiny_config(
+        **{'dataset.name': 'image_folder', 'dataset.data_dir': str(tmp_path / 'data')}
+    )
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(config, workdir)
+    assert str(error.value) == (
+        f"{workdir} holds checkpoints of another data set (dataset.data_dir: '' there, "
+        f"'{tmp_path}/data' here; dataset.name: 'digits' there, 'image_folder' here); pass "
+        f'another --workdir, or delete {workdir}/checkpoints to start over'
+    )
+    assert snapshot(workdir) == before
+
+
+def test_workdir_of_another_optimizer_is_refused(finished, tmp_path):
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    before = snapshot(workdir)
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(tiny_config(**{'optimizer.name': 'adamw'}), workdir)
+    message = str(error.value)
+    assert message.startswith(f'{workdir} holds checkpoints of another optimizer ('), message
+    assert "optimizer.name: 'sgd' there, 'adamw' here" in message
     assert snapshot(workdir) == before
 
 
