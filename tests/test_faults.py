@@ -306,10 +306,23 @@ def cut_short_png() -> bytes:
     return data[: len(data) * 6 // 10]
 
 
+def scrambled_jpeg() -> bytes:
+    """A 16x16 JPEG whose header and FF D9 end are intact and whose coded data is noise."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(1).integers(0, 256, (16, 16, 3), np.uint8)
+    Image.fromarray(pixels).save(buffer, 'JPEG', quality=95)
+    data = bytearray(buffer.getvalue())
+    sos = data.index(b'\xff\xda')  # start of scan: its header, then the coded data
+    start, end = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], 'big'), len(data) - 2
+    data[start:end] = np.random.default_rng(0).integers(0, 256, end - start, np.uint8).tobytes()
+    return bytes(data)
+
+
 BAD = {
     'train/circle/download.png': b'<html><body>503 Service Unavailable</body></html>',
     'test/square/empty.jpg': b'',
     'test/circle/cut.png': cut_short_png(),
+    'test/square/scrambled.jpg': scrambled_jpeg(),
 }
 
 
@@ -322,7 +335,8 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path, caplog):
     skipped = [w for w in warnings if w.startswith('image_folder: skipped')]
     assert len(skipped) == 2, warnings
     assert skipped[0].startswith('image_folder: skipped 1 files') and 'download.png' in skipped[0]
-    assert skipped[1].startswith('image_folder: skipped 2 files')  # test: cut.png, empty.jpg
+    # test: cut.png, empty.jpg, scrambled.jpg (which only decoding finds)
+    assert skipped[1].startswith('image_folder: skipped 3 files')
     assert 'cut.png' in skipped[1]  # the first in sorted order
     assert results['num_eval'] == 12 and results['train_steps'] == 2  # every good image, once
     assert 0 <= results['correct'] <= 12
@@ -334,7 +348,18 @@ def test_corrupt_image_rejected_by_name_when_asked(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"^'.*/train/circle/download.png' is not a JPEG/PNG/BMP/GIF image, or is cut short "
-        r'\(1 such files in .*/train\); remove it, or set --config.dataset.on_bad_image=skip$',
+        r'or corrupt \(1 such files in .*/train\); remove it, or set '
+        r'--config.dataset.on_bad_image=skip$',
+    ):
+        train.train_and_evaluate(folder_config(tmp_path / 'data', on_bad_image='error'), workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_image_corrupt_in_its_middle_rejected_by_name_before_training(tmp_path):
+    image_folder(tmp_path / 'data', {'train/square/scrambled.jpg': scrambled_jpeg()})
+    workdir = str(tmp_path / 'run')
+    with pytest.raises(
+        ValueError, match=r"^'.*/train/square/scrambled.jpg' is not a JPEG/PNG/BMP/GIF image, or "
     ):
         train.train_and_evaluate(folder_config(tmp_path / 'data', on_bad_image='error'), workdir)
     assert not os.path.exists(workdir)
