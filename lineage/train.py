@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, optim, parallel, plan, train_step
+from lineage import checkpoint, counting, optim, parallel, plan, train_step, workdir_lock
 from lineage.blocks import convolution
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
@@ -136,107 +136,117 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         )
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
     ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
-    # The latest checkpoint that restores: a damaged later one is named and set aside.
-    start_step, state, record = ckpt.resume(state_def.abstract)
-    if start_step:
-        logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
-    else:
-        state = state_def.init()
-    elapsed_before = float(record.get('elapsed_s', 0.0))
-    metrics = Metrics(workdir, total, the_plan.global_batch, start_step, jax.process_index() == 0)
-    logging.info(
-        '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
-        name,
-        f'{params:,}',
-        macs / 1e6,
-        dataset.name,
-        total,
-        the_plan.global_batch,
-        mesh.size,
-    )
+    with workdir_lock.hold(workdir):  # a second run on this workdir: one line, now
+        # The latest checkpoint that restores: a damaged later one is named and set aside.
+        start_step, state, record = ckpt.resume(state_def.abstract)
+        if start_step:
+            logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
+        else:
+            state = state_def.init()
+        elapsed_before = float(record.get('elapsed_s', 0.0))
+        metrics = Metrics(
+            workdir, total, the_plan.global_batch, start_step, jax.process_index() == 0
+        )
+        logging.info(
+            '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
+            name,
+            f'{params:,}',
+            macs / 1e6,
+            dataset.name,
+            total,
+            the_plan.global_batch,
+            mesh.size,
+        )
 
-    run_step = train_step.make_train_step(
-        state_def.graphdef, config.label_smoothing, replicated, config.get('aux_loss_weight', 0.0)
-    )
-    eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
-    sharding = parallel.batch_sharded(mesh)
+        run_step = train_step.make_train_step(
+            state_def.graphdef,
+            config.label_smoothing,
+            replicated,
+            config.get('aux_loss_weight', 0.0),
+        )
+        eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
+        sharding = parallel.batch_sharded(mesh)
 
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - started
+        def elapsed() -> float:
+            return elapsed_before + time.perf_counter() - started
 
-    def run_eval(step: int) -> dict[str, float]:
-        result = evaluate(eval_step, state[0], dataset, the_plan.process_batch, mesh)
-        scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
-        if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
-            metrics.write(step, scalars)
-        logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
-        return result
+        def run_eval(step: int) -> dict[str, float]:
+            result = evaluate(eval_step, state[0], dataset, the_plan.process_batch, mesh)
+            scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
+            if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
+                metrics.write(step, scalars)
+            logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
+            return result
 
-    batches = iter(dataset.train_batches(the_plan.process_batch, config.seed, start_step))
-    pending: list[tuple[int, dict[str, Any]]] = []
-    compile_s = None
-    step = start_step
-    try:
-        with checkpoint.Preemption() as preemption:
-            while step < total:
-                batch = parallel.global_batch(next(batches), sharding)
-                state, step_metrics = run_step(state, batch)
-                step += 1
-                pending.append((step, step_metrics))
-                if compile_s is None:
-                    jax.block_until_ready(step_metrics)
-                    compile_s = time.perf_counter() - started
-                    metrics.start_timer(step)
-                stop = preemption.reached(step)
-                if step % config.log_every_steps == 0 or step == total:
-                    fetched = _check_finite(pending)
-                    pending = []
-                    scalars = {
-                        'loss': np.mean([m['loss'] for _, m in fetched]),
-                        'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
-                        'learning_rate': float(schedule(step - 1)),
-                        **metrics.timing(step),
-                    }
-                    metrics.write(step, scalars)
-                if step % config.checkpoint_every_steps == 0 or step == total or stop:
-                    _check_finite(pending)  # never save a state that went NaN
-                    ckpt.save(step, state, elapsed())
-                    metrics.start_timer(step)
-                if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total:
-                    run_eval(step)
-                    metrics.start_timer(step)
-                if stop and step < total:
-                    logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
-                    return {'preempted': True, 'step': step}
-        final = run_eval(total)
-    finally:
-        ckpt.close()
-        metrics.close()
+        batches = iter(dataset.train_batches(the_plan.process_batch, config.seed, start_step))
+        pending: list[tuple[int, dict[str, Any]]] = []
+        compile_s = None
+        step = start_step
+        try:
+            with checkpoint.Preemption() as preemption:
+                while step < total:
+                    batch = parallel.global_batch(next(batches), sharding)
+                    state, step_metrics = run_step(state, batch)
+                    step += 1
+                    pending.append((step, step_metrics))
+                    if compile_s is None:
+                        jax.block_until_ready(step_metrics)
+                        compile_s = time.perf_counter() - started
+                        metrics.start_timer(step)
+                    stop = preemption.reached(step)
+                    if step % config.log_every_steps == 0 or step == total:
+                        fetched = _check_finite(pending)
+                        pending = []
+                        scalars = {
+                            'loss': np.mean([m['loss'] for _, m in fetched]),
+                            'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
+                            'learning_rate': float(schedule(step - 1)),
+                            **metrics.timing(step),
+                        }
+                        metrics.write(step, scalars)
+                    if step % config.checkpoint_every_steps == 0 or step == total or stop:
+                        _check_finite(pending)  # never save a state that went NaN
+                        ckpt.save(step, state, elapsed())
+                        metrics.start_timer(step)
+                    if (
+                        config.eval_every_steps
+                        and step % config.eval_every_steps == 0
+                        and step < total
+                    ):
+                        run_eval(step)
+                        metrics.start_timer(step)
+                    if stop and step < total:
+                        logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
+                        return {'preempted': True, 'step': step}
+            final = run_eval(total)
+        finally:
+            ckpt.close()
+            metrics.close()
 
-    results = {
-        'model': name,
-        'block': config.model.get('block'),
-        'dataset': dataset.name,
-        'params': params,
-        'macs': macs,
-        'top1': final['top1'],
-        'top5': final.get('top5'),
-        'eval_loss': final['loss'],
-        'correct': final['correct'],
-        'num_eval': dataset.num_eval,
-        # top-1 in percentage points per million parameters: the lineage's figure of merit.
-        'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
-        'train_steps': total,
-        'epochs': total / the_plan.steps_per_epoch,
-        'global_batch': the_plan.global_batch,
-        'train_images_per_sec': (
-            statistics.median(metrics.throughput) if metrics.throughput else None
-        ),
-        'first_step_s': compile_s,
-        'wall_time_s': elapsed(),
-        'devices': parallel.device_info(mesh),
-        'versions': library_versions(),
-        'config': config.to_dict(),
-    }
-    metrics.write_results(results)
-    return results
+        results = {
+            'model': name,
+            'block': config.model.get('block'),
+            'dataset': dataset.name,
+            'params': params,
+            'macs': macs,
+            'top1': final['top1'],
+            'top5': final.get('top5'),
+            'eval_loss': final['loss'],
+            'correct': final['correct'],
+            'num_eval': dataset.num_eval,
+            # top-1 in percentage points per million parameters: the lineage's figure of merit.
+            'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
+            'train_steps': total,
+            'epochs': total / the_plan.steps_per_epoch,
+            'global_batch': the_plan.global_batch,
+            'train_images_per_sec': (
+                statistics.median(metrics.throughput) if metrics.throughput else None
+            ),
+            'first_step_s': compile_s,
+            'wall_time_s': elapsed(),
+            'devices': parallel.device_info(mesh),
+            'versions': library_versions(),
+            'config': config.to_dict(),
+        }
+        metrics.write_results(results)
+        return results
