@@ -62,14 +62,29 @@ def evaluate(
     return result
 
 
-def _check_finite(pending: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict]]:
-    """Fetches the pending per-step metrics; raises naming the first step with a bad loss."""
+def _check_finite(
+    pending: list[tuple[int, dict[str, Any]]], ckpt: checkpoint.Checkpoints
+) -> list[tuple[int, dict]]:
+    """Fetches the pending per-step metrics; raises naming the first step with a bad loss.
+
+    The message names the checkpoint a rerun would resume from: saved before the loss went bad,
+    it may already hold a diverging state, so the advice is to start over.
+    """
     fetched = jax.device_get(pending)
     for step, values in fetched:
         if not math.isfinite(float(values['loss'])):
+            if ckpt.saved_step:
+                rerun = (
+                    f'a rerun in {ckpt.workdir} would resume from the checkpoint at step '
+                    f'{ckpt.saved_step}, which may already be diverging: start over with a new '
+                    f'--workdir (or delete {ckpt.directory})'
+                )
+            else:
+                rerun = 'no checkpoint was saved, so a rerun starts over'
             raise NonFiniteLossError(
                 f'loss is {float(values["loss"])} at step {step}; lower '
-                '--config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm'
+                '--config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm; '
+                + rerun
             )
     return fetched
 
@@ -88,8 +103,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       workdir: directory for checkpoints, metrics.jsonl, TensorBoard events, results.json.
 
     Returns:
-      The results (as written to results.json), or `{'preempted': True, 'step': n}` when a
-      SIGTERM stopped the run after step n (saved).
+      The results (as written to results.json), or `{'preempted': True, 'step': n,
+      'signal': signum}` when a SIGTERM or SIGINT stopped the run after step n (saved).
 
     Raises:
       ValueError: bad input, one line naming it and the fix; nothing in `workdir` is written.
@@ -195,7 +210,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                         metrics.start_timer(step)
                     stop = preemption.reached(step)
                     if step % config.log_every_steps == 0 or step == total:
-                        fetched = _check_finite(pending)
+                        fetched = _check_finite(pending, ckpt)
                         pending = []
                         scalars = {
                             'loss': np.mean([m['loss'] for _, m in fetched]),
@@ -205,7 +220,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                         }
                         metrics.write(step, scalars)
                     if step % config.checkpoint_every_steps == 0 or step == total or stop:
-                        _check_finite(pending)  # never save a state that went NaN
+                        _check_finite(pending, ckpt)  # never save a state that went NaN
                         ckpt.save(step, state, elapsed())
                         metrics.start_timer(step)
                     if (
@@ -217,7 +232,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                         metrics.start_timer(step)
                     if stop and step < total:
                         logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
-                        return {'preempted': True, 'step': step}
+                        return {'preempted': True, 'step': step, 'signal': preemption.signum}
             final = run_eval(total)
         finally:
             ckpt.close()
