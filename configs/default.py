@@ -41,7 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_train_steps = -1  # > 0 overrides num_epochs
 
     config.optimizer = ml_collections.ConfigDict()
-    config.optimizer.name = 'sgd'  # sgd | rmsprop | adamw
+    config.optimizer.name = 'sgd'  # a name of lineage.optim.OPTIMIZERS
     config.optimizer.learning_rate = 0.1  # peak, at batch lr_reference_batch
     config.optimizer.lr_reference_batch = 0  # > 0: lr scales by batch_size / this (Goyal et al.)
     config.optimizer.momentum = 0.9  # sgd, rmsprop
@@ -55,7 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.optimizer.grad_clip_norm = 0.0  # > 0: clip the global gradient norm
 
     config.schedule = ml_collections.ConfigDict()
-    config.schedule.name = 'cosine'  # cosine | exponential | constant
+    config.schedule.name = 'cosine'  # a name of lineage.optim.SCHEDULES
     config.schedule.warmup_epochs = 1.0
     config.schedule.end_factor = 0.0  # cosine: final lr as a fraction of the peak
     config.schedule.decay_epochs = 2.0  # exponential: decay every this many epochs
@@ -64,7 +64,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.label_smoothing = 0.0
     config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
-    # Conv form (lineage/blocks/convolution.py): auto | xla | shift | im2col | hybrid; all exact.
+    # Conv form (lineage/blocks/conv_forms.py): auto | xla | shift | im2col | hybrid; all exact.
     config.conv_impl = 'auto'
     # JAX's persistent compilation cache (lineage/compilation_cache.py); '' turns it off.
     config.compilation_cache_dir = '~/.cache/lineage/xla'

@@ -58,8 +58,8 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
     config.dataset = dataset_config(
         name='image_folder', data_dir='../shared/data/cifar10-jpeg', preprocess='cifar'
     )
-    # 300 steps of 64 images (19,200 images, 0.38 epoch): ~4 minutes a point on 2 shared CPU
-    # cores, the most that fits three sweeps (19 points) in about 90 minutes.
+    # 300 steps of 64 images (0.38 epoch): the most the committed sweeps could afford on 2 CPU
+    # cores (their time per point: experiments/README.md, experiments/results/COMMANDS.md).
     config.batch_size = 64
     config.num_train_steps = 300
     config.optimizer.learning_rate = 0.1

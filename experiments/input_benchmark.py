@@ -29,8 +29,9 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from configs import default as default_config  # noqa: E402
-from lineage import optim, parallel, plan, train_step  # noqa: E402
+from lineage import optim, parallel, train_step  # noqa: E402
 from lineage.data import build_dataset, dataset_config  # noqa: E402
+from lineage.plan import make_plan  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', '../shared/data/cifar10-jpeg', 'Image folder (split/class/*).')
@@ -73,8 +74,8 @@ def main(argv: list[str]) -> None:
         f'indexed in {time.perf_counter() - start:.1f} s'
     )
     mesh = parallel.make_mesh()
-    the_plan = plan.make_plan(config, dataset.num_train, mesh.size, jax.process_count())
-    batch = the_plan.process_batch
+    plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
+    batch = plan.process_batch
 
     # 1. The pipeline alone.
     stream = dataset.train_batches(batch, 0, 0)
@@ -93,9 +94,9 @@ def main(argv: list[str]) -> None:
     # 2. The train step alone, on one batch already on the devices.
     replicated = parallel.replicated(mesh)
     sharding = parallel.batch_sharded(mesh)
-    tx = optim.make_optimizer(config, the_plan)
+    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
     state_def = train_step.create_train_state(
-        config, dataset.num_classes, the_plan.dtype, tx, replicated
+        config, dataset.num_classes, plan.dtype, tx, replicated
     )
     state = state_def.init()
     step = train_step.make_train_step(state_def.graphdef, 0.0, replicated)
@@ -116,12 +117,10 @@ def main(argv: list[str]) -> None:
         state, metrics = step(state, parallel.global_batch(next(stream), sharding))
     jax.block_until_ready(metrics)
     both_s = time.perf_counter() - start
-    step_images = FLAGS.train_steps * the_plan.global_batch
+    step_images = FLAGS.train_steps * plan.global_batch
 
     model = f'ladder {FLAGS.block} widths {config.model.widths} depths {config.model.depths}'
-    print(
-        f'batch {the_plan.global_batch}, {FLAGS.image_size}x{FLAGS.image_size}, {FLAGS.preprocess}'
-    )
+    print(f'batch {plan.global_batch}, {FLAGS.image_size}x{FLAGS.image_size}, {FLAGS.preprocess}')
     print(
         f'  pipeline   {rate(pipeline_images, pipeline_s)}  (first batch {first_s:.2f} s; '
         f'{pipeline_images / pipeline_cpu_s:,.0f} images per CPU-second)'

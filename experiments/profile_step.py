@@ -10,10 +10,11 @@ more under `jax.profiler` and reads its Perfetto trace: each XLA op (a fusion, a
 library call) is one event on the thread that ran it. Prints the step time, the ops' summed
 time per step (above the wall time where two ops ran at once), that time per op category
 (the fusion name without its number), and the `--top` ops with their output shape and the JAX
-operation they came from (the HLO's `op_name`). Isolated-layer timings misled twice in issue 7;
-this shows what a form costs where it runs.
+operation they came from (the HLO's `op_name`). A layer timed alone can rank forms
+differently than the step it runs in (experiments/results/conv_forms.md, `AUTO_CPU`); this
+shows what a form costs where it runs.
 
-`--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.convolution.AUTO_CPU` and
+`--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.conv_forms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of
 a choice `auto` makes, inside the step it is made for.
 """
@@ -37,7 +38,7 @@ from absl import app, flags  # noqa: E402
 from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
-from lineage.blocks import convolution, pooling  # noqa: E402
+from lineage.blocks import conv_forms, pooling  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('network', 'xception', "lineage's model name.")
@@ -47,7 +48,7 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps after the first.')
 flags.DEFINE_integer('steps', 5, 'Timed steps.')
 flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the timed ones).')
 flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
-flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of convolution.AUTO_CPU, e.g. dense=xla.')
+flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of conv_forms.AUTO_CPU, e.g. dense=xla.')
 flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
 
 
@@ -106,12 +107,12 @@ def main(argv):
     del argv
     for override in FLAGS.auto_cpu:
         kind, _, form = override.partition('=')
-        if kind not in convolution.KINDS or form not in convolution.FORMS:
+        if kind not in conv_forms.KINDS or form not in conv_forms.FORMS:
             raise app.UsageError(
                 f'--auto_cpu={override}: use kind=form with a kind of '
-                f'{", ".join(convolution.KINDS)} and a form of {", ".join(convolution.FORMS)}'
+                f'{", ".join(conv_forms.KINDS)} and a form of {", ".join(conv_forms.FORMS)}'
             )
-        convolution.AUTO_CPU[kind] = form
+        conv_forms.AUTO_CPU[kind] = form
     if FLAGS.max_pool_cpu:
         pooling.AUTO_CPU_FORM = FLAGS.max_pool_cpu
     before = load()
@@ -134,7 +135,7 @@ def main(argv):
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
     print(
         f'## {FLAGS.network}, {FLAGS.image_size}x{FLAGS.image_size}, batch {FLAGS.batch_size}\n\n'
-        f'{params:,} parameters; AUTO_CPU {convolution.AUTO_CPU}, max_pool on CPU: '
+        f'{params:,} parameters; AUTO_CPU {conv_forms.AUTO_CPU}, max_pool on CPU: '
         f'{pooling.AUTO_CPU_FORM}; jax {jax.__version__}, {os.cpu_count()} CPU cores; load '
         f'average {before} before, {load()} after.\n'
     )

@@ -42,7 +42,7 @@ RUNGS = (
     'inverted_residual',
 )
 BASELINE = 'plain3x3'
-# The rungs that get three seeds by default (the minimum); the others get one.
+# The rungs that get three seeds by default (the fewest that give a spread); the others get one.
 MULTI_SEED_RUNGS = ('plain3x3', 'separable')
 DEFAULT_SEEDS = (0, 1, 2)
 BASE_WIDTHS = (16, 32, 64)

@@ -34,7 +34,8 @@ from experiments.bench_workers.protocol import RESULT_PREFIX
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (network, image size, batch) of issue 7's train-step rows, as the PyTorch numbers there.
+# (network, image size, batch) of the train-step rows: the shapes of the PyTorch numbers that
+# set the speed goal (experiments/results/train_benchmark.md).
 TRAIN_ROWS = (
     ('mobilenet_v2', 32, 128),
     ('resnet50', 32, 128),
@@ -146,12 +147,8 @@ def call_worker(
     """Runs one worker process quietly: (its result, None) or (None, a note saying why not).
 
     `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
-    spins at barriers: PyTorch's fastest on a free machine; `OMP_WAIT_POLICY=<policy>
-    PYTHONPATH=. .venv-peers/bin/python -m experiments.bench_workers.torch_worker
-    --network=mobilenet_v2 --image_size=32 --batch_size=128 --warmup=2 --steps=5` gave 705
-    images/s unset, 485 with PASSIVE, 2 CPU cores with a niced sweep beside it). On a machine
-    shared past its cores a spinning thread holds a core its partner waits for (13-20 s a
-    MobileNetV2 step, measured in the first session), and PASSIVE avoids that.
+    spins at barriers): PASSIVE keeps a spinning thread from holding a core its partner waits
+    for on a machine shared past its cores (experiments/results/omp_wait_policy.md).
     """
     env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
     if omp_wait_policy:

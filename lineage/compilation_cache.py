@@ -1,14 +1,13 @@
 """JAX's persistent compilation cache, on by default for `python -m lineage.main`.
 
-The first step of a reference network spends most of its time in XLA's compiler (GoogLeNet
-at 224x224, batch 4: 15.2 of 18.8 CPU-seconds on 2 CPU cores, experiments/results/
-train_benchmark.md). With the cache, a process that compiles the same program again (a
-resumed run, another seed of a sweep point, a rerun after kill -9) loads it from disk
-instead: 20 -> 1.6 CPU-seconds measured in experiments/results/train_benchmark_first_step.md.
-A write cut short (kill -9 mid-write) leaves an entry JAX cannot read: each later run warns
-('Error reading persistent compilation cache entry') and compiles that program again, with the
-same results, until the folder is deleted. Programs that compiled in under a second are
-not stored (JAX's `jax_persistent_cache_min_compile_time_secs`).
+The first step of a reference network spends most of its time in XLA's compiler. With the
+cache, a process that compiles the same program again (a resumed run, another seed of a sweep
+point, a rerun after kill -9) loads it from disk instead (both measured in
+experiments/results/train_benchmark_first_step.md). A write cut short (kill -9 mid-write)
+leaves an entry JAX cannot read: each later run warns ('Error reading persistent compilation
+cache entry') and compiles that program again, with the same results, until the folder is
+deleted. Programs that compiled in under a second are not stored (JAX's
+`jax_persistent_cache_min_compile_time_secs`).
 
     --config.compilation_cache_dir=~/.cache/lineage/xla   (the default; '' turns it off)
 

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import convolution
+from lineage.blocks import conv_forms
 from lineage.blocks.conv import ConvBN, pair
 
 # -- parameters ------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def eval_forward(
     """A pure function running a copy of `model` in eval mode, for tracing or compiling.
 
     Convs are traced in their reference form (`lax.conv_general_dilated`, whatever
-    `convolution.set_conv_impl` says), so the program's conv ops are the layers counted here.
+    `conv_forms.set_conv_impl` says), so the program's conv ops are the layers counted here.
 
     Args:
       model: the module (concrete or abstract); it is left as it was, train/eval mode included.
@@ -175,7 +175,7 @@ def eval_forward(
     def run(state, x):
         copy = nnx.merge(graphdef, state)
         copy.eval()
-        with convolution.conv_impl('xla'):
+        with conv_forms.conv_impl('xla'):
             if inspect is None:
                 return copy(x)
             result['value'] = inspect(copy, lambda: copy(x))

@@ -14,50 +14,119 @@ are the 1-D parameters (`weight_decay_mask`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import jax
 import optax
 
-from lineage.plan import Plan
+if TYPE_CHECKING:
+    from lineage.plan import Plan
+
+
+def _cosine(schedule: Any, plan: Plan) -> optax.Schedule:
+    peak, warmup = plan.learning_rate, plan.warmup_steps
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=peak,
+        warmup_steps=warmup,
+        decay_steps=max(plan.total_steps, warmup + 1),
+        end_value=peak * schedule.end_factor,
+    )
+
+
+def _exponential(schedule: Any, plan: Plan) -> optax.Schedule:
+    return _after_warmup(
+        optax.exponential_decay(
+            plan.learning_rate, plan.decay_every_steps, schedule.decay_rate, staircase=True
+        ),
+        plan,
+    )
+
+
+def _constant(schedule: Any, plan: Plan) -> optax.Schedule:
+    del schedule
+    return _after_warmup(optax.constant_schedule(plan.learning_rate), plan)
+
+
+def _after_warmup(decay: optax.Schedule, plan: Plan) -> optax.Schedule:
+    """A linear warmup from 0 to the peak over `plan.warmup_steps`, then `decay`."""
+    peak, warmup = plan.learning_rate, plan.warmup_steps
+    if warmup == 0:
+        return decay
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
+
+
+# `config.schedule.name` -> `(config.schedule, plan) -> schedule`; validation, its error and
+# configs/default.py read the names from here.
+SCHEDULES: dict[str, Callable[[Any, Plan], optax.Schedule]] = {
+    'constant': _constant,
+    'cosine': _cosine,
+    'exponential': _exponential,
+}
 
 
 def learning_rate_schedule(config: Any, plan: Plan) -> optax.Schedule:
     """Step -> learning rate: warmup from 0 to `plan.learning_rate`, then the decay.
 
     Args:
-      config: the run's config (reads `config.schedule`).
+      config: the run's config (reads `config.schedule`; its name is a key of `SCHEDULES`,
+        checked by `plan.validate`).
       plan: the run's derived values (peak rate, total, warmup and decay steps).
 
     Returns:
       An optax schedule.
     """
-    peak, warmup, total = plan.learning_rate, plan.warmup_steps, plan.total_steps
-    name = config.schedule.name
-    if name == 'cosine':
-        return optax.warmup_cosine_decay_schedule(
-            init_value=0.0,
-            peak_value=peak,
-            warmup_steps=warmup,
-            decay_steps=max(total, warmup + 1),
-            end_value=peak * config.schedule.end_factor,
-        )
-    if name == 'exponential':
-        decay = optax.exponential_decay(
-            peak, plan.decay_every_steps, config.schedule.decay_rate, staircase=True
-        )
-    elif name == 'constant':
-        decay = optax.constant_schedule(peak)
-    else:
-        raise ValueError(f'unknown schedule {name!r}; choose one of: constant, cosine, exponential')
-    if warmup == 0:
-        return decay
-    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), decay], [warmup])
+    return SCHEDULES[config.schedule.name](config.schedule, plan)
 
 
 def weight_decay_mask(params: Any) -> Any:
     """True for the parameters to decay: kernels (ndim >= 2), not BatchNorm params or biases."""
     return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def _coupled_decay(opt: Any, mask: Any) -> list[optax.GradientTransformation]:
+    """L2 weight decay added to the gradient before the optimizer (SGD, RMSProp papers)."""
+    return [optax.add_decayed_weights(opt.weight_decay, mask)] if opt.weight_decay > 0 else []
+
+
+def _sgd(opt: Any, schedule: optax.Schedule, mask: Any) -> list[optax.GradientTransformation]:
+    return [
+        *_coupled_decay(opt, mask),
+        optax.sgd(schedule, momentum=opt.momentum or None, nesterov=opt.nesterov),
+    ]
+
+
+def _rmsprop(opt: Any, schedule: optax.Schedule, mask: Any) -> list[optax.GradientTransformation]:
+    return [
+        *_coupled_decay(opt, mask),
+        optax.rmsprop(
+            schedule,
+            decay=opt.decay,
+            eps=1.0 if opt.eps is None else opt.eps,
+            initial_scale=1.0,
+            eps_in_sqrt=True,
+            momentum=opt.momentum or None,
+        ),
+    ]
+
+
+def _adamw(opt: Any, schedule: optax.Schedule, mask: Any) -> list[optax.GradientTransformation]:
+    eps = 1e-8 if opt.eps is None else opt.eps
+    return [
+        optax.adamw(
+            schedule, b1=opt.b1, b2=opt.b2, eps=eps, weight_decay=opt.weight_decay, mask=mask
+        )
+    ]
+
+
+# `config.optimizer.name` -> `(config.optimizer, schedule, decay mask) -> transformations`;
+# validation, its error and configs/default.py read the names from here.
+OPTIMIZERS: dict[str, Callable[[Any, optax.Schedule, Any], list[optax.GradientTransformation]]] = {
+    'adamw': _adamw,
+    'rmsprop': _rmsprop,
+    'sgd': _sgd,
+}
 
 
 def state_fields(config: Any) -> dict[str, Any]:
@@ -74,46 +143,18 @@ def state_fields(config: Any) -> dict[str, Any]:
     return fields
 
 
-def make_optimizer(config: Any, plan: Plan) -> optax.GradientTransformation:
-    """The optax transformation of `config.optimizer`, with its schedule.
+def make_optimizer(config: Any, schedule: optax.Schedule) -> optax.GradientTransformation:
+    """The optax transformation of `config.optimizer`, stepping at `schedule`'s rates.
 
     Args:
-      config: the run's config.
-      plan: the run's derived values.
+      config: the run's config (its `optimizer.name` is a key of `OPTIMIZERS`, checked by
+        `plan.validate`).
+      schedule: the learning rate schedule, from `learning_rate_schedule`.
 
     Returns:
       gradient clipping (if asked) -> weight decay -> the optimizer, as one transformation.
     """
     opt = config.optimizer
-    schedule = learning_rate_schedule(config, plan)
     mask = None if opt.decay_norm_and_bias else weight_decay_mask
-    parts = []
-    if opt.grad_clip_norm > 0:
-        parts.append(optax.clip_by_global_norm(opt.grad_clip_norm))
-    if opt.name == 'adamw':
-        eps = 1e-8 if opt.eps is None else opt.eps
-        parts.append(
-            optax.adamw(
-                schedule, b1=opt.b1, b2=opt.b2, eps=eps, weight_decay=opt.weight_decay, mask=mask
-            )
-        )
-        return optax.chain(*parts)
-    if opt.weight_decay > 0:
-        parts.append(optax.add_decayed_weights(opt.weight_decay, mask))
-    if opt.name == 'sgd':
-        parts.append(optax.sgd(schedule, momentum=opt.momentum or None, nesterov=opt.nesterov))
-    elif opt.name == 'rmsprop':
-        eps = 1.0 if opt.eps is None else opt.eps
-        parts.append(
-            optax.rmsprop(
-                schedule,
-                decay=opt.decay,
-                eps=eps,
-                initial_scale=1.0,
-                eps_in_sqrt=True,
-                momentum=opt.momentum or None,
-            )
-        )
-    else:
-        raise ValueError(f'unknown optimizer {opt.name!r}; choose one of: adamw, rmsprop, sgd')
-    return optax.chain(*parts)
+    clip = [optax.clip_by_global_norm(opt.grad_clip_norm)] if opt.grad_clip_norm > 0 else []
+    return optax.chain(*clip, *OPTIMIZERS[opt.name](opt, schedule, mask))

@@ -13,8 +13,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-OPTIMIZERS = ('adamw', 'rmsprop', 'sgd')
-SCHEDULES = ('constant', 'cosine', 'exponential')
+from lineage.optim import OPTIMIZERS, SCHEDULES
+
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
@@ -76,6 +76,12 @@ def validate(config: Any) -> None:
     for key in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
         if config[key] < 1:
             raise ValueError(f'--config.{key}={config[key]}: give a value >= 1')
+
+
+def model_options(config: Any) -> tuple[str, dict[str, Any]]:
+    """(model name, keyword options) from `config.model`; nested ConfigDicts become dicts."""
+    options = config.model.to_dict()
+    return options.pop('name'), options
 
 
 def make_plan(config: Any, num_train: int, num_devices: int, process_count: int) -> Plan:

@@ -23,10 +23,11 @@ import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, optim, parallel, plan, train_step, workdir_lock
-from lineage.blocks import convolution
+from lineage import checkpoint, counting, optim, parallel, train_step, workdir_lock
+from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
+from lineage.plan import make_plan, model_options
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -112,17 +113,18 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     """
     started = time.perf_counter()
     parallel.initialize(config.distributed)
-    convolution.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
+    conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
-    the_plan = plan.make_plan(config, dataset.num_train, mesh.size, jax.process_count())
-    tx = optim.make_optimizer(config, the_plan)
-    schedule = jax.jit(optim.learning_rate_schedule(config, the_plan))  # one compile, for logs
+    plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
+    schedule = optim.learning_rate_schedule(config, plan)
+    tx = optim.make_optimizer(config, schedule)
+    logged_rate = jax.jit(schedule)  # one compile, for the logs
     state_def = train_step.create_train_state(
-        config, dataset.num_classes, the_plan.dtype, tx, replicated
+        config, dataset.num_classes, plan.dtype, tx, replicated
     )
-    name = config.model.name
+    name, options = model_options(config)
     try:
         macs = counting.total_macs(state_def.model, dataset.image_shape)
     except (TypeError, ValueError) as e:
@@ -132,9 +134,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             '(e.g. in_channels) against --config.dataset'
         ) from None
     params = counting.param_count(state_def.model)
-    model_name, options = train_step.model_options(config)
     fingerprint = {
-        'model': model_name,
+        'model': name,
         'options': options,
         'num_classes': dataset.num_classes,
         'image_shape': list(dataset.image_shape),
@@ -143,7 +144,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
     }
     ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
     start_step, record = ckpt.check()
-    total = the_plan.total_steps
+    total = plan.total_steps
     if start_step > total:
         raise ValueError(
             f'{workdir} holds a checkpoint at step {start_step}, past the {total} steps this '
@@ -159,9 +160,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         else:
             state = state_def.init()
         elapsed_before = float(record.get('elapsed_s', 0.0))
-        metrics = Metrics(
-            workdir, total, the_plan.global_batch, start_step, jax.process_index() == 0
-        )
+        metrics = Metrics(workdir, total, plan.global_batch, start_step, jax.process_index() == 0)
         logging.info(
             '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
             name,
@@ -169,7 +168,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             macs / 1e6,
             dataset.name,
             total,
-            the_plan.global_batch,
+            plan.global_batch,
             mesh.size,
         )
 
@@ -186,14 +185,14 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             return elapsed_before + time.perf_counter() - started
 
         def run_eval(step: int) -> dict[str, float]:
-            result = evaluate(eval_step, state[0], dataset, the_plan.process_batch, mesh)
+            result = evaluate(eval_step, state[0], dataset, plan.process_batch, mesh)
             scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
             if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
                 metrics.write(step, scalars)
             logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
             return result
 
-        batches = iter(dataset.train_batches(the_plan.process_batch, config.seed, start_step))
+        batches = iter(dataset.train_batches(plan.process_batch, config.seed, start_step))
         pending: list[tuple[int, dict[str, Any]]] = []
         compile_s = None
         step = start_step
@@ -215,7 +214,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
                         scalars = {
                             'loss': np.mean([m['loss'] for _, m in fetched]),
                             'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
-                            'learning_rate': float(schedule(step - 1)),
+                            'learning_rate': float(logged_rate(step - 1)),
                             **metrics.timing(step),
                         }
                         metrics.write(step, scalars)
@@ -252,8 +251,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             # top-1 in percentage points per million parameters: the lineage's figure of merit.
             'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
             'train_steps': total,
-            'epochs': total / the_plan.steps_per_epoch,
-            'global_batch': the_plan.global_batch,
+            'epochs': total / plan.steps_per_epoch,
+            'global_batch': plan.global_batch,
             'train_images_per_sec': (
                 statistics.median(metrics.throughput) if metrics.throughput else None
             ),

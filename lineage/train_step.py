@@ -24,6 +24,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 
 from lineage.models import build_model
+from lineage.plan import model_options
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
@@ -36,12 +37,6 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) 
     if smoothing:
         targets = optax.smooth_labels(targets, smoothing)
     return optax.softmax_cross_entropy(logits, targets)
-
-
-def model_options(config: Any) -> tuple[str, dict[str, Any]]:
-    """(model name, keyword options) from `config.model`; nested ConfigDicts become dicts."""
-    options = config.model.to_dict()
-    return options.pop('name'), options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +86,7 @@ def create_train_state(
     eval_graphdef = nnx.graphdef(model)
     # Initialized inside jit straight into its sharding: no host copy of a large model. On CPU,
     # XLA's optimizing backend takes seconds per random initializer (threefry), for a function
-    # run once: compiling it unoptimized cuts the digits model's init from ~5 s to under 1 s.
+    # run once, so it is compiled unoptimized (experiments/results/init_compile.md).
     on_cpu = replicated.mesh.devices.flat[0].platform == 'cpu'
     init = jax.jit(
         lambda: nnx.state(build()),

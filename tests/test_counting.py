@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage import counting
-from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, convolution
+from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, conv_forms
 from lineage.models import build_model, model_names
 from lineage.summary import default_input_size
 
@@ -21,7 +21,7 @@ def abstract(fn):
 
 
 def test_pointwise_conv_counts():
-    # Issue 2: a bias-free 1x1 conv 256 -> 64 has 16,384 parameters.
+    # A bias-free 1x1 conv 256 -> 64 has 16,384 parameters.
     bare = abstract(lambda: ConvBN(256, 64, 1, norm=False, use_bias=False, rngs=nnx.Rngs(0)))
     assert counting.param_count(bare) == 16_384
     assert counting.batch_stat_count(bare) == 0
@@ -41,7 +41,7 @@ def test_factorized_grouped_abstract_counts():
 @pytest.mark.parametrize(
     'kernel, in_features, out_features, groups, expected',
     [
-        (5, 256, 512, 1, 3_276_800),  # issue 2: the 5x5 ...
+        (5, 256, 512, 1, 3_276_800),  # a 5x5 ...
         (3, 256, 256, 1, 589_824),  # ... against two 3x3: 589,824 + 1,179,648
         (3, 256, 512, 1, 1_179_648),
         (3, 2, 3, 1, 54),
@@ -175,9 +175,9 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
 @pytest.mark.parametrize('impl', ['shift', 'im2col'])
 def test_the_table_traces_the_reference_conv_whatever_form_is_set(impl):
     conv = abstract(lambda: ConvBN(8, 8, 3, groups=8, rngs=nnx.Rngs(0)))
-    with convolution.conv_impl(impl):
+    with conv_forms.conv_impl(impl):
         (op,) = counting.layer_table(conv, (8, 8, 8)).ops
-        assert convolution.get_conv_impl() == impl
+        assert conv_forms.get_conv_impl() == impl
     assert op.primitive.name == 'conv_general_dilated'
 
 

@@ -55,7 +55,7 @@ def test_published_networks_are_measured_at_their_resolution(name):
     assert published.resolution == (299 if name in ('inception_v3', 'xception') else 224)
     measured = model_table.measure(name, published.resolution, aux=published.aux)
     assert measured.macs == EXPECTED_MACS[name]
-    if published.aux:  # issue 5's counts with the auxiliary classifiers
+    if published.aux:  # the counts with the auxiliary classifiers
         assert (
             measured.params_with_aux == {'googlenet': 13_385_816, 'inception_v3': 27_161_264}[name]
         )

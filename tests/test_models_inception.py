@@ -15,10 +15,11 @@ import optax
 import pytest
 from flax import nnx
 
-from lineage import counting, optim, parallel, plan, train_step
+from lineage import counting, optim, parallel, train_step
 from lineage.blocks.inception import Inception
 from lineage.models import build_model
 from lineage.models.googlenet import TABLE_1
+from lineage.plan import make_plan
 
 
 @functools.cache  # building a model abstractly still traces it: share one per configuration
@@ -204,10 +205,11 @@ CONFIGS = [
 def test_config_builds_model_and_optimizer(name, num_train, classes, count, rates):
     """Each config's model and optimizer, built abstractly (no data, no arrays)."""
     config = importlib.import_module(f'configs.{name}').get_config()
-    the_plan = plan.make_plan(config, num_train, num_devices=8, process_count=1)
-    tx = optim.make_optimizer(config, the_plan)
+    plan = make_plan(config, num_train, num_devices=8, process_count=1)
+    schedule = optim.learning_rate_schedule(config, plan)
+    tx = optim.make_optimizer(config, schedule)
     replicated = parallel.replicated(parallel.make_mesh())
-    state = train_step.create_train_state(config, classes, the_plan.dtype, tx, replicated)
+    state = train_step.create_train_state(config, classes, plan.dtype, tx, replicated)
     assert config.model.name.startswith(name.rsplit('_', 1)[0])
     # The auxiliary heads train where the papers' recipes use them: GoogLeNet 0.3, v3 0.4.
     aux_weight = {'googlenet_imagenet': 0.3, 'inception_v3_imagenet': 0.4}.get(name, 0.0)
@@ -216,9 +218,8 @@ def test_config_builds_model_and_optimizer(name, num_train, classes, count, rate
     if count is not None:
         assert counting.param_count(state.model) == count
     assert jax.tree.leaves(state.abstract)
-    schedule = optim.learning_rate_schedule(config, the_plan)
     for epoch, rate in rates:
-        step = min(epoch * the_plan.steps_per_epoch, the_plan.total_steps)
+        step = min(epoch * plan.steps_per_epoch, plan.total_steps)
         assert float(schedule(step)) == pytest.approx(rate, rel=1e-5, abs=1e-7), (epoch, rate)
 
 

@@ -12,9 +12,10 @@ import optax
 import pytest
 from flax import nnx
 
-from lineage import counting, optim, parallel, plan, train_step
+from lineage import counting, optim, parallel, train_step
 from lineage.models import build_model
 from lineage.models.mobilenet_v2 import make_divisible
+from lineage.plan import make_plan
 
 
 def abstract(name: str, **options) -> nnx.Module:
@@ -149,10 +150,11 @@ CONFIGS = [
 def test_config_builds_model_and_optimizer(name, num_train, classes, count, rates):
     """Each config's model and optimizer, built abstractly (no data, no arrays)."""
     config = importlib.import_module(f'configs.{name}').get_config()
-    the_plan = plan.make_plan(config, num_train, num_devices=8, process_count=1)
-    tx = optim.make_optimizer(config, the_plan)
+    plan = make_plan(config, num_train, num_devices=8, process_count=1)
+    schedule = optim.learning_rate_schedule(config, plan)
+    tx = optim.make_optimizer(config, schedule)
     replicated = parallel.replicated(parallel.make_mesh())
-    state = train_step.create_train_state(config, classes, the_plan.dtype, tx, replicated)
+    state = train_step.create_train_state(config, classes, plan.dtype, tx, replicated)
     assert config.model.name.startswith(name.rsplit('_', 1)[0])
     params = counting.param_count(state.model)
     assert count is None or params == count
@@ -161,7 +163,6 @@ def test_config_builds_model_and_optimizer(name, num_train, classes, count, rate
     slots = {'sgd': 1, 'rmsprop': 2}[config.optimizer.name]
     optimizer_scalars = sum(x.size for x in jax.tree.leaves(state.abstract[1]))
     assert 0 <= optimizer_scalars - slots * params < 8
-    schedule = optim.learning_rate_schedule(config, the_plan)
     for epoch, rate in rates:
-        step = min(epoch * the_plan.steps_per_epoch, the_plan.total_steps)
+        step = min(epoch * plan.steps_per_epoch, plan.total_steps)
         assert float(schedule(step)) == pytest.approx(rate, rel=1e-5, abs=1e-7), (epoch, rate)

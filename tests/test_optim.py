@@ -110,7 +110,8 @@ def one_step(params, grads, **fields):
     config = config_with(
         batch_size=1, num_train_steps=10, **{'schedule.name': 'constant', **fields}
     )
-    tx = optim.make_optimizer(config, plan.make_plan(config, 10, 1, 1))
+    schedule = optim.learning_rate_schedule(config, plan.make_plan(config, 10, 1, 1))
+    tx = optim.make_optimizer(config, schedule)
     updates, _ = tx.update(grads, tx.init(params), params)
     return optax.apply_updates(params, updates)
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import convolution
+from lineage.blocks import conv_forms
 
 Activation = str | Callable[[jax.Array], jax.Array] | None
 
@@ -87,11 +87,11 @@ def convolve(
 ) -> jax.Array:
     """NHWC x HWIO convolution, `same_padding` or 'valid'; the single place a conv is computed.
 
-    The form (`lax.conv`, shifted taps, im2col) is `convolution.get_conv_impl()`, 'auto' unless a
-    config set it with `convolution.set_conv_impl`; all forms give the same values.
+    The form (`lax.conv`, shifted taps, im2col) is `conv_forms.get_conv_impl()`, 'auto' unless a
+    config set it with `conv_forms.set_conv_impl`; all forms give the same values.
     """
     pads = same_padding(kernel.shape[:2], dilation) if padding == 'same' else [(0, 0), (0, 0)]
-    return convolution.conv(x, kernel, strides, pads, dilation, groups)
+    return conv_forms.conv(x, kernel, strides, pads, dilation, groups)
 
 
 class ConvBN(nnx.Module):

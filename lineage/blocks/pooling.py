@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lineage.blocks.conv import pair, same_padding
-from lineage.blocks.convolution import window_taps
+from lineage.blocks.conv_forms import window_taps
 
 
 def _pool(x, init, op, window, strides, padding):
@@ -68,8 +68,8 @@ def max_pool(
     Two exact forms, equal in output and gradient (ties included):
     - 'reduce_window': `lax.reduce_window`; its gradient is XLA's select_and_scatter, which the
       CPU backend expands into a variadic reduce_window carrying four int32 index arrays, an
-      index concatenation and a scatter (in Xception's train step at 128x128, batch 32, the
-      index arrays' iotas alone take 0.32 s of 2.74; experiments/results/step_profiles.md);
+      index concatenation and a scatter, a cost seen in whole train steps
+      (experiments/results/step_profiles.md);
     - 'taps': the maximum over the window's shifted slices (one fused loop), with a
       `custom_vjp` that routes each output's gradient to the first tap holding the maximum
       (one int8 index per output) and pads each tap's share back in place.

@@ -1,12 +1,10 @@
 """Exact convolution forms, and the one place that picks among them (`conv`).
 
-XLA's CPU backend runs `lax.conv_general_dilated` slowly on this kind of machine (2 cores,
-float32, NHWC 128x32x32x128, forward + backward, experiments/conv_benchmark.py): a depthwise
-3x3 (`feature_group_count=C`) 2.1 s, a grouped 3x3 7.9 s, a pointwise 1x1 0.66 s, a dense 3x3
-4.1 s of which 3.3 s is the kernel gradient alone (issue 7). The same arithmetic written as
-shifted slices and multiply-adds or matmuls runs on XLA's fast paths (fused element-wise loops,
-the CPU matmul library), and its gradient is again shifted multiply-adds and matmuls (the
-transpose of a strided slice is a pad): 0.20 s, 1.2 s, 0.20 s and 2.3 s.
+XLA's CPU backend runs `lax.conv_general_dilated` slowly for depthwise, grouped and pointwise
+convs and for a dense conv's kernel gradient; the same arithmetic written as shifted slices and
+multiply-adds or matmuls runs on XLA's fast paths (fused element-wise loops, the CPU matmul
+library), and so does its gradient (the transpose of a strided slice is a pad). The timings are
+in experiments/results/conv_forms.md.
 
 Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` padding):
 - `xla`: `lax.conv_general_dilated`, the reference every other form equals.
@@ -137,7 +135,7 @@ def _group_major(x: jax.Array, kernel: jax.Array, groups: int) -> tuple[jax.Arra
     """`(N, H, W, g * I)`, `(kh, kw, I, g * Og)` -> `(g, N, H, W, I)`, `(kh * kw, g, I, Og)`.
 
     Groups lead, so each tap's product is a batched matmul with the batch dimension first, the
-    layout XLA's CPU dot runs without a transpose per tap (group-minor einsums ran 3x slower).
+    layout XLA's CPU dot runs without a transpose per tap (experiments/results/conv_forms.md).
     """
     n, h, w, c = x.shape
     kh, kw, cg, out = kernel.shape
@@ -156,9 +154,9 @@ def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     """`x @ w` over the last axis, with every leading axis folded into one row axis.
 
     A matmul over a 4-D `(N, H, W, C)` operand makes its kernel gradient contract three axes,
-    which XLA's CPU backend lays out by transposing the output gradient in a strided loop (in
-    Xception's step: 0.16-0.19 s per pointwise conv at 32x61x61x128). With the rows folded, the
-    gradient is one 2-D dot contracting axis 0 of both operands, which the CPU dot reads in place.
+    which XLA's CPU backend lays out by transposing the output gradient in a strided loop; with
+    the rows folded, the gradient is one 2-D dot that the CPU dot reads in place
+    (experiments/results/step_profiles.md, "Before and after the row fold").
     """
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
 
@@ -182,9 +180,10 @@ def _row_sum(p: jax.Array, leaves: int = 16) -> jax.Array:
     """Sums `p` over all but its last two axes; first `leaves` row blocks pairwise, element-wise.
 
     A kernel gradient of a depthwise conv is a sum over every output position of (tap * ct):
-    summed directly, XLA materializes each tap's slice and reduces it on its own (issue 7: the
-    backward's bottleneck). Adding `leaves` blocks of rows element-wise first is one fused loop
-    that reads the padded input in place, and leaves `1 / leaves` of the rows to the reduction.
+    summed directly, XLA materializes each tap's slice and reduces it on its own, the slow part
+    of the depthwise backward. Adding `leaves` blocks of rows element-wise first is one fused
+    loop that reads the padded input in place, and leaves `1 / leaves` of the rows to the
+    reduction.
     """
     rows = p.size // (p.shape[-2] * p.shape[-1])
     while rows % leaves:  # the largest power of two <= 16 that divides the rows
@@ -316,9 +315,9 @@ def conv_hybrid(
 ) -> jax.Array:
     """`lax.conv` for the output and input gradient; `shift`'s per-tap matmuls for the kernel's.
 
-    XLA's CPU conv runs a dense 3x3 forward and input gradient near the machine's matmul speed
-    but its kernel gradient ~8x slower (experiments/conv_benchmark.py). A `jax.custom_vjp`, so
-    it supports reverse-mode differentiation only (no `jax.jvp`).
+    XLA's CPU conv runs a dense conv's forward and input gradient near the machine's matmul
+    speed but its kernel gradient several times slower (experiments/results/conv_forms.md). A
+    `jax.custom_vjp`, so it supports reverse-mode differentiation only (no `jax.jvp`).
     """
     return _hybrid(x, kernel, tuple(strides), _static(padding), tuple(dilation), groups)
 
@@ -330,16 +329,9 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice per layer kind. Shifted taps beat lax.conv 3-12x for depthwise, pointwise and
-# grouped convs at every shape measured alone (experiments/conv_benchmark.py, fwd+bwd, float32,
-# 2 cores; experiments/results/conv_forms.md). Dense convs gather patches (im2col) at every
-# width. Alone, lax.conv is faster below 64 input channels (batch 32 at 63x63, 32 channels:
-# 125 vs 144 ms, `python -m experiments.conv_benchmark --batch=32 --size=63 --channels=32
-# --kinds=dense --strides=1 --forms=xla,im2col`), but inside train steps im2col wins at every
-# width: lax.conv's kernel gradient is the slow part (0.13-0.15 s for one 32-channel stem conv of
-# Inception v3). Steps at 128x128, batch 32, with every dense conv as im2col / as lax.conv:
-# Xception 2.63 / 3.23 s, Inception v3 1.43 / 2.19 s (`python -m experiments.profile_step
-# --network=... [--auto_cpu=dense=xla]`, experiments/results/step_profiles.md).
+# The CPU choice per layer kind: the fastest form inside whole train steps, where the layers
+# run (experiments.profile_step; experiments/results/step_profiles.md), which for dense convs
+# overrides the layer-alone timings of experiments.conv_benchmark (conv_forms.md).
 AUTO_CPU: dict[str, str] = {
     'depthwise': 'shift',
     'pointwise': 'shift',

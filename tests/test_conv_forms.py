@@ -8,7 +8,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from lineage.blocks import convolution
+from lineage.blocks import conv_forms
 from lineage.blocks.conv import ConvBN, same_padding
 
 # (name, (N, H, W, C), O, (kh, kw), strides, dilation, groups, padding: 'same' | 'valid' | pairs)
@@ -34,7 +34,7 @@ CASES = [
     ('group4_point', (2, 8, 8, 8), 16, (1, 1), (1, 1), (1, 1), 4, 'same'),
 ]
 
-FORMS = [f for f in convolution.FORMS if f != 'xla']
+FORMS = [f for f in conv_forms.FORMS if f != 'xla']
 # bfloat16 on a few cases of each kind: the forms' code paths are dtype-independent.
 BF16_CASES = ['dense3_s2_odd', 'dense1x7', 'point_s2_odd', 'depth3_mult2', 'group4_s2_odd']
 
@@ -54,17 +54,17 @@ def _all_forms(x, kernel, strides, pads, dilation, groups):
     @jax.jit
     def run(x, kernel):
         results = {}
-        for form in convolution.FORMS:
+        for form in conv_forms.FORMS:
 
             def f(x, kernel, form=form):
-                return convolution.FORMS[form](x, kernel, strides, pads, dilation, groups)
+                return conv_forms.FORMS[form](x, kernel, strides, pads, dilation, groups)
 
             y, vjp = jax.vjp(f, x, kernel)
             results[form] = (y, *vjp(ct.astype(y.dtype)))
         return results
 
     out_shape = jax.eval_shape(
-        lambda x, k: convolution.conv_xla(x, k, strides, pads, dilation, groups), x, kernel
+        lambda x, k: conv_forms.conv_xla(x, k, strides, pads, dilation, groups), x, kernel
     ).shape
     # A fixed, non-uniform cotangent: every output position weighs differently.
     ct = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
@@ -102,22 +102,22 @@ def test_forms_equal_lax_conv(case, dtype, rtol):
 
 
 def test_layer_kind():
-    assert convolution.layer_kind((3, 3, 1, 32), 32, 32) == 'depthwise'
-    assert convolution.layer_kind((3, 3, 1, 64), 32, 32) == 'depthwise'
-    assert convolution.layer_kind((1, 1, 32, 64), 32, 1) == 'pointwise'
-    assert convolution.layer_kind((1, 1, 8, 64), 32, 4) == 'grouped'
-    assert convolution.layer_kind((3, 3, 8, 64), 32, 4) == 'grouped'
-    assert convolution.layer_kind((1, 7, 32, 64), 32, 1) == 'dense'
-    assert convolution.layer_kind((3, 3, 1, 8), 1, 1) == 'dense'
+    assert conv_forms.layer_kind((3, 3, 1, 32), 32, 32) == 'depthwise'
+    assert conv_forms.layer_kind((3, 3, 1, 64), 32, 32) == 'depthwise'
+    assert conv_forms.layer_kind((1, 1, 32, 64), 32, 1) == 'pointwise'
+    assert conv_forms.layer_kind((1, 1, 8, 64), 32, 4) == 'grouped'
+    assert conv_forms.layer_kind((3, 3, 8, 64), 32, 4) == 'grouped'
+    assert conv_forms.layer_kind((1, 7, 32, 64), 32, 1) == 'dense'
+    assert conv_forms.layer_kind((3, 3, 1, 8), 1, 1) == 'dense'
 
 
 def test_auto_is_native_off_cpu_and_the_table_on_cpu():
-    for kind in convolution.KINDS:
+    for kind in conv_forms.KINDS:
         native = 'shift' if kind == 'grouped' else 'xla'
-        assert convolution.auto_form(kind, backend='gpu') == native
-        assert convolution.auto_form(kind, backend='tpu') == native
-        assert convolution.auto_form(kind, backend='cpu') == convolution.AUTO_CPU[kind]
-    assert convolution.AUTO_CPU == {
+        assert conv_forms.auto_form(kind, backend='gpu') == native
+        assert conv_forms.auto_form(kind, backend='tpu') == native
+        assert conv_forms.auto_form(kind, backend='cpu') == conv_forms.AUTO_CPU[kind]
+    assert conv_forms.AUTO_CPU == {
         'depthwise': 'shift',
         'pointwise': 'shift',
         'grouped': 'shift',
@@ -126,17 +126,17 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
-    assert convolution.get_conv_impl() == 'auto'
-    with convolution.conv_impl('shift'):
-        assert convolution.get_conv_impl() == 'shift'
-        with convolution.conv_impl('xla'):
-            assert convolution.get_conv_impl() == 'xla'
-        assert convolution.get_conv_impl() == 'shift'
-    assert convolution.get_conv_impl() == 'auto'
+    assert conv_forms.get_conv_impl() == 'auto'
+    with conv_forms.conv_impl('shift'):
+        assert conv_forms.get_conv_impl() == 'shift'
+        with conv_forms.conv_impl('xla'):
+            assert conv_forms.get_conv_impl() == 'xla'
+        assert conv_forms.get_conv_impl() == 'shift'
+    assert conv_forms.get_conv_impl() == 'auto'
     with pytest.raises(ValueError, match='unknown conv impl'):
-        convolution.set_conv_impl('winograd')
+        conv_forms.set_conv_impl('winograd')
     with pytest.raises(ValueError, match='does not fit'):
-        convolution.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
+        conv_forms.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
 
 
 def test_convbn_follows_the_setting():
@@ -144,8 +144,8 @@ def test_convbn_follows_the_setting():
     layer.eval()
     x = jax.random.normal(jax.random.key(1), (2, 9, 9, 4))
     outputs, programs = {}, {}
-    for impl in convolution.FORMS:
-        with convolution.conv_impl(impl):
+    for impl in conv_forms.FORMS:
+        with conv_forms.conv_impl(impl):
             # Fresh functions: a traced function keeps the form it was traced with.
             outputs[impl] = jax.jit(lambda x: layer(x))(x)
             jaxpr = jax.make_jaxpr(lambda x: layer(x))(x)
@@ -153,7 +153,7 @@ def test_convbn_follows_the_setting():
         # Only xla traces to a bare conv (hybrid wraps its own in a custom_vjp).
         has_conv = any(str(e.primitive) == 'conv_general_dilated' for e in jaxpr.eqns)
         assert has_conv == (impl == 'xla'), impl
-    assert len(set(programs.values())) == len(convolution.FORMS)  # the setting reaches ConvBN
+    assert len(set(programs.values())) == len(conv_forms.FORMS)  # the setting reaches ConvBN
     for impl, y in outputs.items():
         assert y.shape == (2, 5, 5, 4)
         np.testing.assert_allclose(y, outputs['xla'], rtol=1e-5, atol=1e-5, err_msg=impl)
@@ -189,7 +189,7 @@ def _sharded_grad_hlo(impl):
 
     shardings = (NamedSharding(mesh, P()), NamedSharding(mesh, P('data')))
     x = jax.ShapeDtypeStruct((16, 8, 8, 16), jnp.float32)
-    with convolution.conv_impl(impl):
+    with conv_forms.conv_impl(impl):
         step = jax.jit(jax.grad(loss), in_shardings=shardings)
         return step.lower(state, x).compile().as_text()
 
@@ -221,7 +221,7 @@ def test_kernel_gradient_is_one_dot_over_rows_without_a_transpose(impl, size):
     pad = ((size // 2, size // 2),) * 2
 
     def loss(x, kernel):
-        return jnp.sum(jnp.tanh(convolution.conv(x, kernel, padding=pad, impl=impl)))
+        return jnp.sum(jnp.tanh(conv_forms.conv(x, kernel, padding=pad, impl=impl)))
 
     hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, kernel).compile().as_text()
     rows = 'lhs_contracting_dims={0}, rhs_contracting_dims={0}'
