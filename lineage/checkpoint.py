@@ -206,9 +206,14 @@ class Checkpoints:
           (step, record); (0, {}) when there is no checkpoint yet.
 
         Raises:
-          ValueError: the checkpoint was written for another model or data set, or there are
-            checkpoints and none of their records reads.
+          ValueError: the checkpoint was written for another model, data set or optimizer,
+            there are checkpoints and none of their records reads, or `checkpoints` is a file.
         """
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise ValueError(
+                f'{self.directory} is a file, not the folder of checkpoints; move it away, or '
+                'pass another --workdir'
+            )
         failures = []
         with self._reader() as reader:
             for step in sorted(reader.all_steps() if reader else (), reverse=True):

@@ -42,7 +42,7 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from lineage import compilation_cache, metrics, parallel, train  # noqa: E402
+from lineage import compilation_cache, metrics, parallel, plan, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
@@ -161,6 +161,7 @@ def main(argv: list[str]) -> None:
     config_path = config_flags.get_config_filename(flags.FLAGS['config'])
     workdir = _WORKDIR.value or default_workdir(config_path)
     try:
+        plan.check_fields(_CONFIG.value)
         parallel.initialize(
             _CONFIG.value.distributed, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
         )

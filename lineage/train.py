@@ -27,7 +27,7 @@ from lineage import checkpoint, counting, optim, parallel, train_step, workdir_l
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
-from lineage.plan import make_plan, model_options
+from lineage.plan import check_fields, make_plan, model_options
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -112,11 +112,18 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       NonFiniteLossError: the loss went NaN or Inf (the message names the step).
     """
     started = time.perf_counter()
+    check_fields(config)
     parallel.initialize(config.distributed)
     conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
+    for split, size in (('train_split', dataset.num_train), ('eval_split', dataset.num_eval)):
+        if not size:  # found now, not as a division by zero after all the training
+            raise ValueError(
+                f'{dataset.name}: the {split.split("_")[0]} split is empty (0 examples); give '
+                f'it images, or set --config.dataset.{split}'
+            )
     plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
     schedule = optim.learning_rate_schedule(config, plan)
     tx = optim.make_optimizer(config, schedule)
@@ -237,6 +244,9 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             ckpt.close()
             metrics.close()
 
+        # An epoch is `steps_per_epoch` batches, or the whole split when one batch is larger
+        # (the digits then wrap into the next epoch).
+        images_per_epoch = min(plan.steps_per_epoch * plan.global_batch, dataset.num_train)
         results = {
             'model': name,
             'block': config.model.get('block'),
@@ -251,7 +261,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
             # top-1 in percentage points per million parameters: the lineage's figure of merit.
             'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
             'train_steps': total,
-            'epochs': total / plan.steps_per_epoch,
+            'epochs': total * plan.global_batch / images_per_epoch,
             'global_batch': plan.global_batch,
             'train_images_per_sec': (
                 statistics.median(metrics.throughput) if metrics.throughput else None

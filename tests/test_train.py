@@ -171,6 +171,23 @@ def snapshot(directory):
             {'model.in_channels': 3},
             r"model 'ladder' does not take digits images of shape \(16, 16, 1\)",
         ),
+        ({'seed': -1}, r'^--config.seed=-1: give a non-negative integer$'),
+        (
+            {'eval_every_steps': -1},
+            r'^--config.eval_every_steps=-1: give 0 \(evaluate at the end only\) or a number',
+        ),
+        (
+            {'dataset.preprocess': 'fancy'},
+            r"^unknown preprocess 'fancy' \(--config.dataset.preprocess\); choose one of: auto, "
+            r'cifar, imagenet, none$',
+        ),
+        (
+            {'model.name': 'mobilenet_v2_cifar'},
+            r"^model 'mobilenet_v2_cifar' does not take --config.model.block, "
+            r'--config.model.block_options, --config.model.depths, --config.model.widths '
+            r'\(options of another model\); use a config written for it, e.g. '
+            r'--config=configs/mobilenet_v2_cifar10.py$',
+        ),
     ],
 )
 def test_bad_input_leaves_workdir_alone(run8, tmp_path, fields, message):
