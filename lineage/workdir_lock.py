@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import jax
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 
 LOCK_FILE = '.lock'
@@ -41,6 +42,12 @@ def _try_lock(path: str) -> tuple[int | None, str]:
         holder = _holder(fd)
         os.close(fd)
         return None, holder
+    except OSError as e:  # a file system without locks (some FUSE mounts): run, but say so
+        logging.warning(
+            'workdir %s cannot be locked (%s): a second run on it would not be stopped',
+            os.path.dirname(path),
+            e.strerror,
+        )
     os.ftruncate(fd, 0)
     os.write(fd, f'host {socket.gethostname()}, pid {os.getpid()}\n'.encode())
     return fd, ''
