@@ -23,35 +23,26 @@ Inception v3).
 
 import ml_collections
 
-from configs import default
-from lineage.data.config import dataset_config
+from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model = ml_collections.ConfigDict(
-        {'name': 'googlenet', 'in_channels': 3, 'dropout': 0.4, 'aux_logits': True}
+    return recipe.imagenet(
+        {'name': 'googlenet', 'in_channels': 3, 'dropout': 0.4, 'aux_logits': True},
+        image_size=224,
+        batch_size=256,
+        num_epochs=250.0,
+        optimizer=dict(
+            name='sgd',
+            learning_rate=0.01,
+            lr_reference_batch=32,
+            momentum=0.9,
+            nesterov=False,
+            weight_decay=2e-4,
+            decay_norm_and_bias=False,
+        ),
+        # staircase: x0.96 every 8 epochs
+        schedule=dict(name='exponential', decay_epochs=8.0, decay_rate=0.96),
+        eval_every_steps=10_000,
+        aux_loss_weight=0.3,
     )
-    config.dataset = dataset_config(name='imagenet2012', image_size=224, preprocess='imagenet')
-
-    config.batch_size = 256
-    config.num_epochs = 250.0
-    config.optimizer.name = 'sgd'
-    config.optimizer.learning_rate = 0.01
-    config.optimizer.lr_reference_batch = 32
-    config.optimizer.momentum = 0.9
-    config.optimizer.nesterov = False
-    config.optimizer.weight_decay = 2e-4
-    config.optimizer.decay_norm_and_bias = False
-    config.schedule.name = 'exponential'  # staircase: x0.96 every 8 epochs
-    config.schedule.warmup_epochs = 0.0
-    config.schedule.decay_epochs = 8.0
-    config.schedule.decay_rate = 0.96
-    config.label_smoothing = 0.0
-    config.aux_loss_weight = 0.3
-    config.dtype = 'bfloat16'
-
-    config.log_every_steps = 100
-    config.eval_every_steps = 10_000
-    config.checkpoint_every_steps = 2_000
-    return config

@@ -20,37 +20,28 @@ paper's 50 asynchronous replicas; RMSProp's normalized steps are left at the pap
 
 import ml_collections
 
-from configs import default
-from lineage.data.config import dataset_config
+from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model = ml_collections.ConfigDict(
-        {'name': 'inception_v3', 'in_channels': 3, 'dropout': 0.2, 'aux_logits': True}
+    return recipe.imagenet(
+        {'name': 'inception_v3', 'in_channels': 3, 'dropout': 0.2, 'aux_logits': True},
+        image_size=299,
+        batch_size=256,
+        num_epochs=100.0,
+        optimizer=dict(
+            name='rmsprop',
+            learning_rate=0.045,
+            lr_reference_batch=0,
+            momentum=0.9,
+            decay=0.9,
+            eps=1.0,
+            weight_decay=4e-5,
+            decay_norm_and_bias=False,
+            grad_clip_norm=2.0,
+        ),
+        schedule=dict(name='exponential', decay_epochs=2.0, decay_rate=0.94),
+        eval_every_steps=10_000,
+        label_smoothing=0.1,
+        aux_loss_weight=0.4,
     )
-    config.dataset = dataset_config(name='imagenet2012', image_size=299, preprocess='imagenet')
-
-    config.batch_size = 256
-    config.num_epochs = 100.0
-    config.optimizer.name = 'rmsprop'
-    config.optimizer.learning_rate = 0.045
-    config.optimizer.lr_reference_batch = 0
-    config.optimizer.momentum = 0.9
-    config.optimizer.decay = 0.9
-    config.optimizer.eps = 1.0
-    config.optimizer.weight_decay = 4e-5
-    config.optimizer.decay_norm_and_bias = False
-    config.optimizer.grad_clip_norm = 2.0
-    config.schedule.name = 'exponential'
-    config.schedule.warmup_epochs = 0.0
-    config.schedule.decay_epochs = 2.0
-    config.schedule.decay_rate = 0.94
-    config.label_smoothing = 0.1
-    config.aux_loss_weight = 0.4
-    config.dtype = 'bfloat16'
-
-    config.log_every_steps = 100
-    config.eval_every_steps = 10_000
-    config.checkpoint_every_steps = 2_000
-    return config

@@ -49,12 +49,23 @@ def declare_block_options(config: ml_collections.ConfigDict, options: str) -> No
         config.model.block_options[name] = config_dict.placeholder(OPTION_TYPES[name])
 
 
-def get_config(options: str = '') -> ml_collections.ConfigDict:
+def ladder_frame(in_channels: int, options: str) -> ml_collections.ConfigDict:
+    """configs/default.py with the ablations' ladder: 16/32/64 channels, one block a stage.
+
+    Args:
+      in_channels: the data's image channels.
+      options: the block options to declare (`declare_block_options`).
+    """
     config = default.get_config()
     config.model.widths = (16, 32, 64)
     config.model.depths = (1, 1, 1)
-    config.model.in_channels = 3
+    config.model.in_channels = in_channels
     declare_block_options(config, options)
+    return config
+
+
+def get_config(options: str = '') -> ml_collections.ConfigDict:
+    config = ladder_frame(in_channels=3, options=options)
     config.dataset = dataset_config(
         name='image_folder', data_dir='../shared/data/cifar10-jpeg', preprocess='cifar'
     )

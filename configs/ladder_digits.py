@@ -11,16 +11,11 @@ options are declared after a colon as in configs/ladder_cifar10.py, e.g.
 
 import ml_collections
 
-from configs import default
-from configs.ladder_cifar10 import declare_block_options
+from configs.ladder_cifar10 import ladder_frame
 
 
 def get_config(options: str = '') -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model.widths = (16, 32, 64)
-    config.model.depths = (1, 1, 1)
-    config.model.in_channels = 1
-    declare_block_options(config, options)
+    config = ladder_frame(in_channels=1, options=options)
     config.dataset.image_size = 16
     config.dataset.max_shift = 1
     config.num_epochs = 8.0

@@ -17,35 +17,10 @@ in torchvision and Keras.
 
 import ml_collections
 
-from configs import default
-from lineage.data.config import dataset_config
+from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model = ml_collections.ConfigDict(
+    return recipe.mobilenet_setup(
         {'name': 'mobilenet_v2', 'alpha': 1.0, 'in_channels': 3, 'dropout': 0.2}
     )
-    config.dataset = dataset_config(name='imagenet2012', image_size=224, preprocess='imagenet')
-
-    config.batch_size = 96
-    config.num_epochs = 300.0
-    config.optimizer.name = 'rmsprop'
-    config.optimizer.learning_rate = 0.045
-    config.optimizer.lr_reference_batch = 0
-    config.optimizer.decay = 0.9
-    config.optimizer.momentum = 0.9
-    config.optimizer.eps = 1.0
-    config.optimizer.weight_decay = 4e-5
-    config.optimizer.decay_norm_and_bias = False
-    config.schedule.name = 'exponential'
-    config.schedule.warmup_epochs = 0.0
-    config.schedule.decay_epochs = 1.0
-    config.schedule.decay_rate = 0.98
-    config.label_smoothing = 0.0
-    config.dtype = 'bfloat16'
-
-    config.log_every_steps = 100
-    config.eval_every_steps = 20_000
-    config.checkpoint_every_steps = 2_000
-    return config

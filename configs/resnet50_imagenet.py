@@ -19,32 +19,25 @@ for batches of several thousand.
 
 import ml_collections
 
-from configs import default
-from lineage.data.config import dataset_config
+from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model = ml_collections.ConfigDict({'name': 'resnet50', 'in_channels': 3, 'dropout': 0.0})
-    config.dataset = dataset_config(name='imagenet2012', image_size=224, preprocess='imagenet')
-
-    config.batch_size = 256
-    config.num_epochs = 120.0
-    config.optimizer.name = 'sgd'
-    config.optimizer.learning_rate = 0.1
-    config.optimizer.lr_reference_batch = 256
-    config.optimizer.momentum = 0.9
-    config.optimizer.nesterov = False
-    config.optimizer.weight_decay = 1e-4
-    config.optimizer.decay_norm_and_bias = True
-    config.schedule.name = 'exponential'  # staircase: x0.1 every 30 epochs
-    config.schedule.warmup_epochs = 0.0
-    config.schedule.decay_epochs = 30.0
-    config.schedule.decay_rate = 0.1
-    config.label_smoothing = 0.0
-    config.dtype = 'bfloat16'
-
-    config.log_every_steps = 100
-    config.eval_every_steps = 10_000
-    config.checkpoint_every_steps = 2_000
-    return config
+    return recipe.imagenet(
+        {'name': 'resnet50', 'in_channels': 3, 'dropout': 0.0},
+        image_size=224,
+        batch_size=256,
+        num_epochs=120.0,
+        optimizer=dict(
+            name='sgd',
+            learning_rate=0.1,
+            lr_reference_batch=256,
+            momentum=0.9,
+            nesterov=False,
+            weight_decay=1e-4,
+            decay_norm_and_bias=True,
+        ),
+        # staircase: x0.1 every 30 epochs
+        schedule=dict(name='exponential', decay_epochs=30.0, decay_rate=0.1),
+        eval_every_steps=10_000,
+    )

@@ -17,32 +17,24 @@ is unknown.
 
 import ml_collections
 
-from configs import default
-from lineage.data.config import dataset_config
+from configs import recipe
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = default.get_config()
-    config.model = ml_collections.ConfigDict({'name': 'xception', 'in_channels': 3, 'dropout': 0.5})
-    config.dataset = dataset_config(name='imagenet2012', image_size=299, preprocess='imagenet')
-
-    config.batch_size = 256
-    config.num_epochs = 100.0
-    config.optimizer.name = 'sgd'
-    config.optimizer.learning_rate = 0.045
-    config.optimizer.lr_reference_batch = 0
-    config.optimizer.momentum = 0.9
-    config.optimizer.nesterov = False
-    config.optimizer.weight_decay = 1e-5
-    config.optimizer.decay_norm_and_bias = False
-    config.schedule.name = 'exponential'
-    config.schedule.warmup_epochs = 0.0
-    config.schedule.decay_epochs = 2.0
-    config.schedule.decay_rate = 0.94
-    config.label_smoothing = 0.0
-    config.dtype = 'bfloat16'
-
-    config.log_every_steps = 100
-    config.eval_every_steps = 10_000
-    config.checkpoint_every_steps = 2_000
-    return config
+    return recipe.imagenet(
+        {'name': 'xception', 'in_channels': 3, 'dropout': 0.5},
+        image_size=299,
+        batch_size=256,
+        num_epochs=100.0,
+        optimizer=dict(
+            name='sgd',
+            learning_rate=0.045,
+            lr_reference_batch=0,
+            momentum=0.9,
+            nesterov=False,
+            weight_decay=1e-5,
+            decay_norm_and_bias=False,
+        ),
+        schedule=dict(name='exponential', decay_epochs=2.0, decay_rate=0.94),
+        eval_every_steps=10_000,
+    )

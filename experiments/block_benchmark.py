@@ -30,11 +30,16 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import nnx  # noqa: E402
 
+from experiments import markdown  # noqa: E402
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from lineage import counting  # noqa: E402
 from lineage.blocks import block_names, build_block, conv_forms  # noqa: E402
 
 FLAGS = flags.FLAGS
+COLUMNS = [
+    'block', 'params', 'MMACs/example', 'conv impl',
+    'median ms', 'min-max ms', 'CPU ms', 'GFLOP/s', 'compile s',
+]  # fmt: skip
 flags.DEFINE_list('blocks', [], 'Blocks to time (default: every registered block).')
 flags.DEFINE_integer('batch', 32, 'N of the NHWC input.')
 flags.DEFINE_integer('size', 32, 'H = W of the input.')
@@ -79,11 +84,7 @@ def main(argv: list[str]) -> None:
         f'jax {jax.__version__}'
     )
     print(f'# load average before: {load()}')
-    print(
-        '| block | params | MMACs/example | conv impl | median ms | min-max ms | CPU ms '
-        '| GFLOP/s | compile s |'
-    )
-    print('|---|---|---|---|---|---|---|---|---|')
+    print('\n'.join(markdown.header(COLUMNS)))
     for name in names:
         block = build_block(name, cin, cout, stride, rngs=nnx.Rngs(0))
         params = counting.param_count(block)
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> None:
         times = round_robin(calls, FLAGS.repeats)
         for impl in FLAGS.impls:
             cells = timing_cells(times[impl], 6 * macs * n, compile_s[impl])
-            print(f'| {name} | {params:,} | {macs / 1e6:.1f} | {impl} | {cells} |', flush=True)
+            print(markdown.row([name, f'{params:,}', f'{macs / 1e6:.1f}', impl, cells]), flush=True)
     print(f'# load average after: {load()}')
 
 

@@ -34,12 +34,14 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments import markdown  # noqa: E402
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from experiments.train_benchmark import call_worker, missing_peer_note  # noqa: E402
 from lineage.blocks import conv_forms  # noqa: E402
 from lineage.blocks.conv import same_padding  # noqa: E402
 
 FLAGS = flags.FLAGS
+COLUMNS = ['layer', 'stride', 'form', 'median ms', 'min-max ms', 'CPU ms', 'GFLOP/s', 'compile s']
 
 
 def define_flags() -> None:
@@ -120,8 +122,7 @@ def main(argv: list[str]) -> None:
     if peer_note:
         print(f'# {peer_note}')
     print(f'# load average before: {load()}')
-    print('| layer | stride | form | median ms | min-max ms | CPU ms | GFLOP/s | compile s |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('\n'.join(markdown.header(COLUMNS)))
     for stride in (int(v) for v in FLAGS.strides):
         for kind in FLAGS.kinds:
             kernel_size, groups = layer(kind, c, FLAGS.groups)
@@ -141,13 +142,13 @@ def main(argv: list[str]) -> None:
             for form in FLAGS.forms:
                 cells = timing_cells(times[form], 6 * macs, compile_s[form])
                 mark = ' (auto)' if form == auto else ''
-                print(f'| {kind} | {stride} | {form}{mark} | {cells} |', flush=True)
+                print(markdown.row([kind, stride, form + mark, cells]), flush=True)
             if FLAGS.peers_python and not peer_note:
                 peer, why = torch_times(
                     FLAGS.peers_python, kind, stride, (n, s, c), FLAGS.groups, FLAGS.repeats
                 )
                 cells = timing_cells(peer, 6 * macs, None) if why is None else f'- ({why})'
-                print(f'| {kind} | {stride} | torch | {cells} |', flush=True)
+                print(markdown.row([kind, stride, 'torch', cells]), flush=True)
     print(f'# load average after: {load()}')
 
 

@@ -6,9 +6,10 @@
 Each registered reference network is built abstractly (`nnx.eval_shape`: no weights, no compute)
 at 1,000 classes with its registry defaults (no auxiliary heads), counted by `lineage.counting`
 (trainable parameters, BatchNorm scale and offset included, running statistics excluded) and
-traced at its canonical resolution for MACs (every kernel tap, padded ones included, as the
-papers count multiply-adds). The published figures are quoted with their sources below; where a
-paper gives none the cell says n/a, or names the non-paper source it comes from.
+traced at the input size it is registered with (its paper's) for MACs (every kernel tap,
+padded ones included, as the papers count multiply-adds). The published figures are quoted
+with their sources below; where a paper gives none the cell says n/a, or names the non-paper
+source it comes from.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from collections.abc import Sequence
 from absl import app, flags
 from flax import nnx
 
+from experiments import markdown
 from lineage import counting
-from lineage.models import build_model, model_names
+from lineage.models import build_model, model_info, model_names
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('output', None, 'Write the markdown here instead of stdout.')
@@ -32,7 +34,6 @@ class Published:
     """A network's published size; each figure is `(value as printed, source)` or None."""
 
     title: str
-    resolution: int
     params: tuple[str, str] | None
     macs: tuple[str, str] | None
     note: str = ''  # where our network differs from the one the figure describes
@@ -51,7 +52,6 @@ TORCHVISION = 'torchvision docs, ResNet50_Weights.IMAGENET1K_V1 num_params'
 PUBLISHED = {
     'googlenet': Published(
         'GoogLeNet',
-        224,
         ('5M', f'{INCEPTION_V3}, Sec. 1: "GoogLeNet employed only 5 million parameters"'),
         ('1.5G', f'{GOOGLENET}, Sec. 1: "a computational budget of 1.5 billion multiply-adds"'),
         note="ours keeps the paper's 5x5 towers (torchvision's googlenet has 3x3 there) and puts "
@@ -60,32 +60,27 @@ PUBLISHED = {
     ),
     'inception_v3': Published(
         'Inception v3',
-        299,
         ('< 25M', f'{INCEPTION_V3}, abstract: "less than 25 million parameters"'),
         ('5G', f'{INCEPTION_V3}, abstract: "5 billion multiply-adds per inference"'),
         aux=True,
     ),
     'xception': Published(
         'Xception',
-        299,
         ('22,855,952', f'{XCEPTION}, Table 3'),
         None,  # the paper reports no multiply-add count
     ),
     'mobilenet_v1': Published(
         'MobileNet v1 (alpha 1.0)',
-        224,
         ('4.2M', f'{MOBILENET}, Table 8'),
         ('569M', f'{MOBILENET}, Table 8 (Mult-Adds)'),
     ),
     'mobilenet_v2': Published(
         'MobileNet v2 (width 1.0)',
-        224,
         ('3.4M', f'{MOBILENET_V2}, Table 4'),
         ('300M', f'{MOBILENET_V2}, Table 4 (MAdds)'),
     ),
     'resnet50': Published(
         'ResNet-50',
-        224,
         ('25,557,032', f'{TORCHVISION} (the paper gives no count)'),
         ('3.8G', f'{RESNET}, Table 1 ("FLOPs", counted as multiply-adds)'),
         # Each of the 3 downsampling bottlenecks runs its 1x1 reduce at the input grid instead
@@ -139,10 +134,15 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
         return f'{value} [{sources.index(source) + 1}]'
 
     notes: list[str] = []
-    lines = [
-        '| network | input | params (ours) | params (published) | MACs (ours) | MACs (published) |',
-        '|---|---:|---:|---:|---:|---:|',
+    columns = [
+        'network',
+        'input',
+        'params (ours)',
+        'params (published)',
+        'MACs (ours)',
+        'MACs (published)',
     ]
+    lines = markdown.header(columns, right=range(1, len(columns)))
     for m, p in rows:
         title = p.title
         note = p.note
@@ -153,8 +153,16 @@ def render(rows: Sequence[tuple[Measured, Published]]) -> str:
             notes.append(note)
             title += f' ({"abcdefgh"[len(notes) - 1]})'
         lines.append(
-            f'| {title} (`{m.name}`) | {m.resolution} | {m.params:,} | {cite(p.params)} '
-            f'| {_si(m.macs)} | {cite(p.macs)} |'
+            markdown.row(
+                [
+                    f'{title} (`{m.name}`)',
+                    m.resolution,
+                    f'{m.params:,}',
+                    cite(p.params),
+                    _si(m.macs),
+                    cite(p.macs),
+                ]
+            )
         )
     cited = [f'- [{i}] {s}' for i, s in enumerate(sources, 1)]
     lettered = [f'- ({"abcdefgh"[i]}) {note}' for i, note in enumerate(notes)]
@@ -166,7 +174,7 @@ def table() -> str:
     """The README table for every network of `PUBLISHED` that is registered."""
     registered = set(model_names())
     rows = [
-        (measure(name, p.resolution, aux=p.aux), p)
+        (measure(name, model_info(name).input_size, aux=p.aux), p)
         for name, p in PUBLISHED.items()
         if name in registered
     ]

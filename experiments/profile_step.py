@@ -14,9 +14,10 @@ operation they came from (the HLO's `op_name`). A layer timed alone can rank for
 differently than the step it runs in (experiments/results/conv_forms.md, `AUTO_CPU`); this
 shows what a form costs where it runs.
 
-`--auto_cpu=kind=form,...` overrides entries of `lineage.blocks.conv_forms.AUTO_CPU` and
-`--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, for one run: the A/B of
-a choice `auto` makes, inside the step it is made for.
+`--auto_cpu=kind=form,...` replaces entries of `lineage.blocks.conv_forms.AUTO_CPU` and
+`--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, passed in as the forms the
+step is traced with (`conv_impl`, `max_pool_form`): the A/B of a choice `auto` makes, inside
+the step it is made for.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments import markdown  # noqa: E402
 from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
@@ -90,21 +92,21 @@ def report(step_s, cpu_s, seconds, ops, top) -> list[str]:
         f'{min(step_s):.3f}-{max(step_s):.3f}), {cpu_s / len(step_s):.3f} CPU s per step; '
         f'ops {total:.3f} s per step in all.',
         '',
-        '| op category | s per step | share of ops |',
-        '|---|---|---|',
+        *markdown.header(['op category', 's per step', 'share of ops']),
     ]
     for name, s in sorted(categories.items(), key=lambda kv: -kv[1])[:12]:
-        lines.append(f'| {name} | {s:.3f} | {s / total:.0%} |')
+        lines.append(markdown.row([name, f'{s:.3f}', f'{s / total:.0%}']))
     if top:
-        lines += ['', '| op | s per step | output | from (op_name) |', '|---|---|---|---|']
+        lines += ['', *markdown.header(['op', 's per step', 'output', 'from (op_name)'])]
     for name, s in sorted(seconds.items(), key=lambda kv: -kv[1])[:top]:
         shape, op_name = ops.get(name, ('', ''))
-        lines.append(f'| {name} | {s:.4f} | {shape} | {op_name.removeprefix("jit(step)/")} |')
+        lines.append(markdown.row([name, f'{s:.4f}', shape, op_name.removeprefix('jit(step)/')]))
     return lines
 
 
 def main(argv):
     del argv
+    overrides = {}
     for override in FLAGS.auto_cpu:
         kind, _, form = override.partition('=')
         if kind not in conv_forms.KINDS or form not in conv_forms.FORMS:
@@ -112,13 +114,13 @@ def main(argv):
                 f'--auto_cpu={override}: use kind=form with a kind of '
                 f'{", ".join(conv_forms.KINDS)} and a form of {", ".join(conv_forms.FORMS)}'
             )
-        conv_forms.AUTO_CPU[kind] = form
-    if FLAGS.max_pool_cpu:
-        pooling.AUTO_CPU_FORM = FLAGS.max_pool_cpu
+        overrides[kind] = form
     before = load()
-    compiled, state, batch, params, _ = compile_step(
-        FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
-    )
+    # The forms are read while the step is traced, inside compile_step.
+    with conv_forms.conv_impl(overrides or 'auto'), pooling.max_pool_form(FLAGS.max_pool_cpu):
+        compiled, state, batch, params, _ = compile_step(
+            FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
+        )
 
     def one_step():
         nonlocal state
@@ -133,11 +135,12 @@ def main(argv):
         jax.profiler.stop_trace()
         ops = hlo_ops(compiled.as_text())
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
+    auto_cpu = {**conv_forms.AUTO_CPU, **overrides}  # what auto took on CPU in this run
     print(
         f'## {FLAGS.network}, {FLAGS.image_size}x{FLAGS.image_size}, batch {FLAGS.batch_size}\n\n'
-        f'{params:,} parameters; AUTO_CPU {conv_forms.AUTO_CPU}, max_pool on CPU: '
-        f'{pooling.AUTO_CPU_FORM}; jax {jax.__version__}, {os.cpu_count()} CPU cores; load '
-        f'average {before} before, {load()} after.\n'
+        f'{params:,} parameters; AUTO_CPU {auto_cpu}, max_pool on CPU: '
+        f'{FLAGS.max_pool_cpu or pooling.AUTO_CPU_FORM}; jax {jax.__version__}, '
+        f'{os.cpu_count()} CPU cores; load average {before} before, {load()} after.\n'
     )
     print('\n'.join(report(step_s, cpu_s, seconds, ops, FLAGS.top)))
 

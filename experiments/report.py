@@ -35,6 +35,8 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from experiments import markdown as md  # noqa: E402
+
 _SEED_SUFFIX = re.compile(r'-s(\d+)$')
 
 
@@ -194,18 +196,31 @@ def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) 
         }
     )
     lines = [f'Runs: {"; ".join(budget)}.', '']
-    lines.append(
-        '| point | block | params | MACs | seeds | top-1 % mean | std | min-max | '
-        'top-1 % per M params | train img/s | wall s | Pareto |'
-    )
-    lines.append('|' + '---|' * 12)
+    lines += md.header(
+        [
+            'point', 'block', 'params', 'MACs', 'seeds', 'top-1 % mean', 'std', 'min-max',
+            'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
+        ]
+    )  # fmt: skip
     for r in records:
         spread = f'{r["top1_min"]:.2f}-{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
         lines.append(
-            f'| {r["point"]} | {r["block"]} | {_fmt(r["params"])} | {_fmt(r["macs"])} | '
-            f'{r["seeds"]} | {_fmt(r["top1_mean"])} | {_fmt(r["top1_std"])} | {spread} | '
-            f'{_fmt(r["acc_per_mparams"], 1)} | {_fmt(r["train_images_per_sec"], 1)} | '
-            f'{_fmt(r["wall_time_s"], 0)} | {_fmt(r["pareto"])} |'
+            md.row(
+                [
+                    r['point'],
+                    r['block'],
+                    _fmt(r['params']),
+                    _fmt(r['macs']),
+                    r['seeds'],
+                    _fmt(r['top1_mean']),
+                    _fmt(r['top1_std']),
+                    spread,
+                    _fmt(r['acc_per_mparams'], 1),
+                    _fmt(r['train_images_per_sec'], 1),
+                    _fmt(r['wall_time_s'], 0),
+                    _fmt(r['pareto']),
+                ]
+            )  # fmt: skip
         )
     return '\n'.join(lines) + '\n'
 

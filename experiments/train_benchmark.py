@@ -30,7 +30,9 @@ from typing import Any
 
 from absl import app, flags
 
+from experiments import markdown
 from experiments.bench_workers.protocol import RESULT_PREFIX
+from lineage.models import model_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,14 +44,15 @@ TRAIN_ROWS = (
     ('xception', 128, 32),
     ('inception_v3', 128, 32),
 )
-# Every reference network at its paper's resolution, for the time to first step.
+# Every reference network for the time to first step, at the input size it is registered with
+# (its paper's resolution, `lineage.models.model_info`).
 FIRST_STEP_ROWS = (
-    ('googlenet', 224),
-    ('inception_v3', 299),
-    ('xception', 299),
-    ('mobilenet_v1', 224),
-    ('mobilenet_v2', 224),
-    ('resnet50', 224),
+    'googlenet',
+    'inception_v3',
+    'xception',
+    'mobilenet_v1',
+    'mobilenet_v2',
+    'resnet50',
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
 # What a peer's Python must import for its worker to run.
@@ -69,7 +72,7 @@ def define_flags() -> None:
     flags.DEFINE_integer('steps', 3, 'timed steps per process')
     flags.DEFINE_list(
         'first_step_networks',
-        [r[0] for r in FIRST_STEP_ROWS],
+        list(FIRST_STEP_ROWS),
         "lineage's time to first step; empty: skip",
     )
     flags.DEFINE_integer('first_step_batch', 4, 'batch for the time-to-first-step rows')
@@ -200,7 +203,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
     for metric, label in (('images_per_s', 'images/s'), ('images_per_cpu_s', 'images/CPU-s')):
         cols = head + [f'{f} {label}' for f in frameworks]
         cols += [f'lineage/{p}' for p in peers]
-        lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+        lines += markdown.header(cols)
         for network, by in rows.items():
             any_result = next(iter(by.values()))
             cells = [
@@ -211,7 +214,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
             cells += [_num(by.get(f, {}).get(metric)) for f in frameworks]
             own = by.get('lineage', {}).get(metric)
             cells += [_num(ratio(own, by.get(p, {}).get(metric)), 2) for p in peers]
-            lines.append('| ' + ' | '.join(cells) + ' |')
+            lines.append(markdown.row(cells))
         lines.append('')
     cols = (
         ['network']
@@ -219,7 +222,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
         + [f'{f} first step s (CPU s)' for f in frameworks]
         + [f'{f} params' for f in frameworks]
     )
-    lines += ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines += markdown.header(cols)
     for network, by in rows.items():
         cells = [network] + [_num(by.get(f, {}).get('peak_rss_mib'), 0) for f in frameworks]
         for f in frameworks:
@@ -228,7 +231,7 @@ def train_table(rows: dict[str, dict[str, dict[str, Any]]], frameworks: Sequence
                 f'{_num(r.get("first_step_s"))} ({_num(r.get("first_step_cpu_s"))})' if r else '-'
             )
         cells += [_num(by.get(f, {}).get('params'), 0) for f in frameworks]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 
@@ -249,7 +252,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
         'first step s (trace+compile+run)',
         'under 60 s',
     ]
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    lines = markdown.header(cols)
 
     def cell(r: dict[str, Any], key: str) -> str:
         cpu = r.get(key.removesuffix('_s') + '_cpu_s')
@@ -267,7 +270,7 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
             cell(r, 'first_step_s'),
             'yes' if seconds < 60 else 'no',
         ]
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(markdown.row(cells))
     return '\n'.join(lines) + '\n'
 
 
@@ -367,11 +370,9 @@ def main(argv: Sequence[str]) -> None:
                 report()
     if collected:
         loads.append(('after the train-step rows', os.getloadavg()))
-    sizes = dict(FIRST_STEP_ROWS)
     for network in FLAGS.first_step_networks:
-        if result := run(
-            'lineage', sys.executable, network, sizes[network], FLAGS.first_step_batch, 0
-        ):
+        size = model_info(network).input_size
+        if result := run('lineage', sys.executable, network, size, FLAGS.first_step_batch, 0):
             first_steps.append(result)
         report()
     print(report(final=True))

@@ -1,4 +1,4 @@
-"""Checkpoints in the workdir (orbax `CheckpointManager`): save, keep the last N, resume, SIGTERM.
+"""Checkpoints in the workdir (orbax `CheckpointManager`): save, keep the last N, resume.
 
 A checkpoint holds the whole train state, `nnx.state((model, optimizer))`: parameters,
 BatchNorm statistics, the dropout RNG stream, optimizer state and its step count. The step fixes
@@ -17,25 +17,18 @@ folder, which `latest_step` never lists and the next writer removes. A finished 
 was damaged afterwards (truncated or missing files) fails to restore: `resume` then takes the
 one before it, logs one line naming both, and moves the damaged one to `checkpoints_damaged/`
 (the step is trained and saved again). When no checkpoint restores, it says so in one line.
-`probe_workdir` finds an unwritable or full workdir before any training.
-
-Preemption: a TPU VM gets SIGTERM before it goes away. In one process, `Preemption` turns the
-signal (or Ctrl-C's SIGINT) into a flag the loop polls between steps; across processes, JAX's
-preemption sync point (`multihost_utils.reached_preemption_sync_point`) makes every host stop
-at the same step.
+`probe` finds an unwritable or full workdir before any training (lineage/workdir_probe.py);
+SIGTERM handling is lineage/preemption.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
-import signal
-import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
@@ -43,9 +36,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
+from lineage.workdir_probe import MIN_FREE_BYTES, probe_workdir
+
 DAMAGED_DIR = 'checkpoints_damaged'
-# Free space a run needs beyond its checkpoints: metrics, TensorBoard events, results.
-MIN_FREE_BYTES = 16 * 2**20
+Loaded = TypeVar('Loaded')
 
 
 def _plain(value: Any) -> Any:
@@ -91,51 +85,6 @@ def _everywhere(ok: bool) -> bool:
     return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
 
 
-def probe_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
-    """Checks, before any training, that `workdir` takes files and has room for the run.
-
-    Creates `workdir`, writes, syncs and removes a small file (one per process, as every
-    process writes its part of each checkpoint), then reads the free space.
-
-    Args:
-      workdir: the run's directory.
-      min_free_bytes: free space below which the run is refused.
-
-    Raises:
-      ValueError: one line naming the workdir and what is wrong with it.
-    """
-    # Named by process and pid: a second run probing the same workdir has a file of its own.
-    path = os.path.join(workdir, f'.write_probe.{jax.process_index()}.{os.getpid()}')
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, b'\0' * 4096)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.remove(path)
-        free = shutil.disk_usage(workdir).free
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.remove(path)  # a write that failed for want of space leaves the file
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise ValueError(
-                f'workdir {workdir} is full ({e.strerror}); free some space or pass another '
-                '--workdir'
-            ) from None
-        raise ValueError(
-            f'workdir {workdir} is not writable ({e.strerror}: {e.filename}); pass a writable '
-            '--workdir'
-        ) from None
-    if free < min_free_bytes:
-        raise ValueError(
-            f'workdir {workdir} has {free / 2**20:.1f} MiB free, under the '
-            f'{min_free_bytes / 2**20:.1f} MiB this run needs (checkpoints and logs); free some '
-            'space or pass another --workdir'
-        )
-
-
 class Checkpoints:
     """The run's checkpoints under `<workdir>/checkpoints`.
 
@@ -176,16 +125,13 @@ class Checkpoints:
         # Keys a checkpoint from an older lineage lacks are not held against it.
         mine = {k: v for k, v in self.fingerprint.items() if k in found or not found}
         if found != mine:
-            keys = sorted({k for k in set(found) | set(mine) if found.get(k) != mine.get(k)})
-            kinds = [
-                k
-                for k in ('model', 'data set', 'optimizer')
-                if k in {_KINDS.get(x, 'model') for x in keys}
-            ]
+            keys = {k for k in set(found) | set(mine) if found.get(k) != mine.get(k)}
+            kinds = {_KINDS.get(k, 'model') for k in keys}
+            what = ' and '.join(k for k in ('model', 'data set', 'optimizer') if k in kinds)
             diff = '; '.join(_differences(found, mine)) or 'no record'
             raise OtherModelError(
-                f'{self.workdir} holds checkpoints of another {" and ".join(kinds)} ({diff}); '
-                f'pass another --workdir, or delete {self.directory} to start over'
+                f'{self.workdir} holds checkpoints of another {what} ({diff}); pass another '
+                f'--workdir, or delete {self.directory} to start over'
             )
         return record
 
@@ -195,6 +141,40 @@ class Checkpoints:
             f'no checkpoint in {self.directory} can be restored ({tried}); delete '
             f'{self.directory} to start over, or pass another --workdir'
         )
+
+    def _newest_first(
+        self, load: Callable[[ocp.CheckpointManager, int], Loaded], everywhere: bool
+    ) -> tuple[int, Loaded | None, list[tuple[int, str]]]:
+        """Tries `load(reader, step)` on each saved step, newest first, until one succeeds.
+
+        Args:
+          load: reads what the caller needs of one step; any exception means the step is
+            damaged, except `OtherModelError`, which is raised.
+          everywhere: a step counts only if it loaded on every process.
+
+        Returns:
+          (step, what `load` returned, the newer steps that failed with why); (0, None, [])
+          when there is no checkpoint.
+
+        Raises:
+          ValueError: checkpoints of another model, or none loads.
+        """
+        failures: list[tuple[int, str]] = []
+        with self._reader() as reader:
+            for step in sorted(reader.all_steps() if reader else (), reverse=True):
+                loaded, reason = None, ''
+                try:
+                    loaded = load(reader, step)
+                except OtherModelError:
+                    raise
+                except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
+                    reason = _reason(e)
+                if _everywhere(not reason) if everywhere else not reason:
+                    return step, loaded, failures
+                failures.append((step, reason or 'failed on another process'))
+        if failures:
+            raise self._unusable(failures)
+        return 0, None, []
 
     def check(self) -> tuple[int, dict[str, Any]]:
         """Reads (without writing anything) the latest readable checkpoint's step and record.
@@ -214,18 +194,8 @@ class Checkpoints:
                 f'{self.directory} is a file, not the folder of checkpoints; move it away, or '
                 'pass another --workdir'
             )
-        failures = []
-        with self._reader() as reader:
-            for step in sorted(reader.all_steps() if reader else (), reverse=True):
-                try:
-                    return step, self._record(reader, step)
-                except OtherModelError:
-                    raise
-                except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
-                    failures.append((step, _reason(e)))
-        if failures:
-            raise self._unusable(failures)
-        return 0, {}
+        step, record, _ = self._newest_first(self._record, everywhere=False)
+        return step, record or {}
 
     def resume(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]]:
         """The latest checkpoint that restores, as (step, state, record).
@@ -245,30 +215,18 @@ class Checkpoints:
           ValueError: checkpoints of another model, or none restores (one line naming the
             steps tried and why each failed).
         """
-        failures: list[tuple[int, str]] = []
-        found = None
-        with self._reader() as reader:
-            for step in sorted(reader.all_steps() if reader else (), reverse=True):
-                state, reason = None, ''
-                try:
-                    record = self._record(reader, step)
-                    # Without it orbax guesses the tree and fails with a baffling structure error.
-                    metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
-                    if not os.path.exists(metadata):
-                        raise FileNotFoundError(f'{metadata} is missing')
-                    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-                    state = reader.restore(step, args=args)['state']
-                except OtherModelError:
-                    raise
-                except Exception as e:  # noqa: BLE001 (any failure to restore means: damaged)
-                    reason = _reason(e)
-                if _everywhere(not reason):
-                    found = step, state, record
-                    break
-                failures.append((step, reason or 'failed on another process'))
-        if found is None:
-            if failures:
-                raise self._unusable(failures)
+
+        def restore(reader: ocp.CheckpointManager, step: int) -> tuple[Any, dict[str, Any]]:
+            record = self._record(reader, step)
+            # Without it orbax guesses the tree and fails with a baffling structure error.
+            metadata = os.path.join(self.directory, str(step), 'state', '_METADATA')
+            if not os.path.exists(metadata):
+                raise FileNotFoundError(f'{metadata} is missing')
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+            return reader.restore(step, args=args)['state'], record
+
+        step, loaded, failures = self._newest_first(restore, everywhere=True)
+        if loaded is None:
             return 0, None, {}
         if failures:
             self._set_aside([s for s, _ in failures])
@@ -278,11 +236,12 @@ class Checkpoints:
                 ', '.join(str(s) for s, _ in failures),
                 self.directory,
                 '; '.join(r for _, r in failures),
-                found[0],
+                step,
                 os.path.join(self.workdir, DAMAGED_DIR),
             )
-        self.saved_step = found[0]
-        return found
+        self.saved_step = step
+        state, record = loaded
+        return step, state, record
 
     def _set_aside(self, steps: list[int]) -> None:
         """Moves damaged step folders out of orbax's sight (process 0; the others wait)."""
@@ -309,19 +268,6 @@ class Checkpoints:
                 ),
             )
         return self._manager
-
-    def restore(self, step: int, abstract_state: Any) -> Any:
-        """The train state saved at `step`, placed as `abstract_state`'s shardings say.
-
-        Args:
-          step: a saved step (from `check`).
-          abstract_state: a pytree of `jax.ShapeDtypeStruct` with `sharding` set.
-        """
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-        with self._reader() as reader:
-            state = reader.restore(step, args=args)['state']
-        self.saved_step = step
-        return state
 
     def probe(self, abstract_state: Any) -> None:
         """`probe_workdir` with room for this run's checkpoints (`keep` + 1 being written)."""
@@ -352,49 +298,3 @@ class Checkpoints:
             self._manager.wait_until_finished()
             self._manager.close()
             self._manager = None
-
-
-class Preemption:
-    """Context manager: has a stop (SIGTERM, or Ctrl-C's SIGINT) been asked for, as of this step?
-
-    One process: the handler records the signal (the previous handlers come back on exit); a
-    second Ctrl-C interrupts at once, for a run stuck before its next step. Several: JAX's
-    coordination service spreads a SIGTERM and picks one step for all.
-    """
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self):
-        self.signum: int | None = None  # the signal that asked for the stop
-        self._previous: dict[int, Any] = {}
-        self._multi = jax.process_count() > 1
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
-
-    def _handler(self, signum, frame):
-        del frame
-        if signum == signal.SIGINT and self.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __enter__(self) -> Preemption:
-        if not self._multi and threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous = {}
-
-    def reached(self, step: int) -> bool:
-        """True when the run should save and stop after `step`."""
-        if self._multi:
-            if multihost_utils.reached_preemption_sync_point(step):
-                self.signum = signal.SIGTERM  # what JAX's preemption notice listens for
-                return True
-            return False
-        return self.requested

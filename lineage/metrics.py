@@ -117,7 +117,9 @@ class Metrics:
         """images/s and ms/step since the last call (or `start_timer`); logs a progress line.
 
         Call only after the host has waited for `step` (e.g. fetched its loss), so the time
-        measured is the device's.
+        measured is the device's. clu's `periodic_actions.ReportProgress` is not used: it
+        reports steps/s (not images/s or ms/step) on its own clock, counting checkpoint and eval
+        time into the interval unless each is wrapped in its `timed`.
         """
         now = time.perf_counter()
         if self._last is None:

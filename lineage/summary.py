@@ -23,8 +23,9 @@ from absl import app, flags
 from flax import nnx
 
 from lineage import counting
-from lineage.blocks import block_names, build_block
-from lineage.models import build_model, model_names
+from lineage.blocks import build_block
+from lineage.blocks.registry import BLOCKS
+from lineage.models import build_model, model_info
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('block', None, 'Registered block name (see lineage.blocks).')
@@ -36,8 +37,8 @@ flags.DEFINE_integer('num_classes', 1000, 'Model classes.')
 flags.DEFINE_integer(
     'input_size',
     None,
-    'Input height and width; default 32 for blocks and *_cifar models, 299 for inception_v3 '
-    'and xception, 224 for other models.',
+    "Input height and width; default 32 for blocks, a model's registered input size "
+    '(299 for inception_v3 and xception, 32 for *_cifar models, 224 for most others).',
 )
 flags.DEFINE_multi_string('option', [], 'Builder option k=v (repeatable).')
 flags.DEFINE_enum('format', 'text', ['text', 'markdown'], 'Aligned text or a markdown table.')
@@ -46,12 +47,8 @@ HEADER = ('path', 'layer', 'output', 'params', 'MACs')
 
 
 def default_input_size(model: str | None) -> int:
-    """32 for blocks and CIFAR-size models, 299 for Inception v3 and Xception, else 224."""
-    if model is None or 'cifar' in model:
-        return 32
-    if model.startswith(('inception_v3', 'xception')):
-        return 299
-    return 224
+    """32 for blocks; for a model, the input size it is registered with (`ModelInfo`)."""
+    return 32 if model is None else model_info(model).input_size
 
 
 def parse_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -150,8 +147,7 @@ def summarize(
     options = options or {}
     size = input_size or default_input_size(model)
     if block is not None:
-        if block not in block_names():
-            raise ValueError(f'unknown block {block!r}; choose one of: {", ".join(block_names())}')
+        BLOCKS.get(block)  # an unknown name: one line listing the choices, before tracing
         built = nnx.eval_shape(
             lambda: build_block(block, in_features, out_features, strides, rngs=nnx.Rngs(0),
                                 **options)
@@ -159,12 +155,11 @@ def summarize(
         shape = (size, size, in_features)
         title = f'block {block} ({in_features} -> {out_features}, stride {strides})'
     else:
-        if model not in model_names():
-            raise ValueError(f'unknown model {model!r}; choose one of: {", ".join(model_names())}')
+        info = model_info(model)  # an unknown name: one line listing the choices
         built = nnx.eval_shape(
             lambda: build_model(model, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
         )
-        shape = (size, size, options.get('in_channels', 3))  # 1 for digits, else RGB
+        shape = (size, size, options.get('in_channels', info.in_channels))
         title = f'model {model} ({num_classes} classes)'
     if options:
         title += ' ' + ', '.join(f'{k}={v!r}' for k, v in options.items())

@@ -28,6 +28,7 @@ from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
 from lineage.plan import check_fields, make_plan, model_options
+from lineage.preemption import Preemption
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -204,7 +205,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         compile_s = None
         step = start_step
         try:
-            with checkpoint.Preemption() as preemption:
+            with Preemption() as preemption:
                 while step < total:
                     batch = parallel.global_batch(next(batches), sharding)
                     state, step_metrics = run_step(state, batch)

@@ -1,4 +1,4 @@
-"""Checkpoints: round trip onto the mesh, keep-last-N, the model record, SIGTERM."""
+"""Checkpoints: round trip onto the mesh, keep-last-N, the model record; SIGTERM (preemption)."""
 
 import os
 import signal
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lineage import checkpoint, parallel
+from lineage.preemption import Preemption
 
 FINGERPRINT = {'model': 'ladder', 'options': {'block': 'plain3x3', 'widths': (4, 8)}}
 
@@ -46,8 +47,9 @@ def test_round_trip_keeps_last_n(tmp_path):
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=rep), state_at(0)
     )
-    restored = reopened.restore(3, abstract)
+    step, restored, record = reopened.resume(abstract)
     reopened.close()
+    assert (step, record['elapsed_s'], record['step']) == (3, 30.0, 3)
     expected = state_at(3)
     np.testing.assert_array_equal(restored['params']['kernel'], expected['params']['kernel'])
     np.testing.assert_array_equal(restored['params']['bias'], expected['params']['bias'])
@@ -86,7 +88,7 @@ def test_saving_a_step_twice_is_a_no_op(tmp_path):
 
 def test_sigterm_sets_the_flag_and_the_handler_is_restored():
     previous = signal.getsignal(signal.SIGTERM)
-    with checkpoint.Preemption() as preemption:
+    with Preemption() as preemption:
         assert not preemption.reached(1)
         os.kill(os.getpid(), signal.SIGTERM)
         assert preemption.reached(2)
@@ -95,7 +97,7 @@ def test_sigterm_sets_the_flag_and_the_handler_is_restored():
 
 def test_sigint_stops_like_sigterm_and_a_second_one_interrupts():
     previous = signal.getsignal(signal.SIGINT)
-    with checkpoint.Preemption() as preemption:
+    with Preemption() as preemption:
         assert not preemption.reached(1)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: save and stop after this step
         assert preemption.reached(2) and preemption.signum == signal.SIGINT

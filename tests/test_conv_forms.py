@@ -139,6 +139,25 @@ def test_setting_context_restores_and_rejects_unknown_names():
         conv_forms.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
 
 
+def test_a_form_per_kind_replaces_auto_for_that_kind_only():
+    x = jnp.ones((1, 8, 8, 4))
+
+    def uses_lax_conv(kernel):
+        pad = ((1, 1), (1, 1)) if kernel.shape[0] == 3 else ((0, 0), (0, 0))
+        jaxpr = jax.make_jaxpr(lambda x: conv_forms.conv(x, kernel, padding=pad))(x)
+        return 'conv_general_dilated' in str(jaxpr)
+
+    dense, pointwise = jnp.ones((3, 3, 4, 4)), jnp.ones((1, 1, 4, 4))
+    assert jax.default_backend() == 'cpu'  # auto: im2col for dense, shift for pointwise
+    assert not uses_lax_conv(dense) and not uses_lax_conv(pointwise)
+    with conv_forms.conv_impl({'dense': 'xla'}):
+        assert uses_lax_conv(dense)
+        assert not uses_lax_conv(pointwise)
+    with pytest.raises(ValueError, match=r"conv impl dense='winograd': give a kind of"):
+        conv_forms.set_conv_impl({'dense': 'winograd'})
+    assert conv_forms.get_conv_impl() == 'auto'
+
+
 def test_convbn_follows_the_setting():
     layer = ConvBN(4, 4, 3, groups=4, strides=2, rngs=nnx.Rngs(0))
     layer.eval()

@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from configs import default
-from lineage import checkpoint, train
+from lineage import checkpoint, train, workdir_probe
 from lineage.data import dataset_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,7 +247,7 @@ def test_full_disk_is_reported_before_training(tmp_path, monkeypatch):
     workdir = str(tmp_path / 'run')
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(
-        checkpoint.shutil, 'disk_usage', lambda path: usage._replace(free=3 * 2**20)
+        workdir_probe.shutil, 'disk_usage', lambda path: usage._replace(free=3 * 2**20)
     )
     with pytest.raises(
         ValueError,
@@ -264,7 +264,7 @@ def test_no_space_on_the_probe_write_is_reported_before_training(tmp_path, monke
     def no_space(fd, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoint.os, 'write', no_space)
+    monkeypatch.setattr(workdir_probe.os, 'write', no_space)
     with pytest.raises(
         ValueError,
         match=rf'^workdir {workdir} is full \(No space left on device\); free some space or '

@@ -58,3 +58,18 @@ def test_max_pool_never_picks_padding_and_avg_pool_counts_only_the_input():
     x = jnp.arange(1.0, 5.0).reshape(1, 2, 2, 1)
     # Each 3x3 'same' window covers the whole 2x2 input: the mean of 1..4, not of 9 cells.
     np.testing.assert_allclose(pooling.avg_pool(x, 3, 1), np.full((1, 2, 2, 1), 2.5))
+
+
+def test_max_pool_form_setting_reaches_the_trace_and_rejects_unknown_forms():
+    x = jnp.ones((1, 8, 8, 2))
+
+    def traced(x):
+        return str(jax.make_jaxpr(lambda x: pooling.max_pool(x, 3, 2))(x))
+
+    assert jax.default_backend() == 'cpu' and 'reduce_window' not in traced(x)  # taps on CPU
+    with pooling.max_pool_form('reduce_window'):
+        assert 'reduce_window' in traced(x)
+    assert 'reduce_window' not in traced(x)  # restored
+    with pytest.raises(ValueError, match=r"max_pool: form='avg'; use one of"):
+        with pooling.max_pool_form('avg'):
+            pass

@@ -28,7 +28,9 @@ bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU c
 
 The form is a process-wide setting read when a function is traced (`set_conv_impl`, or the
 `conv_impl` context for one trace), so a config sets it once and every block built deep inside
-a network follows; a function already jitted keeps the form it was traced with.
+a network follows; a function already jitted keeps the form it was traced with. The setting is
+'auto', one form for every conv, or a form per layer kind (`{'dense': 'xla'}`; kinds left out
+follow `auto`), which is how experiments.profile_step tries another choice for one kind.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -351,28 +353,39 @@ AUTO_ACCELERATOR: dict[str, str] = {
 
 # -- the setting -------------------------------------------------------------------------------
 
-_IMPL = 'auto'
+# 'auto', a FORMS name, or {kind: form} (kinds left out follow auto).
+Impl = str | Mapping[str, str]
+_IMPL: Impl = 'auto'
 
 
-def _check(impl: str) -> str:
+def _check(impl: Impl) -> Impl:
+    choices = f'choose one of: auto, {", ".join(FORMS)}'
+    if isinstance(impl, Mapping):
+        for kind, form in impl.items():
+            if kind not in KINDS or form not in ('auto', *FORMS):
+                raise ValueError(
+                    f'conv impl {kind}={form!r}: give a kind of {", ".join(KINDS)} and a form; '
+                    f'{choices}'
+                )
+        return dict(impl)
     if impl != 'auto' and impl not in FORMS:
-        raise ValueError(f'unknown conv impl {impl!r}; choose one of: auto, {", ".join(FORMS)}')
+        raise ValueError(f'unknown conv impl {impl!r}; {choices}')
     return impl
 
 
-def set_conv_impl(impl: str) -> None:
-    """Sets the conv form used by every conv traced from now on: 'auto' or a `FORMS` name."""
+def set_conv_impl(impl: Impl) -> None:
+    """Sets the conv form used by every conv traced from now on (see `Impl`)."""
     global _IMPL
     _IMPL = _check(impl)
 
 
-def get_conv_impl() -> str:
+def get_conv_impl() -> Impl:
     """The conv form currently set ('auto' unless changed)."""
     return _IMPL
 
 
 @contextlib.contextmanager
-def conv_impl(impl: str) -> Iterator[None]:
+def conv_impl(impl: Impl) -> Iterator[None]:
     """Uses `impl` for the convs traced inside the block, then restores the previous setting."""
     global _IMPL
     previous, _IMPL = _IMPL, _check(impl)
@@ -399,7 +412,7 @@ def conv(
     dilation: tuple[int, int] = (1, 1),
     groups: int = 1,
     *,
-    impl: str | None = None,
+    impl: Impl | None = None,
 ) -> jax.Array:
     """NHWC x HWIO convolution in the form `impl` (default: the process-wide setting).
 
@@ -410,12 +423,14 @@ def conv(
       padding: `((top, bottom), (left, right))` zeros added to the input.
       dilation: kernel dilation `(dh, dw)`.
       groups: feature groups; `groups == C` is depthwise (`O / C` filters per channel).
-      impl: 'auto' or a `FORMS` name; None reads `get_conv_impl()`.
+      impl: 'auto', a `FORMS` name or `{kind: form}`; None reads `get_conv_impl()`.
 
     Returns:
       `(N, Ho, Wo, O)`, equal to `lax.conv_general_dilated` up to float summation order.
     """
     form = _check(impl or _IMPL)
-    if form == 'auto':
-        form = auto_form(layer_kind(kernel.shape, x.shape[-1], groups))
+    if not isinstance(form, str) or form == 'auto':
+        kind = layer_kind(kernel.shape, x.shape[-1], groups)
+        form = form.get(kind, 'auto') if isinstance(form, dict) else 'auto'
+        form = auto_form(kind) if form == 'auto' else form
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +55,20 @@ _max_taps.defvjp(_max_taps_fwd, _max_taps_bwd)
 
 MAX_POOL_FORMS = ('reduce_window', 'taps')
 AUTO_CPU_FORM = 'taps'  # the form `max_pool` takes on CPU; elsewhere 'reduce_window'
+_FORM: str | None = None  # the `max_pool_form` setting; None: by backend, as above
+
+
+@contextlib.contextmanager
+def max_pool_form(form: str | None) -> Iterator[None]:
+    """Max pools traced inside the block take `form` (None: by backend), as `conv_impl` does."""
+    global _FORM
+    if form is not None and form not in MAX_POOL_FORMS:
+        raise ValueError(f'max_pool: form={form!r}; use one of {", ".join(MAX_POOL_FORMS)}')
+    previous, _FORM = _FORM, form
+    try:
+        yield
+    finally:
+        _FORM = previous
 
 
 def max_pool(
@@ -73,12 +89,12 @@ def max_pool(
     - 'taps': the maximum over the window's shifted slices (one fused loop), with a
       `custom_vjp` that routes each output's gradient to the first tap holding the maximum
       (one int8 index per output) and pads each tap's share back in place.
-    `form=None` takes `AUTO_CPU_FORM` ('taps') on CPU and 'reduce_window' elsewhere (the native
-    op of GPU/TPU).
+    `form=None` takes the `max_pool_form` setting, else `AUTO_CPU_FORM` ('taps') on CPU and
+    'reduce_window' elsewhere (the native op of GPU/TPU).
     """
     window, strides = pair(window), pair(strides)
     pads = _padding(window, padding)
-    form = form or (AUTO_CPU_FORM if jax.default_backend() == 'cpu' else 'reduce_window')
+    form = form or _FORM or (AUTO_CPU_FORM if jax.default_backend() == 'cpu' else 'reduce_window')
     if form == 'taps':
         return _max_taps(x, window, strides, pads)
     if form != 'reduce_window':

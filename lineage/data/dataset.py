@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from lineage.registry import Registry
+
 Batch = dict[str, np.ndarray]  # 'image': (B, H, W, C) float32, 'label': (B,) int32[, 'mask']
 
 
@@ -46,26 +48,9 @@ class Dataset:
 
 # builder(config.dataset, process_index, process_count) -> Dataset
 DatasetBuilder = Callable[[Any, int, int], Dataset]
-_DATASETS: dict[str, DatasetBuilder] = {}
-
-
-def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
-    """Decorator registering a data set builder under `name`."""
-
-    def decorator(builder: DatasetBuilder) -> DatasetBuilder:
-        if name in _DATASETS:
-            raise ValueError(f'data set {name!r} is registered twice; pick another name')
-        _DATASETS[name] = builder
-        return builder
-
-    return decorator
-
-
-def dataset_names() -> list[str]:
-    """Sorted names of all registered data sets."""
-    import lineage.data  # noqa: F401  (registers the built-in data sets)
-
-    return sorted(_DATASETS)
+DATASETS: Registry[DatasetBuilder] = Registry('data set', 'lineage.data')
+register_dataset = DATASETS.register
+dataset_names = DATASETS.names
 
 
 def build_dataset(config: Any, process_index: int = 0, process_count: int = 1) -> Dataset:
@@ -74,7 +59,4 @@ def build_dataset(config: Any, process_index: int = 0, process_count: int = 1) -
     Raises:
       ValueError: one line naming the unknown data set and listing the choices.
     """
-    names = dataset_names()
-    if config.name not in _DATASETS:
-        raise ValueError(f'unknown data set {config.name!r}; choose one of: {", ".join(names)}')
-    return _DATASETS[config.name](config, process_index, process_count)
+    return DATASETS.get(config.name)(config, process_index, process_count)

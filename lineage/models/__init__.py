@@ -1,8 +1,8 @@
 """Reference networks built from `lineage.blocks`; importing this registers them."""
 
-from lineage.models.registry import build_model, model_names, register_model
+from lineage.models.registry import ModelInfo, build_model, model_info, model_names, register_model
 
-__all__ = ['build_model', 'model_names', 'register_model']
+__all__ = ['ModelInfo', 'build_model', 'model_info', 'model_names', 'register_model']
 
 # Model modules register themselves on import.
 from lineage.models import (

@@ -46,6 +46,9 @@ TABLE_1 = {
 POOL_AFTER = ('3b', '4e')  # 3x3/2 max pools between the stages
 AUX_AFTER = ('4a', '4d')
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Szegedy et al. 2014, "Going deeper with convolutions", Table 1'
+
 
 class AuxHead(nnx.Module):
     """The paper's auxiliary classifier: 5x5/3 avg pool, 1x1 conv 128, fc 1024, dropout 0.7, fc.
@@ -138,7 +141,7 @@ class GoogLeNet(nnx.Module):
         return (logits, *aux) if training else logits
 
 
-@register_model('googlenet')
+@register_model('googlenet', input_size=224, paper=PAPER)
 def googlenet(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """GoogLeNet for 224x224 inputs. Options: `aux_logits`, `dropout`, `in_channels`.
 
@@ -148,7 +151,7 @@ def googlenet(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = Non
     return GoogLeNet(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('googlenet_cifar')
+@register_model('googlenet_cifar', input_size=32, paper=PAPER)
 def googlenet_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """GoogLeNet for 32x32 inputs (3x3 stem, no early downsampling). Options as `googlenet`.
 

@@ -48,6 +48,9 @@ STEM = (
 )
 STEM_POOL_AFTER = (2, 4)
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Szegedy et al. 2015, "Rethinking the Inception Architecture", Table 1'
+
 
 def mixed_modules(padding: str, kw: dict) -> list[nnx.Module]:
     """Mixed_5b .. Mixed_7c; `padding` is the grid reductions' ('valid' in the reference)."""
@@ -160,7 +163,7 @@ class InceptionV3(nnx.Module):
         return (logits, aux) if training else logits
 
 
-@register_model('inception_v3')
+@register_model('inception_v3', input_size=299, paper=PAPER)
 def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`.
 
@@ -170,7 +173,7 @@ def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = 
     return InceptionV3(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('inception_v3_cifar')
+@register_model('inception_v3_cifar', input_size=32, paper=PAPER)
 def inception_v3_cifar(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

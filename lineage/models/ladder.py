@@ -25,6 +25,9 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN, build_block
 from lineage.models.registry import register_model
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = "none: lineage's own controlled network, one block type per rung (this file)"
+
 
 class Ladder(nnx.Module):
     """Stem, stages of one block type, classifier head.
@@ -89,7 +92,7 @@ class Ladder(nnx.Module):
         return self.head(x)
 
 
-@register_model('ladder')
+@register_model('ladder', input_size=32, paper=PAPER)
 def ladder(
     *,
     num_classes: int,

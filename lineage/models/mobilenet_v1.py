@@ -39,6 +39,9 @@ LAYERS = (
     (1024, 1),
 )
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Howard et al. 2017, "MobileNets", Table 1'
+
 
 class MobileNetV1(nnx.Module):
     """MobileNet v1.
@@ -99,7 +102,7 @@ class MobileNetV1(nnx.Module):
         return self.head(x)
 
 
-@register_model('mobilenet_v1')
+@register_model('mobilenet_v1', input_size=224, paper=PAPER)
 def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`.
 
@@ -109,7 +112,7 @@ def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = 
     return MobileNetV1(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('mobilenet_v1_cifar')
+@register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER)
 def mobilenet_v1_cifar(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

@@ -37,6 +37,9 @@ STAGES = (
 STEM_WIDTH = 32
 LAST_WIDTH = 1280
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Sandler et al. 2018, "MobileNetV2", Table 2'
+
 
 def make_divisible(value: float, divisor: int = 8) -> int:
     """Rounds `value` to the nearest multiple of `divisor`, never more than 10% below it.
@@ -112,7 +115,7 @@ class MobileNetV2(nnx.Module):
         return self.head(self.last_conv(x))
 
 
-@register_model('mobilenet_v2')
+@register_model('mobilenet_v2', input_size=224, paper=PAPER)
 def mobilenet_v2(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`.
 
@@ -122,7 +125,7 @@ def mobilenet_v2(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = 
     return MobileNetV2(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('mobilenet_v2_cifar')
+@register_model('mobilenet_v2_cifar', input_size=32, paper=PAPER)
 def mobilenet_v2_cifar(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

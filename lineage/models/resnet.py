@@ -29,6 +29,9 @@ from lineage.models.registry import register_model
 
 RESNET50_DEPTHS = (3, 4, 6, 3)
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'He et al. 2015, "Deep Residual Learning", Table 1'
+
 
 class ResNet(nnx.Module):
     """A bottleneck ResNet: stem, four stages of `Bottleneck`s, classifier head.
@@ -81,7 +84,7 @@ class ResNet(nnx.Module):
         return self.head(x)
 
 
-@register_model('resnet50')
+@register_model('resnet50', input_size=224, paper=PAPER)
 def resnet50(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`.
 
@@ -91,7 +94,7 @@ def resnet50(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None
     return ResNet(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('resnet50_cifar')
+@register_model('resnet50_cifar', input_size=32, paper=PAPER)
 def resnet50_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`.
 

@@ -27,6 +27,9 @@ LAST_WIDTH = 1024
 # Stage widths per model width (Table 5).
 WIDTHS = {'0_5': (48, 96, 192), '1_0': (116, 232, 464)}
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Ma et al. 2018, "ShuffleNet V2", Table 5'
+
 
 class ShuffleNetV2(nnx.Module):
     """ShuffleNet v2.
@@ -83,7 +86,7 @@ def _build(width: str, num_classes: int, rngs: nnx.Rngs, dtype, options) -> Shuf
     )
 
 
-@register_model('shufflenet_v2_x0_5')
+@register_model('shufflenet_v2_x0_5', input_size=224, paper=PAPER)
 def shufflenet_v2_x0_5(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):
@@ -95,7 +98,7 @@ def shufflenet_v2_x0_5(
     return _build('0_5', num_classes, rngs, dtype, options)
 
 
-@register_model('shufflenet_v2_x1_0')
+@register_model('shufflenet_v2_x1_0', input_size=224, paper=PAPER)
 def shufflenet_v2_x1_0(
     *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
 ):

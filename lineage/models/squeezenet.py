@@ -47,6 +47,9 @@ VERSIONS = {
     ),
 }  # fmt: skip
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Iandola et al. 2016, "SqueezeNet", Table 1 (1.1: the authors\' repository)'
+
 
 def ceil_max_pool(x: jax.Array, window: int = 3, strides: int = 2) -> jax.Array:
     """Max pool without padding whose last window may overhang the input (`ceil_mode=True`).
@@ -117,7 +120,7 @@ class SqueezeNet(nnx.Module):
         return jnp.mean(self.classifier(x), axis=(1, 2)).astype(jnp.float32)
 
 
-@register_model('squeezenet1_0')
+@register_model('squeezenet1_0', input_size=224, paper=PAPER)
 def squeezenet1_0(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """SqueezeNet 1.0 for 224x224 inputs. Options: `in_channels`, `dropout`.
 
@@ -127,7 +130,7 @@ def squeezenet1_0(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None =
     return SqueezeNet(version='1_0', num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('squeezenet1_1')
+@register_model('squeezenet1_1', input_size=224, paper=PAPER)
 def squeezenet1_1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """SqueezeNet 1.1 for 224x224 inputs. Options: `in_channels`, `dropout`.
 

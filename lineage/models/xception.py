@@ -37,6 +37,9 @@ from lineage.models.registry import register_model
 MIDDLE_WIDTH = 728
 MIDDLE_REPEATS = 8
 
+# The paper and table the registrations below come from (ModelInfo.paper).
+PAPER = 'Chollet 2017, "Xception", Fig. 5'
+
 
 class Xception(nnx.Module):
     """The Xception network.
@@ -100,7 +103,7 @@ class Xception(nnx.Module):
         return self.head(x)
 
 
-@register_model('xception')
+@register_model('xception', input_size=299, paper=PAPER)
 def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
     `dropout`.
@@ -111,7 +114,7 @@ def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None
     return Xception(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
 
 
-@register_model('xception_cifar')
+@register_model('xception_cifar', input_size=32, paper=PAPER)
 def xception_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
     """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`.
 
