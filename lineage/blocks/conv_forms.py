@@ -43,7 +43,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-Padding = Sequence[tuple[int, int]]
+from lineage.blocks.taps import Padding, static_padding, window_taps
+
 ConvForm = Callable[
     [jax.Array, jax.Array, tuple[int, int], Padding, tuple[int, int], int], jax.Array
 ]
@@ -84,53 +85,14 @@ def conv_xla(
     )
 
 
-def window_taps(
-    x: jax.Array,
-    kernel_size: tuple[int, int],
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int] = (1, 1),
-    fill: float = 0.0,
-) -> list[jax.Array]:
-    """The input `(..., H, W, C)` under each kernel tap, row-major over `(kh, kw)`.
+def _in_compute_dtype(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, jax.Array, jnp.dtype]:
+    """`x` and `kernel` in the dtype the form accumulates in, and `x`'s dtype for the result.
 
-    Args:
-      fill: the value of the padded positions (0 for a conv, -inf for a max pool).
-
-    Returns:
-      `kh * kw` arrays `(..., Ho, Wo, C)`: one strided slice of the padded input each.
+    bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
+    float32 and float64 stay as they are.
     """
-    *lead, h, w, c = x.shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
-    (top, bottom), (left, right) = padding
-    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
-    if ho < 1 or wo < 1:
-        raise ValueError(
-            f'conv: a {kh}x{kw} kernel (dilation {dilation}) does not fit the {h}x{w} input '
-            f'padded by {padding}; use a larger input or same padding'
-        )
-    zero = [(0, 0, 0)] * len(lead)
-    # lax.pad: its transpose (in the gradient) is a slice, and negative pads are allowed.
-    xp = jax.lax.pad(
-        x, jnp.asarray(fill, x.dtype), [*zero, (top, bottom, 0), (left, right, 0), (0, 0, 0)]
-    )
-    return [
-        jax.lax.slice(
-            xp,
-            (*(0 for _ in lead), i * dh, j * dw, 0),
-            (*lead, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, c),
-            (*(1 for _ in lead), sh, sw, 1),
-        )
-        for i in range(kh)
-        for j in range(kw)
-    ]
-
-
-def _compute_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    # bfloat16/float16 accumulate in float32 (one rounding of the result, as XLA's CPU conv);
-    # float32 and float64 stay as they are.
-    return jnp.promote_types(dtype, jnp.float32)
+    acc = jnp.promote_types(x.dtype, jnp.float32)
+    return x.astype(acc), kernel.astype(acc), x.dtype
 
 
 def _group_major(x: jax.Array, kernel: jax.Array, groups: int) -> tuple[jax.Array, jax.Array]:
@@ -161,11 +123,6 @@ def _rows_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
     (experiments/results/step_profiles.md, "Before and after the row fold").
     """
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
-
-
-def _static(padding: Padding) -> tuple[tuple[int, int], ...]:
-    """Padding as a hashable tuple, for static (non-differentiated) custom_vjp arguments."""
-    return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 def _depthwise_sum(taps: list[jax.Array], weights: jax.Array) -> jax.Array:
@@ -232,12 +189,12 @@ def conv_shift(
     """Shifted slices times each tap's weights, summed over taps (see the module docstring)."""
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:  # depthwise: out = c * multiplier, output o reads o // m
         weights = kernel.reshape(kh * kw, c, out // c)
-        y = _depthwise_taps(x, weights, (kh, kw), tuple(strides), _static(padding), tuple(dilation))
+        y = _depthwise_taps(
+            x, weights, (kh, kw), tuple(strides), static_padding(padding), tuple(dilation)
+        )
         return y.reshape(*y.shape[:3], out).astype(dtype)
     if groups == 1:
         taps = window_taps(x, (kh, kw), strides, padding, dilation)
@@ -267,9 +224,7 @@ def conv_im2col(
     """
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
-    dtype = x.dtype
-    acc = _compute_dtype(dtype)
-    x, kernel = x.astype(acc), kernel.astype(acc)
+    x, kernel, dtype = _in_compute_dtype(x, kernel)
     if groups > 1 and groups == c:
         m = out // c
         patches = jnp.stack(window_taps(x, (kh, kw), strides, padding, dilation), axis=-2)
@@ -321,7 +276,7 @@ def conv_hybrid(
     speed but its kernel gradient several times slower (experiments/results/conv_forms.md). A
     `jax.custom_vjp`, so it supports reverse-mode differentiation only (no `jax.jvp`).
     """
-    return _hybrid(x, kernel, tuple(strides), _static(padding), tuple(dilation), groups)
+    return _hybrid(x, kernel, tuple(strides), static_padding(padding), tuple(dilation), groups)
 
 
 FORMS: dict[str, ConvForm] = {

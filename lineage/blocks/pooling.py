@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lineage.blocks.conv import pair, same_padding
-from lineage.blocks.conv_forms import window_taps
+from lineage.blocks.taps import window_taps
 
 
 def _pool(x, init, op, window, strides, padding):
