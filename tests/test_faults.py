@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 from configs import default
-from lineage import checkpoint, train, workdir_probe
+from lineage import checkpoint, train, workdir_lock, workdir_probe
 from lineage.data import dataset_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,9 +57,12 @@ def losses(workdir):
 
 
 def snapshot(directory):
+    """Every file's size and mtime, but the lock file's (it names the last run to hold it)."""
     out = {}
     for root, _, files in os.walk(directory):
         for name in files:
+            if name == workdir_lock.LOCK_FILE:
+                continue
             path = os.path.join(root, name)
             st = os.stat(path)
             out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns)
