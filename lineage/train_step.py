@@ -24,6 +24,7 @@ from flax import nnx
 from jax.sharding import NamedSharding
 
 from lineage.models import build_model
+from lineage.models.registry import options_error, unknown_options
 from lineage.plan import model_options
 
 
@@ -68,7 +69,8 @@ def create_train_state(
     """Builds the model and optimizer abstractly; the arrays come from `init` or a checkpoint.
 
     Raises:
-      ValueError: an unknown model (listing the choices) or block.
+      ValueError: an unknown model (listing the choices) or block, or options the model does
+        not take (naming them and a config written for the model).
     """
     name, options = model_options(config)
 
@@ -77,7 +79,13 @@ def create_train_state(
         model = build_model(name, num_classes=num_classes, rngs=rngs, dtype=dtype, **options)
         return model, nnx.Optimizer(model, tx, wrt=nnx.Param)
 
-    model, optimizer = nnx.eval_shape(build)
+    try:
+        model, optimizer = nnx.eval_shape(build)
+    except TypeError:
+        unknown = unknown_options(name, options, num_classes)
+        if not unknown:
+            raise
+        raise options_error(name, unknown) from None
     graphdef, abstract = nnx.split((model, optimizer))
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract

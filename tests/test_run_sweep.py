@@ -92,7 +92,7 @@ def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
 
 
 def test_exit_zero_without_results_counts_as_failed(tmp_path):
-    def quits_early(command, log, terminations):  # e.g. preempted: rc 0, no results.json
+    def quits_early(command, log, terminations):  # e.g. a crash that still exits 0: no results.json
         return 0
 
     outcomes = run_sweep.run_sweep(POINTS[:1], str(tmp_path), run=quits_early)

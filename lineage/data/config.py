@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 EVAL_SPLIT_CHOICES = ('test', 'validation', 'val')
+# The preprocessing families (`lineage.data.preprocess`); 'auto' picks one by image size.
+PREPROCESS_KINDS = ('cifar', 'imagenet', 'none')
 
 
 def dataset_config(**fields: Any) -> ml_collections.ConfigDict:

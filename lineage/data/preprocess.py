@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from lineage.data import config as fields
 
-KINDS = ('cifar', 'imagenet', 'none')
+KINDS = fields.PREPROCESS_KINDS
 
 # Per-channel statistics of the CIFAR-10 train set and of ImageNet, in [0, 1] units.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
