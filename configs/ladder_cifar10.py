@@ -28,7 +28,7 @@ from configs import default
 from lineage.data.config import dataset_config
 
 # The block options a sweep may set, with their types (None = the block's own default).
-OPTION_TYPES = {'segments': int, 'mid_act': str, 'groups': int}
+OPTION_TYPES = {'segments': int, 'mid_act': str, 'groups': int, 'linear_bottleneck': bool}
 
 
 def declare_block_options(config: ml_collections.ConfigDict, options: str) -> None:

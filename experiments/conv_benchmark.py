@@ -130,7 +130,7 @@ def main(argv: list[str]) -> None:
             o = (s - 1) // stride + 1
             ct = jnp.asarray(rng.standard_normal((n, o, o, c)), jnp.float32)
             macs = n * o * o * kernel_size[0] * kernel_size[1] * (c // groups) * c
-            auto = conv_forms.auto_form(kind)
+            auto = conv_forms.auto_form(kind, in_features=c // groups, positions=o * o)
             calls, compile_s = {}, {}
             for form in FLAGS.forms:
                 start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Where a train step's time goes: every XLA op of one network's step, timed by jax.profiler.
 
     python -m experiments.profile_step --network=xception --image_size=128 --batch_size=32
+    python -m experiments.profile_step --ladder_block=separable   # a ladder rung, sweep shape
     python -m experiments.profile_step --network=inception_v3 --image_size=128 \
         --batch_size=32 --auto_cpu=dense=xla --max_pool_cpu=reduce_window
 
@@ -13,6 +14,10 @@ time per step (above the wall time where two ops ran at once), that time per op 
 operation they came from (the HLO's `op_name`). A layer timed alone can rank forms
 differently than the step it runs in (experiments/results/conv_forms.md, `AUTO_CPU`); this
 shows what a form costs where it runs.
+
+`--ladder_block` profiles that rung of the ladder at the train benchmark's ladder shape
+(experiments/train_benchmark.py: widths 16/32/64, depths 1/1/1, 32x32, batch 64, 10 classes,
+Nesterov momentum) instead of `--network`.
 
 `--auto_cpu=kind=form,...` replaces entries of `lineage.blocks.conv_forms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, passed in as the forms the
@@ -36,10 +41,11 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments import markdown  # noqa: E402
+from experiments import markdown, sweeps  # noqa: E402
 from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
+from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
 from lineage.blocks import conv_forms, pooling  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -50,6 +56,7 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps after the first.')
 flags.DEFINE_integer('steps', 5, 'Timed steps.')
 flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the timed ones).')
 flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
+flags.DEFINE_enum('ladder_block', None, sweeps.RUNGS, 'A ladder rung, at the ladder rows shape.')
 flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of conv_forms.AUTO_CPU, e.g. dense=xla.')
 flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
 
@@ -116,11 +123,15 @@ def main(argv):
             )
         overrides[kind] = form
     before = load()
+    if FLAGS.ladder_block:
+        FLAGS.network, FLAGS.image_size, FLAGS.batch_size = 'ladder', 32, LADDER_BATCH
+        model = {'block': FLAGS.ladder_block, **LADDER_MODEL}
+        shape = ('ladder', 32, LADDER_BATCH, LADDER_CLASSES, 0.01, 0.9, None, model, True)
+    else:
+        shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
     # The forms are read while the step is traced, inside compile_step.
     with conv_forms.conv_impl(overrides or 'auto'), pooling.max_pool_form(FLAGS.max_pool_cpu):
-        compiled, state, batch, params, _ = compile_step(
-            FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9
-        )
+        compiled, state, batch, params, _ = compile_step(*shape)
 
     def one_step():
         nonlocal state
@@ -137,7 +148,8 @@ def main(argv):
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
     auto_cpu = {**conv_forms.AUTO_CPU, **overrides}  # what auto took on CPU in this run
     print(
-        f'## {FLAGS.network}, {FLAGS.image_size}x{FLAGS.image_size}, batch {FLAGS.batch_size}\n\n'
+        f'## {FLAGS.network} {FLAGS.ladder_block or ""}, {FLAGS.image_size}x{FLAGS.image_size}, '
+        f'batch {FLAGS.batch_size}\n\n'
         f'{params:,} parameters; AUTO_CPU {auto_cpu}, max_pool on CPU: '
         f'{FLAGS.max_pool_cpu or pooling.AUTO_CPU_FORM}; jax {jax.__version__}, '
         f'{os.cpu_count()} CPU cores; load average {before} before, {load()} after.\n'

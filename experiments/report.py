@@ -1,20 +1,26 @@
-"""Collects a sweep's `results.json` files into tables and plots.
+"""Collects a sweep's `results.json` files into tables and plots, and the claims table.
 
-    python -m experiments.report --root=experiments/results/ladder --sweep=ladder
+    python -m experiments.report --root=experiments/results/ladder/e10 --sweep=ladder
+    python -m experiments.report --claims --budget=e10      # experiments/README.md's claims
 
 Every `results.json` under `--root` is one run; runs of the same point with different seeds
 (directories `<point>-s<seed>`) form one row. Written into the root:
 
   runs.csv                one line per run (the raw numbers behind every row);
-  results.csv, results.md one row per point: block, parameters, MACs, seeds, top-1 mean, std and
-                          min-max over seeds, accuracy per million parameters (top-1 in percent
+  results.csv, results.md one row per point: block, parameters, MACs, seeds, top-1 mean, std,
+                          95% confidence interval over seeds (t with n - 1 degrees of freedom)
+                          and min-max, accuracy per million parameters (top-1 in percent
                           divided by millions of parameters, as lineage.train writes it), train
                           images/s and wall time (means over seeds), Pareto membership;
-  top1_vs_params.png      top-1 against parameters (log scale), the Pareto front marked;
-  top1_vs_macs.png        top-1 against MACs (log scale).
+  top1_vs_params.png      top-1 against parameters (log scale), 95% CI bars, the Pareto front;
+  top1_vs_macs.png        top-1 against MACs (log scale), 95% CI bars.
 
 The Pareto front is the points no other point beats on both axes: none has at most as many
 parameters and at least as high a mean top-1, one of the two strictly.
+
+`--claims` reads the committed results of each sweep the claims need
+(`experiments/results/<sweep>/<budget>/`, see `experiments.claims`) and rewrites the claims
+table between the CLAIMS_BEGIN and CLAIMS_END lines of experiments/README.md.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
+from scipy import stats
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -61,6 +68,15 @@ class Row:
     def top1_std(self) -> float | None:
         """Sample standard deviation over seeds; None with one seed."""
         return statistics.stdev(self.top1) if len(self.top1) > 1 else None
+
+    @property
+    def ci95(self) -> float | None:
+        """Half-width of the 95% confidence interval of the mean over seeds (Student's t with
+        n - 1 degrees of freedom); None with one seed."""
+        n = len(self.top1)
+        if n < 2:
+            return None
+        return float(stats.t.ppf(0.975, n - 1)) * self.top1_std / n**0.5
 
     @property
     def acc_per_mparams(self) -> float:
@@ -132,8 +148,8 @@ def pareto_front(rows: Sequence[Row]) -> set[str]:
 
 
 COLUMNS = (
-    'point', 'block', 'params', 'macs', 'seeds', 'top1_mean', 'top1_std', 'top1_min',
-    'top1_max', 'acc_per_mparams', 'train_images_per_sec', 'wall_time_s', 'pareto',
+    'point', 'block', 'params', 'macs', 'seeds', 'top1_mean', 'top1_std', 'top1_ci95',
+    'top1_min', 'top1_max', 'acc_per_mparams', 'train_images_per_sec', 'wall_time_s', 'pareto',
 )  # fmt: skip
 
 
@@ -148,7 +164,7 @@ def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
     front = pareto_front(rows)
     out = []
     for r in rows:
-        std = r.top1_std
+        std, ci = r.top1_std, r.ci95
         out.append({
             'point': r.point,
             'block': r.block,
@@ -157,6 +173,7 @@ def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
             'seeds': len(r.seeds),
             'top1_mean': 100 * r.top1_mean,
             'top1_std': None if std is None else 100 * std,
+            'top1_ci95': None if ci is None else 100 * ci,
             'top1_min': 100 * min(r.top1),
             'top1_max': 100 * max(r.top1),
             'acc_per_mparams': r.acc_per_mparams,
@@ -196,43 +213,32 @@ def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) 
         }
     )
     lines = [f'Runs: {"; ".join(budget)}.', '']
-    lines += md.header(
-        [
-            'point', 'block', 'params', 'MACs', 'seeds', 'top-1 % mean', 'std', 'min-max',
-            'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
-        ]
-    )  # fmt: skip
+    lines += md.header([
+        'point', 'block', 'params', 'MACs', 'seeds', 'top-1 % mean ± std', '95% CI',
+        'min-max', 'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
+    ])  # fmt: skip
     for r in records:
         spread = f'{r["top1_min"]:.2f}-{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
-        lines.append(
-            md.row(
-                [
-                    r['point'],
-                    r['block'],
-                    _fmt(r['params']),
-                    _fmt(r['macs']),
-                    r['seeds'],
-                    _fmt(r['top1_mean']),
-                    _fmt(r['top1_std']),
-                    spread,
-                    _fmt(r['acc_per_mparams'], 1),
-                    _fmt(r['train_images_per_sec'], 1),
-                    _fmt(r['wall_time_s'], 0),
-                    _fmt(r['pareto']),
-                ]
-            )  # fmt: skip
-        )
+        ci = '-' if r['top1_ci95'] is None else (
+            f'{r["top1_mean"] - r["top1_ci95"]:.2f}-{r["top1_mean"] + r["top1_ci95"]:.2f}'
+        )  # fmt: skip
+        std = '' if r['top1_std'] is None else f' ± {r["top1_std"]:.2f}'
+        lines.append(md.row([
+            r['point'], r['block'], _fmt(r['params']), _fmt(r['macs']), r['seeds'],
+            f'{r["top1_mean"]:.2f}{std}', ci, spread, _fmt(r['acc_per_mparams'], 1),
+            _fmt(r['train_images_per_sec'], 1), _fmt(r['wall_time_s'], 0), _fmt(r['pareto']),
+        ]))  # fmt: skip
     return '\n'.join(lines) + '\n'
 
 
 def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = frozenset()):
-    """Mean top-1 (std bars) against `x` ('params' or 'macs', log scale), labelled points;
-    the points of `front` joined by a line."""
+    """Mean top-1 (95% CI bars, none for one seed) against `x` ('params' or 'macs', log scale),
+    labelled points; the points of `front` joined by a line."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         on_front = r.point in front
         ax.errorbar(
-            getattr(r, x), 100 * r.top1_mean, yerr=100 * (r.top1_std or 0.0), fmt='o',
+            getattr(r, x), 100 * r.top1_mean, yerr=100 * (r.ci95 or 0.0), fmt='o',
             color='tab:red' if on_front else 'tab:blue', capsize=3,
         )  # fmt: skip
         ax.annotate(r.point, (getattr(r, x), 100 * r.top1_mean), fontsize=7,
@@ -243,7 +249,7 @@ def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = f
         ax.legend(loc='lower right')
     ax.set_xscale('log')
     ax.set_xlabel('parameters' if x == 'params' else 'MACs per image')
-    ax.set_ylabel('test top-1 (%)')
+    ax.set_ylabel('test top-1 (%), mean and 95% CI over seeds')
     ax.set_title(title)
     ax.grid(True, which='both', alpha=0.3)
     fig.tight_layout()
@@ -282,9 +288,54 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     return records
 
 
+CLAIMS_BEGIN = '<!-- claims table: generated by python -m experiments.report --claims -->'
+CLAIMS_END = '<!-- end of claims table -->'
+
+
+def claims_markdown(results_dir: str, budget: str) -> str:
+    """The claims table (experiments.claims) from `<results_dir>/<sweep>/<budget>/`."""
+    from experiments import claims
+
+    rows = {}
+    for sweep in claims.sweeps_needed():
+        root = os.path.join(results_dir, sweep, budget)
+        runs = load_runs(root) if os.path.isdir(root) else []
+        rows.update({(sweep, row.point): row for row in summarize(runs)})
+    ours = f'our result (top-1 %, mean ± 95% CI half-width; CIFAR-10, budget {budget})'
+    lines = md.header(['claim', 'paper, figure/table and its numbers', ours, 'verdict'])
+    lines += [md.row(cells) for cells in claims.claims_table(rows, budget)]
+    return '\n'.join(lines)
+
+
+def write_claims(readme: str, results_dir: str, budget: str) -> str:
+    """Replaces the lines between CLAIMS_BEGIN and CLAIMS_END of `readme` with the claims table.
+
+    Raises:
+      ValueError: `readme` lacks the two marker lines.
+    """
+    with open(readme) as f:
+        text = f.read()
+    if CLAIMS_BEGIN not in text or CLAIMS_END not in text:
+        raise ValueError(f'{readme} lacks the lines {CLAIMS_BEGIN!r} and {CLAIMS_END!r}')
+    table = claims_markdown(results_dir, budget)
+    head, rest = text.split(CLAIMS_BEGIN, 1)
+    tail = rest.split(CLAIMS_END, 1)[1]
+    with open(readme, 'w') as f:
+        f.write(f'{head}{CLAIMS_BEGIN}\n{table}\n{CLAIMS_END}{tail}')
+    return table
+
+
 def main(argv: list[str]) -> None:
     del argv
     root, sweep = flags.FLAGS.root, flags.FLAGS.sweep
+    if flags.FLAGS.claims:
+        try:
+            print(write_claims(flags.FLAGS.readme, flags.FLAGS.results, flags.FLAGS.budget))
+        except ValueError as e:
+            sys.exit(f'error: {e}')
+        return
+    if not root:
+        sys.exit('error: pass --root=<directory of results.json files>, or --claims')
     order = None
     if sweep:
         from experiments import sweeps
@@ -301,5 +352,8 @@ if __name__ == '__main__':
     # Flags are defined here, not at import, so the module imports beside run_sweep (tests).
     flags.DEFINE_string('root', None, 'Directory searched for results.json files.')
     flags.DEFINE_string('sweep', None, 'Optional sweep name: rows in its point order.')
-    flags.mark_flag_as_required('root')
+    flags.DEFINE_bool('claims', False, 'Rewrite the claims table of --readme instead.')
+    flags.DEFINE_string('budget', 'e10', 'Claims: the budget directory the results sit in.')
+    flags.DEFINE_string('results', os.path.join('experiments', 'results'), 'Claims: results.')
+    flags.DEFINE_string('readme', os.path.join('experiments', 'README.md'), 'Claims: the file.')
     app.run(main)

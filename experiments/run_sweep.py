@@ -1,22 +1,39 @@
-"""Runs every point of a sweep as its own `lineage.main` process, skipping finished ones.
+"""Runs every point of a sweep as its own `lineage.main` process, across sessions.
 
     python -m experiments.run_sweep --sweep=ladder_digits
-    python -m experiments.run_sweep --sweep=ladder --seeds=0,1,2 --root=experiments/results/ladder
-    python -m experiments.run_sweep --sweep=spectrum -- --config.num_train_steps=5000
+    python -m experiments.run_sweep --sweep=ladder --epochs=10            # runs/cifar10/e10/
+    python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan     # what is left, hours
+    python -m experiments.run_sweep --sweep=ladder --epochs=10 --collect  # experiments/results/
+    python -m experiments.run_sweep --sweep=spectrum -- --config.conv_impl=xla
 
 Each point runs as `python -m lineage.main --config=<base config> --config.x=y ...
---workdir=<root>/<point>`, with its output in `<root>/<point>.log`. A point whose
-`results.json` exists is skipped, so rerunning the same command resumes the sweep (and an
-interrupted point resumes from its own checkpoint). A point that fails is logged with its
+--workdir=<root>/<budget>/<point>`, with its output in `<root>/<budget>/<point>.log`. `--epochs`
+sets one budget for the whole sweep (each point a full schedule of that many epochs) and names
+the `<budget>` directory (`e10`), so runs at different budgets never share a workdir; without it
+each point trains the config's own budget directly under the root. The CIFAR sweeps share one
+root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps share (the ladder's
+`separable` is separable_act's 'none') runs once.
+
+Across sessions: a point whose `results.json` exists is skipped; an interrupted one resumes from
+its own checkpoint (lineage.main does that). SIGTERM (a session ending) is forwarded to the
+running point, which saves a checkpoint and exits; the runner then stops without starting the
+next point and exits 143, and the same command resumes. A point that fails is logged with its
 return code and log file and the sweep goes on; the runner exits 1 if any point failed.
-Flags after `--` are appended to every point (e.g. a longer budget on a TPU VM). The same
-command runs on a TPU VM: each point uses every local device.
+
+`--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`).
+`--collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints)
+into `experiments/results/<sweep>/<budget>/`, for committing; it never writes over a file that
+differs. Flags after `--` are appended to every point. The same command runs on a TPU VM: each
+point uses every local device.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,12 +41,18 @@ from collections.abc import Callable, Sequence
 
 from absl import app, flags, logging
 
-from experiments import sweeps
+from experiments import sweep_plan, sweeps
+
+RESULTS_DIR = os.path.join('experiments', 'results')
+# What a finished point leaves that is worth committing (checkpoints are not).
+COLLECTED = ('results.json', 'metrics.jsonl')
+STOPPED = 143  # the shell's status for a process ended by SIGTERM
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What happened to one point: 'done' (ran now), 'skipped' (finished before) or 'failed'."""
+    """What happened to one point: 'done' (ran now), 'skipped' (finished before), 'failed' or
+    'stopped' (SIGTERM: checkpointed, resumes on the next start)."""
 
     point: str
     status: str
@@ -43,75 +66,181 @@ def point_command(point: sweeps.Point, workdir: str, extra: Sequence[str] = ()) 
     return [sys.executable, '-m', 'lineage.main', *point.args(), *extra, f'--workdir={workdir}']
 
 
+def finished(workdir: str) -> bool:
+    return os.path.exists(os.path.join(workdir, 'results.json'))
+
+
+class _Terminations:
+    """While active, SIGTERM is recorded and forwarded to the running child, not fatal."""
+
+    def __init__(self):
+        self.asked = False
+        self.child: subprocess.Popen | None = None
+
+    def _handler(self, signum, frame):
+        del frame
+        self.asked = True
+        logging.warning('SIGTERM: stopping the running point (it checkpoints); rerun to resume')
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signum)
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGTERM, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _run_child(command, log, terminations: _Terminations) -> int:
+    """Runs `command` with its output in `log`; SIGTERM to us reaches it too."""
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    terminations.child = child
+    if terminations.asked:  # the signal came while the child was starting
+        child.send_signal(signal.SIGTERM)
+    try:
+        return child.wait()
+    finally:
+        terminations.child = None
+
+
 def run_sweep(
     points: Sequence[sweeps.Point],
     root: str,
     extra: Sequence[str] = (),
-    run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+    run: Callable[..., int] | None = None,
 ) -> list[Outcome]:
-    """Runs the unfinished `points` one after another under `root`.
+    """Runs the unfinished `points` one after another under `root`, until done or SIGTERM.
 
     Args:
       points: the sweep's points.
       root: directory holding one workdir (and one .log file) per point.
       extra: flags appended to every point's command.
-      run: `subprocess.run` (tests pass a fake).
+      run: `(command, log file, terminations) -> return code`; tests pass a fake.
 
     Returns:
-      One Outcome per point, in order.
+      One Outcome per point that was reached, in order; after a SIGTERM the rest are left out.
     """
+    run = run or _run_child
     os.makedirs(root, exist_ok=True)
     outcomes = []
-    for i, point in enumerate(points):
-        workdir = os.path.join(root, point.name)
-        log_path = os.path.join(root, f'{point.name}.log')
-        tag = f'[{i + 1}/{len(points)}] {point.name}'
-        if os.path.exists(os.path.join(workdir, 'results.json')):
-            logging.info('%s: finished before, skipped', tag)
-            outcomes.append(Outcome(point.name, 'skipped'))
-            continue
-        command = point_command(point, workdir, extra)
-        logging.info('%s: %s', tag, ' '.join(command))
-        started = time.perf_counter()
-        with open(log_path, 'a') as log:
-            code = run(command, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
-        seconds = time.perf_counter() - started
-        if code == 0 and os.path.exists(os.path.join(workdir, 'results.json')):
-            logging.info('%s: done in %.0f s', tag, seconds)
-            outcomes.append(Outcome(point.name, 'done', 0, log_path, seconds))
-        else:
-            logging.error(
-                '%s: FAILED (returncode %d) after %.0f s; see %s', tag, code, seconds, log_path
-            )
-            outcomes.append(Outcome(point.name, 'failed', code, log_path, seconds))
+    with _Terminations() as terminations:
+        for i, point in enumerate(points):
+            workdir = os.path.join(root, point.name)
+            log_path = os.path.join(root, f'{point.name}.log')
+            tag = f'[{i + 1}/{len(points)}] {point.name}'
+            if finished(workdir):
+                logging.info('%s: finished before, skipped', tag)
+                outcomes.append(Outcome(point.name, 'skipped'))
+                continue
+            if terminations.asked:
+                break
+            command = point_command(point, workdir, extra)
+            logging.info('%s: %s', tag, ' '.join(command))
+            started = time.perf_counter()
+            with open(log_path, 'a') as log:
+                code = run(command, log, terminations)
+            seconds = time.perf_counter() - started
+            if code == 0 and finished(workdir):
+                logging.info('%s: done in %.0f s', tag, seconds)
+                outcomes.append(Outcome(point.name, 'done', 0, log_path, seconds))
+            elif terminations.asked:
+                logging.warning('%s: stopped after %.0f s; the next start resumes it', tag, seconds)
+                outcomes.append(Outcome(point.name, 'stopped', code, log_path, seconds))
+                break
+            else:
+                logging.error(
+                    '%s: FAILED (returncode %d) after %.0f s; see %s', tag, code, seconds, log_path
+                )
+                outcomes.append(Outcome(point.name, 'failed', code, log_path, seconds))
     return outcomes
+
+
+def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list[str]:
+    """Copies each finished point's COLLECTED files and its log into `destination`.
+
+    Returns:
+      The names of the points copied (or already there, identical).
+
+    Raises:
+      ValueError: a file in `destination` differs from the one it would be copied from.
+    """
+    copied = []
+    for point in points:
+        workdir = os.path.join(root, point.name)
+        if not finished(workdir):
+            continue
+        pairs = [
+            (os.path.join(workdir, f), os.path.join(destination, point.name, f)) for f in COLLECTED
+        ]
+        log = os.path.join(root, f'{point.name}.log')
+        pairs.append((log, os.path.join(destination, f'{point.name}.log')))
+        for source, target in pairs:
+            if not os.path.exists(source):
+                continue
+            if os.path.exists(target):
+                if filecmp.cmp(source, target, shallow=False):
+                    continue
+                raise ValueError(
+                    f'{target} exists and differs from {source}; move it away or pick another '
+                    'budget (--epochs) for the new runs'
+                )
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(source, target)
+        copied.append(point.name)
+    return copied
 
 
 def main(argv: list[str]) -> None:
     extra = argv[1:]
     if extra[:1] == ['--']:
         extra = extra[1:]
-    name = flags.FLAGS.sweep
+    name, epochs = flags.FLAGS.sweep, flags.FLAGS.epochs
     seeds = [int(s) for s in flags.FLAGS.seeds] if flags.FLAGS.seeds else None
     try:
-        points = sweeps.sweep_points(name, seeds)
+        points = sweeps.with_budget(name, sweeps.sweep_points(name, seeds), epochs)
     except ValueError as e:
         sys.exit(f'error: {e}')
-    root = flags.FLAGS.root or os.path.join('experiments', 'results', name)
+    tag = sweeps.budget_tag(epochs)
+    root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
+    if flags.FLAGS.plan:
+        searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
+        print(sweep_plan.describe(name, points, root, searched))
+        return
+    if flags.FLAGS.collect:
+        for member in sweeps.members(name):
+            destination = os.path.join(RESULTS_DIR, member, tag)
+            mine = sweeps.with_budget(member, sweeps.sweep_points(member, seeds), epochs)
+            try:
+                copied = collect(mine, root, destination)
+            except ValueError as e:
+                sys.exit(f'error: {e}')
+            print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
+        return
     outcomes = run_sweep(points, root, extra)
     failed = [o for o in outcomes if o.status == 'failed']
-    counts = {s: sum(o.status == s for o in outcomes) for s in ('done', 'skipped', 'failed')}
+    counts = {
+        s: sum(o.status == s for o in outcomes) for s in ('done', 'skipped', 'failed', 'stopped')
+    }
     print(f'sweep {name}: ' + ', '.join(f'{n} {s}' for s, n in counts.items()))
     for o in failed:
         print(f'  failed: {o.point} (returncode {o.returncode}), log {o.log}')
+    if counts['stopped'] or len(outcomes) < len(points):
+        print(f'sweep {name}: stopped by SIGTERM; run the same command to resume')
+        sys.exit(STOPPED)
     if failed:
         sys.exit(1)
 
 
 if __name__ == '__main__':
     # Flags are defined here, not at import, so the module imports beside report (tests).
-    flags.DEFINE_string('sweep', None, f'One of: {", ".join(sorted(sweeps.SWEEPS))}.')
+    flags.DEFINE_string(
+        'sweep', None, f'One of: {", ".join(sorted(sweeps.SWEEPS))}, ablations (all but curve).'
+    )
     flags.DEFINE_list('seeds', None, "Seeds for every point; default: the sweep's own.")
-    flags.DEFINE_string('root', None, 'Sweep directory; default experiments/results/<sweep>.')
+    flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs (a full schedule each).')
+    flags.DEFINE_string('root', None, 'Runs directory; default runs/cifar10 (runs/digits).')
+    flags.DEFINE_bool('plan', False, 'Print the points left and an estimate of their hours.')
+    flags.DEFINE_bool('collect', False, 'Copy finished points into experiments/results/<sweep>.')
     flags.mark_flag_as_required('sweep')
     app.run(main)

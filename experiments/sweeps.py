@@ -1,30 +1,39 @@
 """The ablation sweeps as plain Python: each is a list of points, a point a config plus overrides.
 
 Sweeps (each has a CIFAR-10 form on configs/ladder_cifar10.py and a quick `_digits` form on
-configs/ladder_digits.py that runs on 2 CPU cores in minutes):
+configs/ladder_digits.py that runs on 2 CPU cores in minutes); seeds per point as below unless
+`--seeds` overrides:
 
-  ladder          one rung per lineage step, same widths (16, 32, 64): plain3x3 (the baseline),
-                  plain5x5, naive_inception, inception, factorized, bottleneck, separable,
-                  inverted_residual. Seeds 0, 1, 2 for the baseline and the separable rung, seed
-                  0 for the others (what the CPU budget allowed; `--seeds` overrides).
-  ladder_matched  the same rungs, widths scaled per rung to a matched parameter budget: the
-                  baseline's MATCHED_BUDGET parameters (see MATCHED_WIDTHS, computed by
-                  `matched_widths`).
-  spectrum        the Xception paper's Inception -> Xception dial (Chollet 2017, Sec. 1.2): the
-                  'spectrum' block with segments g = 1, 4, 16 and C (depthwise).
-  separable_act   the Xception paper's Fig. 10: the activation between the depthwise and the
-                  pointwise conv of the 'separable' rung: none, relu, elu.
-  curve           the learning curve that picks the sweeps' budget: plain3x3 and separable,
-                  seed 0, each a full schedule of CURVE_EPOCHS epochs, shortest first.
+  ladder             one rung per lineage step, same widths (16, 32, 64): plain3x3 (the
+                     baseline), plain5x5, naive_inception, inception, factorized, bottleneck,
+                     separable, inverted_residual. Seeds 0, 1, 2.
+  separable_act      the Xception paper's Fig. 10: the activation between the depthwise and the
+                     pointwise conv of the 'separable' rung: none, relu, elu. Seeds 0, 1, 2.
+  linear_bottleneck  MobileNetV2's Fig. 6a: the inverted residual with a linear projection vs
+                     a ReLU6 one. Seeds 0, 1, 2.
+  spectrum           the Xception paper's Inception -> Xception dial (Chollet 2017, Sec. 1.2):
+                     the 'spectrum' block with segments g = 1, 4, 16 and C (depthwise). Seeds 0, 1.
+  ladder_matched     the rungs, widths scaled per rung to a matched parameter budget: the
+                     baseline's MATCHED_BUDGET parameters (see MATCHED_WIDTHS). Seed 0.
+  curve              the learning curve that picks the sweeps' budget: plain3x3 and separable,
+                     seed 0, each a full schedule of CURVE_EPOCHS epochs, shortest first.
+
+  ablations          all of the above but the curve (PLAN), each shared point once.
 
     python -m experiments.run_sweep --sweep=ladder_digits
 
-A point's name is its workdir under the sweep's root, e.g. `separable-s1`.
+A point's name is its workdir under the sweep's root, e.g. `separable-s1`. Points shared
+between sweeps have one name and so one workdir, and run once: separable_act's 'none' is the
+ladder's `separable` (mid_act none is the block's default) and linear_bottleneck's linear point
+is the ladder's `inverted_residual`. `with_budget` sets a sweep-wide budget (epochs, each a full
+schedule) whose tag (`budget_tag`, e.g. `e10`) names the directory the points' workdirs sit in,
+so different budgets never share a workdir.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,9 +51,11 @@ RUNGS = (
     'inverted_residual',
 )
 BASELINE = 'plain3x3'
-# The rungs that get three seeds by default (the fewest that give a spread); the others get one.
-MULTI_SEED_RUNGS = ('plain3x3', 'separable')
 DEFAULT_SEEDS = (0, 1, 2)
+# Fewer seeds where a sweep's points are many and the finding is about a trend (spectrum) or
+# where the sweep is a cross-check (the matched ladder).
+SPECTRUM_SEEDS = (0, 1)
+MATCHED_SEEDS = (0,)
 BASE_WIDTHS = (16, 32, 64)
 # Segment counts of the spectrum sweep; None is g = C (one segment per channel, depthwise).
 SEGMENTS = (1, 4, 16, None)
@@ -118,15 +129,9 @@ def _point(
     )
 
 
-def _seeds_for(block: str, seeds: Sequence[int] | None) -> Sequence[int]:
-    if seeds is not None:
-        return seeds
-    return DEFAULT_SEEDS if block in MULTI_SEED_RUNGS else (0,)
-
-
 def ladder(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
     """Every rung at the same widths."""
-    return [_point(config, b, s) for b in RUNGS for s in _seeds_for(b, seeds)]
+    return [_point(config, b, s) for b in RUNGS for s in seeds or DEFAULT_SEEDS]
 
 
 def ladder_matched(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
@@ -134,7 +139,7 @@ def ladder_matched(config: str, seeds: Sequence[int] | None = None) -> list[Poin
     points = []
     for block in RUNGS:
         widths = MATCHED_WIDTHS[block]
-        for seed in _seeds_for(block, seeds):
+        for seed in seeds or MATCHED_SEEDS:
             points.append(_point(config, block, seed, f'-w{widths[0]}', **{'model.widths': widths}))
     return points
 
@@ -144,16 +149,32 @@ def spectrum(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
     return [
         _point(config, 'spectrum', s, f'-g{g or "C"}', {'segments': g})
         for g in SEGMENTS
-        for s in (seeds or (0,))
+        for s in seeds or SPECTRUM_SEEDS
     ]
 
 
 def separable_act(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
-    """The 'separable' block with each of MID_ACTS between depthwise and pointwise."""
+    """The 'separable' block with each of MID_ACTS between depthwise and pointwise; 'none' is
+    the block's default, so that point is the ladder's `separable`."""
     return [
-        _point(config, 'separable', s, f'-{act}', {'mid_act': act})
+        _point(config, 'separable', s)
+        if act == 'none'
+        else _point(config, 'separable', s, f'-{act}', {'mid_act': act})
         for act in MID_ACTS
-        for s in (seeds or (0,))
+        for s in seeds or DEFAULT_SEEDS
+    ]
+
+
+def linear_bottleneck(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
+    """The inverted residual with its linear projection (the block's default, so the ladder's
+    `inverted_residual` point) and with a ReLU6 one (Sandler et al. 2018, Fig. 6a)."""
+    return [
+        point
+        for s in seeds or DEFAULT_SEEDS
+        for point in (
+            _point(config, 'inverted_residual', s),
+            _point(config, 'inverted_residual', s, '-relu6', {'linear_bottleneck': False}),
+        )
     ]
 
 
@@ -169,11 +190,17 @@ def curve(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
 
 _KINDS: dict[str, Callable[..., list[Point]]] = {
     'ladder': ladder,
-    'ladder_matched': ladder_matched,
-    'spectrum': spectrum,
     'separable_act': separable_act,
+    'linear_bottleneck': linear_bottleneck,
+    'spectrum': spectrum,
+    'ladder_matched': ladder_matched,
     'curve': curve,
 }
+# Sweeps whose points carry their own budget: a sweep-wide one would contradict them.
+OWN_BUDGET = ('curve', 'curve_digits')
+# The whole ablation plan, in the order that serves the claims first; `ablations` runs them as
+# one sweep, each shared point once.
+PLAN = ('ladder', 'separable_act', 'linear_bottleneck', 'spectrum', 'ladder_matched')
 SWEEPS = {
     **{kind: (fn, CIFAR_CONFIG) for kind, fn in _KINDS.items()},
     **{f'{kind}_digits': (fn, DIGITS_CONFIG) for kind, fn in _KINDS.items()},
@@ -193,7 +220,49 @@ def sweep_points(name: str, seeds: Sequence[int] | None = None) -> list[Point]:
     Raises:
       ValueError: an unknown sweep name.
     """
-    if name not in SWEEPS:
-        raise ValueError(f'unknown sweep {name!r}; choose from {", ".join(sorted(SWEEPS))}')
+    if name not in SWEEPS and name not in ('ablations', 'ablations_digits'):
+        choices = ', '.join(sorted([*SWEEPS, 'ablations', 'ablations_digits']))
+        raise ValueError(f'unknown sweep {name!r}; choose from {choices}')
+    if name in ('ablations', 'ablations_digits'):
+        suffix = name.removeprefix('ablations')
+        unique = {}
+        for member in PLAN:
+            for point in sweep_points(member + suffix, seeds):
+                unique.setdefault(point.name, point)
+        return list(unique.values())
     fn, config = SWEEPS[name]
     return fn(config, seeds)
+
+
+def members(name: str) -> tuple[str, ...]:
+    """The sweeps a name stands for: PLAN (in its form) for `ablations`, else the name itself."""
+    if name in ('ablations', 'ablations_digits'):
+        return tuple(m + name.removeprefix('ablations') for m in PLAN)
+    return (name,)
+
+
+def budget_tag(epochs: float | None) -> str:
+    """The directory name of a sweep-wide budget: 'e10' for 10 epochs, '' for the config's own."""
+    return f'e{epochs:g}' if epochs else ''
+
+
+def with_budget(name: str, points: Sequence[Point], epochs: float | None) -> list[Point]:
+    """`points` trained for `epochs` epochs each (a full warmup + cosine schedule); None keeps
+    the config's budget.
+
+    Raises:
+      ValueError: a non-positive budget, or a budget for a sweep whose points carry their own.
+    """
+    if epochs is None:
+        return list(points)
+    if epochs <= 0:
+        raise ValueError(f'--epochs must be > 0, got {epochs:g}')
+    if name in OWN_BUDGET:
+        raise ValueError(f"sweep {name!r} sets each point's epochs itself; drop --epochs")
+    budget = {'num_train_steps': -1, 'num_epochs': float(epochs)}
+    return [dataclasses.replace(p, overrides={**p.overrides, **budget}) for p in points]
+
+
+def default_root(name: str) -> str:
+    """Where sweep `name` runs by default: one root per data set, so shared points run once."""
+    return os.path.join('runs', 'digits' if name.endswith('_digits') else 'cifar10')

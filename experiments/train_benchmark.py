@@ -1,7 +1,13 @@
-r"""Train-step images/s and peak memory of the reference networks: lineage, PyTorch+timm, Keras 3.
+r"""Train-step images/s and peak memory of the ladder and the reference networks: lineage,
+PyTorch (+timm), Keras 3.
 
     python -m experiments.train_benchmark --peers_python=.venv-peers/bin/python \
         --output=experiments/results/train_benchmark.md
+
+The ladder rows (`--ladder_rungs`) are the ablations' shape: every rung of the ladder at widths
+16/32/64, depths 1/1/1, 32x32 inputs, batch 64, 10 classes, SGD with Nesterov momentum, beside
+its PyTorch twin (experiments/bench_workers/torch_ladder.py; no Keras twin). The reference rows
+(`TRAIN_ROWS`) are the four wide networks beside timm's and Keras's.
 
 Each (framework, network) pair runs in its own process (experiments/bench_workers/), and the
 processes alternate in one run (for each network: lineage, torch, keras; repeated `--rounds`
@@ -30,7 +36,7 @@ from typing import Any
 
 from absl import app, flags
 
-from experiments import markdown
+from experiments import markdown, sweeps
 from experiments.bench_workers.protocol import RESULT_PREFIX
 from lineage.models import model_info
 
@@ -44,6 +50,9 @@ TRAIN_ROWS = (
     ('xception', 128, 32),
     ('inception_v3', 128, 32),
 )
+# The ladder rows: every rung at the sweeps' shape (experiments/sweeps.py).
+LADDER_MODEL = {'widths': list(sweeps.BASE_WIDTHS), 'depths': [1, 1, 1]}
+LADDER_SIZE, LADDER_BATCH, LADDER_CLASSES = 32, 64, 10
 # Every reference network for the time to first step, at the input size it is registered with
 # (its paper's resolution, `lineage.models.model_info`).
 FIRST_STEP_ROWS = (
@@ -56,7 +65,7 @@ FIRST_STEP_ROWS = (
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
 # What a peer's Python must import for its worker to run.
-PEER_MODULES = {'torch': ('torch', 'timm'), 'keras': ('keras', 'jax')}
+PEER_MODULES = {'torch': ('torch',), 'keras': ('keras', 'jax')}
 
 FLAGS = flags.FLAGS
 
@@ -65,6 +74,7 @@ def define_flags() -> None:
     """The command's flags, defined when run (not at import: tests import this module beside
     other experiments that define `--output`)."""
     flags.DEFINE_string('peers_python', '', 'Python with torch+timm and keras+jax; empty: no peers')
+    flags.DEFINE_list('ladder_rungs', list(sweeps.RUNGS), 'ladder rows (sweeps.RUNGS); empty: none')
     flags.DEFINE_list('networks', [r[0] for r in TRAIN_ROWS], 'train-step rows to run')
     flags.DEFINE_list('frameworks', list(FRAMEWORKS), 'frameworks to run, of lineage,torch,keras')
     flags.DEFINE_integer('rounds', 1, 'times the alternating sequence runs; per-row medians')
@@ -134,13 +144,18 @@ def worker_command(
     steps: int,
     warmup: int,
     lineage_options: str = '{}',
+    rung: str | None = None,
 ) -> list[str]:
-    """The command line that runs one framework's worker on one network."""
+    """One framework's worker on one network; for a ladder `rung`, the twins' shared options."""
     command = [python, '-m', f'experiments.bench_workers.{framework}_worker']
     command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
     command += [f'--steps={steps}', f'--warmup={warmup}']
-    if framework == 'lineage':
-        command.append(f'--options={lineage_options}')
+    options = json.loads(lineage_options) if framework == 'lineage' else {}
+    if rung:
+        options.update(model={'block': rung, **LADDER_MODEL}, nesterov=True)
+        command.append(f'--num_classes={LADDER_CLASSES}')
+    if framework == 'lineage' or rung:
+        command.append(f'--options={json.dumps(options)}')
     return command
 
 
@@ -305,7 +320,8 @@ def render(
         '',
         'Versions: ' + '; '.join(f'{f}: {v}' for f, v in versions.items()),
         '',
-        f'Float32, SGD momentum 0.9, 1000 classes, random data; {FLAGS.warmup} warm-up and '
+        'Float32, random data; ladder rows: 10 classes, SGD Nesterov momentum 0.9; reference '
+        f'rows: 1000 classes, SGD momentum 0.9; {FLAGS.warmup} warm-up and '
         f'{FLAGS.steps} timed steps per process, {FLAGS.rounds} round(s) alternating '
         f'{" / ".join(frameworks)}. lineage options: {FLAGS.lineage_options}. OMP_WAIT_POLICY: '
         f'{FLAGS.omp_wait_policy or "unset (OpenMP default)"}.',
@@ -347,10 +363,9 @@ def main(argv: Sequence[str]) -> None:
                 f.write(text)
         return text
 
-    def run(framework: str, python: str, network: str, size: int, batch: int, steps: int):
-        command = worker_command(
-            framework, python, network, size, batch, steps, FLAGS.warmup, FLAGS.lineage_options
-        )
+    def run(framework, python, network, size, batch, steps, rung=None):
+        shape = (network, size, batch, steps, FLAGS.warmup)
+        command = worker_command(framework, python, *shape, FLAGS.lineage_options, rung)
         result, note = run_worker(command, FLAGS.timeout, FLAGS.omp_wait_policy)
         if note:
             notes.append(f'{framework} {network} {size}x{size}: {note}')
@@ -359,14 +374,16 @@ def main(argv: Sequence[str]) -> None:
             versions[framework] = result.get('version')
         return result
 
+    rows = [(f'ladder {r}', 'ladder', LADDER_SIZE, LADDER_BATCH, r) for r in FLAGS.ladder_rungs]
+    rows += [(n, n, size, batch, None) for n, size, batch in TRAIN_ROWS if n in FLAGS.networks]
     for _ in range(FLAGS.rounds):
-        for network, size, batch in TRAIN_ROWS:
-            if network not in FLAGS.networks:
-                continue
-            for framework in frameworks:
+        for row, network, size, batch, rung in rows:
+            for framework in [
+                f for f in frameworks if not (rung and f == 'keras')
+            ]:  # no Keras twin
                 python = sys.executable if framework == 'lineage' else FLAGS.peers_python
-                if result := run(framework, python, network, size, batch, FLAGS.steps):
-                    collected.setdefault(network, {}).setdefault(framework, []).append(result)
+                if result := run(framework, python, network, size, batch, FLAGS.steps, rung):
+                    collected.setdefault(row, {}).setdefault(framework, []).append(result)
                 report()
     if collected:
         loads.append(('after the train-step rows', os.getloadavg()))

@@ -59,7 +59,16 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
 
 
 class OtherModelError(ValueError):
-    """The workdir's checkpoints were written for another model or data set."""
+    """The workdir's checkpoints were written for another model, data set or optimizer."""
+
+
+# What each top-level fingerprint key belongs to, for the refusal's wording (others: model).
+_KINDS = {
+    'dataset': 'data set',
+    'num_classes': 'data set',
+    'image_shape': 'data set',
+    'optimizer': 'optimizer',
+}
 
 
 def _reason(error: BaseException) -> str:
@@ -113,10 +122,15 @@ class Checkpoints:
         record = reader.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
         record = dict(record['record'])
         found = record.get('fingerprint', {})
-        if found != self.fingerprint:
-            diff = '; '.join(_differences(found, self.fingerprint)) or 'no record'
+        # Keys a checkpoint from an older lineage lacks are not held against it.
+        mine = {k: v for k, v in self.fingerprint.items() if k in found or not found}
+        if found != mine:
+            keys = {k for k in set(found) | set(mine) if found.get(k) != mine.get(k)}
+            kinds = {_KINDS.get(k, 'model') for k in keys}
+            what = ' and '.join(k for k in ('model', 'data set', 'optimizer') if k in kinds)
+            diff = '; '.join(_differences(found, mine)) or 'no record'
             raise OtherModelError(
-                f'{self.workdir} holds checkpoints of another model ({diff}); pass another '
+                f'{self.workdir} holds checkpoints of another {what} ({diff}); pass another '
                 f'--workdir, or delete {self.directory} to start over'
             )
         return record
@@ -172,9 +186,14 @@ class Checkpoints:
           (step, record); (0, {}) when there is no checkpoint yet.
 
         Raises:
-          ValueError: the checkpoint was written for another model or data set, or there are
-            checkpoints and none of their records reads.
+          ValueError: the checkpoint was written for another model, data set or optimizer,
+            there are checkpoints and none of their records reads, or `checkpoints` is a file.
         """
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise ValueError(
+                f'{self.directory} is a file, not the folder of checkpoints; move it away, or '
+                'pass another --workdir'
+            )
         step, record, _ = self._newest_first(self._record, everywhere=False)
         return step, record or {}
 

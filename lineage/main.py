@@ -17,6 +17,11 @@ simulated devices each:
     for i in 0 1; do JAX_NUM_CPU_DEVICES=4 python -m lineage.main --config=configs/default.py \\
       --coordinator_address=127.0.0.1:12345 --num_processes=2 --process_id=$i & done; wait
 
+Exit status: 0 when the run finished (or had finished already); 1 on an error, after one line
+`error: ...` naming it; 128 + the signal number when SIGTERM (143) or Ctrl-C's SIGINT (130)
+stopped it: it saved a checkpoint at the step it reached (a rerun resumes there), or, when
+interrupted outside the training loop, it resumes from the last one.
+
 Only process 0 writes metrics and results and prints the summary. Compiled programs are kept
 in `config.compilation_cache_dir` (default ~/.cache/lineage/xla; see
 lineage/compilation_cache.py), so a rerun or a resumed run skips most of the compile.
@@ -27,7 +32,9 @@ from __future__ import annotations
 import importlib.util
 import logging as std_logging
 import os
+import signal
 import sys
+from typing import Any
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorBoard's TensorFlow: no banner
 
@@ -35,7 +42,7 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from lineage import compilation_cache, metrics, parallel, train  # noqa: E402
+from lineage import compilation_cache, metrics, parallel, plan, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
@@ -118,10 +125,13 @@ class _QuietLibraries(std_logging.Filter):
     """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings.
 
     Also drops the two warnings every read-only manager gives ('Given directory is read
-    only'): that is how checkpoints are inspected before a run writes, not a fault.
+    only'): that is how checkpoints are inspected before a run writes, not a fault; and JAX's
+    INFO line on every CPU or GPU run that it found no TPU (libtpu).
     """
 
     def filter(self, record: std_logging.LogRecord) -> bool:
+        if record.levelno < std_logging.WARNING and "backend 'tpu'" in record.getMessage():
+            return False
         if f'{os.sep}orbax{os.sep}' not in record.pathname:
             return True
         message = record.getMessage()
@@ -130,13 +140,28 @@ class _QuietLibraries(std_logging.Filter):
         )
 
 
+def _quiet_closed_loop(unraisable: Any) -> None:
+    """Drops 'Event loop is closed' from TensorStore's threads; reports anything else.
+
+    When a damaged checkpoint fails to restore, orbax closes its event loop while TensorStore
+    reads of the same checkpoint are still in flight; each then reports, from its own thread,
+    that it cannot call back: dozens of tracebacks around the one line that names the damage.
+    """
+    error = unraisable.exc_value
+    if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
     logging.get_absl_handler().addFilter(_QuietLibraries())
+    sys.unraisablehook = _quiet_closed_loop
     config_path = config_flags.get_config_filename(flags.FLAGS['config'])
     workdir = _WORKDIR.value or default_workdir(config_path)
     try:
+        plan.check_fields(_CONFIG.value)
         parallel.initialize(
             _CONFIG.value.distributed, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
         )
@@ -144,12 +169,21 @@ def main(argv: list[str]) -> None:
         results = train.train_and_evaluate(_CONFIG.value, workdir)
     except (ValueError, train.NonFiniteLossError) as e:
         sys.exit(f'error: {e}')
-    if jax.process_index() != 0:  # one summary line per run, not per process
-        return
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading, compiling, eval)
+        print(
+            'error: interrupted before a checkpoint could be saved; rerun to resume from the '
+            'last one',
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGINT)
     if results.get('preempted'):
-        print(f'stopped at step {results["step"]}, checkpoint saved in {workdir}; rerun to resume')
-        return
-    print(metrics.summary_line(results))
+        if jax.process_index() == 0:
+            print(
+                f'stopped at step {results["step"]}, checkpoint saved in {workdir}; rerun to resume'
+            )
+        sys.exit(128 + results['signal'])  # unfinished: a scheduler or retry loop sees it
+    if jax.process_index() == 0:  # one summary line per run, not per process
+        print(metrics.summary_line(results))
 
 
 if __name__ == '__main__':

@@ -2,13 +2,15 @@
 
 Only process 0 writes. Every logged value also goes to `<workdir>/metrics.jsonl`, one JSON
 object per line with its `step`, so a sweep's report can read runs without TensorBoard. When a
-run resumes, lines past the checkpoint it resumes from are dropped: those steps are trained
-again, and the file then reads as if the run had never stopped.
+run resumes, lines past the checkpoint it resumes from are dropped, from metrics.jsonl and from
+the TensorBoard event files: those steps are trained again, and the files then read as if the
+run had never stopped.
 """
 
 from __future__ import annotations
 
 import datetime
+import glob
 import importlib.metadata
 import json
 import os
@@ -70,6 +72,7 @@ class Metrics:
         self._writer = metric_writers.create_default_writer(workdir, asynchronous=False)
 
     def _truncate(self, start_step: int) -> None:
+        self._truncate_events(start_step)
         if not os.path.exists(self.path):
             return
         with open(self.path) as f:
@@ -79,6 +82,23 @@ class Metrics:
         if len(kept) != len(lines):
             with open(self.path, 'w') as f:
                 f.writelines(kept)
+
+    def _truncate_events(self, start_step: int) -> None:
+        """Drops TensorBoard events past `start_step`: trained again, they would show twice."""
+        from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        for path in glob.glob(os.path.join(self.workdir, 'events.out.tfevents.*')):
+            records = list(RawEventFileLoader(path).Load())
+            kept = [r for r in records if Event.FromString(r).step <= start_step]
+            if len(kept) == len(records):
+                continue
+            with open(path + '.tmp', 'wb') as f:
+                writer = RecordWriter(f)
+                for record in kept:
+                    writer.write(record)
+            os.replace(path + '.tmp', path)
 
     def start_timer(self, step: int) -> None:
         """Marks `step` as finished now: images/s and ETA are measured from here."""

@@ -129,6 +129,20 @@ OPTIMIZERS: dict[str, Callable[[Any, optax.Schedule, Any], list[optax.GradientTr
 }
 
 
+def state_fields(config: Any) -> dict[str, Any]:
+    """The `config.optimizer` settings that shape the optimizer's state, as `make_optimizer`
+    builds it: a checkpoint restores only into a state of the same shape."""
+    opt = config.optimizer
+    fields = {'name': opt.name, 'clips_gradients': opt.grad_clip_norm > 0}
+    decays = opt.name == 'adamw' or opt.weight_decay > 0
+    if decays:
+        fields['decay_norm_and_bias'] = bool(opt.decay_norm_and_bias)
+    if opt.name != 'adamw':
+        fields['decays_weights'] = opt.weight_decay > 0
+        fields['momentum'] = bool(opt.momentum)
+    return fields
+
+
 def make_optimizer(config: Any, schedule: optax.Schedule) -> optax.GradientTransformation:
     """The optax transformation of `config.optimizer`, stepping at `schedule`'s rates.
 

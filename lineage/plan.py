@@ -13,6 +13,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from lineage.data import config as data_fields
 from lineage.optim import OPTIMIZERS, SCHEDULES
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -54,6 +55,42 @@ def _choice(value: str, choices: Any, what: str, key: str) -> None:
         )
 
 
+# The fields every config sets (configs/default.py has them all; a variant imports it). The
+# others are read with a default: `conv_impl`, `aux_loss_weight`, every `dataset` field but
+# `name`, and the options of `model`, which its constructor checks.
+STANDARD_FIELDS = (
+    'seed', 'model.name', 'dataset.name', 'batch_size', 'num_epochs', 'num_train_steps',
+    'optimizer.name', 'optimizer.learning_rate', 'optimizer.lr_reference_batch',
+    'optimizer.momentum', 'optimizer.nesterov', 'optimizer.decay', 'optimizer.eps',
+    'optimizer.b1', 'optimizer.b2', 'optimizer.weight_decay', 'optimizer.decay_norm_and_bias',
+    'optimizer.grad_clip_norm', 'schedule.name', 'schedule.warmup_epochs', 'schedule.end_factor',
+    'schedule.decay_epochs', 'schedule.decay_rate', 'label_smoothing', 'dtype',
+    'compilation_cache_dir', 'log_every_steps', 'eval_every_steps', 'checkpoint_every_steps',
+    'keep_checkpoints', 'num_devices', 'distributed',
+)  # fmt: skip
+
+
+def check_fields(config: Any) -> None:
+    """Checks that `config` has every standard field, before any is read.
+
+    Raises:
+      ValueError: one line naming the missing fields.
+    """
+    missing = []
+    for field in STANDARD_FIELDS:
+        node = config
+        for part in field.split('.'):
+            if not hasattr(node, 'keys') or part not in node.keys():
+                missing.append(field)
+                break
+            node = node[part]
+    if missing:
+        raise ValueError(
+            f'the config has no {", ".join(missing)}; every config sets the fields of '
+            'configs/default.py (a variant imports it and changes a few)'
+        )
+
+
 def validate(config: Any) -> None:
     """Checks the config's values that no library checks for us.
 
@@ -63,6 +100,15 @@ def validate(config: Any) -> None:
     _choice(config.optimizer.name, OPTIMIZERS, 'optimizer', 'optimizer.name')
     _choice(config.schedule.name, SCHEDULES, 'schedule', 'schedule.name')
     _choice(config.dtype, tuple(DTYPES), 'dtype', 'dtype')
+    preprocess = data_fields.get(config.dataset, 'preprocess')
+    _choice(preprocess, ('auto', *data_fields.PREPROCESS_KINDS), 'preprocess', 'dataset.preprocess')
+    if not isinstance(config.seed, int) or config.seed < 0:
+        raise ValueError(f'--config.seed={config.seed}: give a non-negative integer')
+    if config.eval_every_steps < 0:
+        raise ValueError(
+            f'--config.eval_every_steps={config.eval_every_steps}: give 0 (evaluate at the end '
+            'only) or a number of steps >= 1'
+        )
     if config.batch_size < 1:
         raise ValueError(f'--config.batch_size={config.batch_size}: give a positive batch size')
     if config.num_train_steps <= 0 and config.num_epochs <= 0:

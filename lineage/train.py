@@ -4,7 +4,7 @@ Order of work, chosen so that bad input fails before anything is written: pick t
 build the data set and the model by name, derive the plan (batch over devices, steps,
 learning rate), count parameters and MACs on the abstract model (which also checks the model
 takes the data's images), read the workdir's latest checkpoint and refuse one written for
-another model. Only then is the workdir written to.
+another model, data set or optimizer. Only then is the workdir written to.
 
 The loop dispatches steps without waiting for them: the host reads device values only every
 `log_every_steps` (to log, and to stop on a NaN or Inf loss naming the step), at checkpoints
@@ -14,6 +14,7 @@ and at evaluation.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from typing import Any
@@ -22,11 +23,11 @@ import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, init_from, optim, parallel, train_step
+from lineage import checkpoint, counting, init_from, optim, parallel, train_step, workdir_lock
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, library_versions
-from lineage.plan import make_plan, model_options
+from lineage.plan import check_fields, make_plan, model_options
 from lineage.preemption import Preemption
 
 
@@ -63,16 +64,37 @@ def evaluate(
     return result
 
 
-def _check_finite(pending: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict]]:
-    """Fetches the pending per-step metrics; raises naming the first step with a bad loss."""
+def _check_finite(
+    pending: list[tuple[int, dict[str, Any]]], ckpt: checkpoint.Checkpoints
+) -> list[tuple[int, dict]]:
+    """Fetches the pending per-step metrics; raises naming the first step with a bad loss.
+
+    The message names the checkpoint a rerun would resume from: saved before the loss went bad,
+    it may already hold a diverging state, so the advice is to start over.
+    """
     fetched = jax.device_get(pending)
     for step, values in fetched:
         if not math.isfinite(float(values['loss'])):
+            if ckpt.saved_step:
+                rerun = (
+                    f'a rerun in {ckpt.workdir} would resume from the checkpoint at step '
+                    f'{ckpt.saved_step}, which may already be diverging: start over with a new '
+                    f'--workdir (or delete {ckpt.directory})'
+                )
+            else:
+                rerun = 'no checkpoint was saved, so a rerun starts over'
             raise NonFiniteLossError(
                 f'loss is {float(values["loss"])} at step {step}; lower '
-                '--config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm'
+                '--config.optimizer.learning_rate or set --config.optimizer.grad_clip_norm; '
+                + rerun
             )
     return fetched
+
+
+def data_source(dataset_config: Any) -> str:
+    """`dataset_config.data_dir` as an absolute path ('' stays '': the data set's default)."""
+    data_dir = dataset_config.get('data_dir') or ''
+    return os.path.abspath(os.path.expanduser(data_dir)) if data_dir else ''
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict:
@@ -83,19 +105,26 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       workdir: directory for checkpoints, metrics.jsonl, TensorBoard events, results.json.
 
     Returns:
-      The results (as written to results.json), or `{'preempted': True, 'step': n}` when a
-      SIGTERM stopped the run after step n (saved).
+      The results (as written to results.json), or `{'preempted': True, 'step': n,
+      'signal': signum}` when a SIGTERM or SIGINT stopped the run after step n (saved).
 
     Raises:
       ValueError: bad input, one line naming it and the fix; nothing in `workdir` is written.
       NonFiniteLossError: the loss went NaN or Inf (the message names the step).
     """
     started = time.perf_counter()
+    check_fields(config)
     parallel.initialize(config.distributed)
     conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
+    for split, size in (('train_split', dataset.num_train), ('eval_split', dataset.num_eval)):
+        if not size:  # found now, not as a division by zero after all the training
+            raise ValueError(
+                f'{dataset.name}: the {split.split("_")[0]} split is empty (0 examples); give '
+                f'it images, or set --config.dataset.{split}'
+            )
     plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
     schedule = optim.learning_rate_schedule(config, plan)
     tx = optim.make_optimizer(config, schedule)
@@ -118,6 +147,8 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         'options': options,
         'num_classes': dataset.num_classes,
         'image_shape': list(dataset.image_shape),
+        'dataset': {'name': config.dataset.name, 'data_dir': data_source(config.dataset)},
+        'optimizer': optim.state_fields(config),
     }
     if config.get('ema_decay'):  # the state holds the average: only such a run resumes it
         fingerprint['ema_decay'] = config.ema_decay
@@ -134,114 +165,124 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
         pretrained = init_from.read(config.init_from, name, options)
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
     ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
-    # The latest checkpoint that restores: a damaged later one is named and set aside.
-    start_step, state, record = ckpt.resume(state_def.abstract)
-    if start_step:
-        logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
-    else:
-        state = state_def.init()
-        if pretrained is not None:
-            state = init_from.apply(state, pretrained, config.init_from, replicated)
-            logging.info('started from the weights in %s', config.init_from)
-    elapsed_before = float(record.get('elapsed_s', 0.0))
-    metrics = Metrics(workdir, total, plan.global_batch, start_step, jax.process_index() == 0)
-    logging.info(
-        '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
-        name,
-        f'{params:,}',
-        macs / 1e6,
-        dataset.name,
-        total,
-        plan.global_batch,
-        mesh.size,
-    )
+    with workdir_lock.hold(workdir):  # a second run on this workdir: one line, now
+        # The latest checkpoint that restores: a damaged later one is named and set aside.
+        start_step, state, record = ckpt.resume(state_def.abstract)
+        if start_step:
+            logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
+        else:
+            state = state_def.init()
+            if pretrained is not None:
+                state = init_from.apply(state, pretrained, config.init_from, replicated)
+                logging.info('started from the weights in %s', config.init_from)
+        elapsed_before = float(record.get('elapsed_s', 0.0))
+        metrics = Metrics(workdir, total, plan.global_batch, start_step, jax.process_index() == 0)
+        logging.info(
+            '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
+            name,
+            f'{params:,}',
+            macs / 1e6,
+            dataset.name,
+            total,
+            plan.global_batch,
+            mesh.size,
+        )
 
-    run_step = train_step.make_train_step(
-        state_def.graphdef,
-        config.label_smoothing,
-        replicated,
-        config.get('aux_loss_weight', 0.0),
-        config.get('ema_decay', 0.0),
-    )
-    eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
-    sharding = parallel.batch_sharded(mesh)
+        run_step = train_step.make_train_step(
+            state_def.graphdef,
+            config.label_smoothing,
+            replicated,
+            config.get('aux_loss_weight', 0.0),
+            config.get('ema_decay', 0.0),
+        )
+        eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
+        sharding = parallel.batch_sharded(mesh)
 
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - started
+        def elapsed() -> float:
+            return elapsed_before + time.perf_counter() - started
 
-    def run_eval(step: int) -> dict[str, float]:
-        result = evaluate(eval_step, train_step.eval_part(state), dataset, plan.process_batch, mesh)
-        scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
-        if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
-            metrics.write(step, scalars)
-        logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
-        return result
+        def run_eval(step: int) -> dict[str, float]:
+            result = evaluate(
+                eval_step, train_step.eval_part(state), dataset, plan.process_batch, mesh
+            )
+            scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
+            if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
+                metrics.write(step, scalars)
+            logging.info('step %d: %s', step, ', '.join(f'{k}={v:.4f}' for k, v in scalars.items()))
+            return result
 
-    batches = iter(dataset.train_batches(plan.process_batch, config.seed, start_step))
-    pending: list[tuple[int, dict[str, Any]]] = []
-    compile_s = None
-    step = start_step
-    try:
-        with Preemption() as preemption:
-            while step < total:
-                batch = parallel.global_batch(next(batches), sharding)
-                state, step_metrics = run_step(state, batch)
-                step += 1
-                pending.append((step, step_metrics))
-                if compile_s is None:
-                    jax.block_until_ready(step_metrics)
-                    compile_s = time.perf_counter() - started
-                    metrics.start_timer(step)
-                stop = preemption.reached(step)
-                if step % config.log_every_steps == 0 or step == total:
-                    fetched = _check_finite(pending)
-                    pending = []
-                    scalars = {
-                        'loss': np.mean([m['loss'] for _, m in fetched]),
-                        'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
-                        'learning_rate': float(logged_rate(step - 1)),
-                        **metrics.timing(step),
-                    }
-                    metrics.write(step, scalars)
-                if step % config.checkpoint_every_steps == 0 or step == total or stop:
-                    _check_finite(pending)  # never save a state that went NaN
-                    ckpt.save(step, state, elapsed())
-                    metrics.start_timer(step)
-                if config.eval_every_steps and step % config.eval_every_steps == 0 and step < total:
-                    run_eval(step)
-                    metrics.start_timer(step)
-                if stop and step < total:
-                    logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
-                    return {'preempted': True, 'step': step}
-        final = run_eval(total)
-    finally:
-        ckpt.close()
-        metrics.close()
+        batches = iter(dataset.train_batches(plan.process_batch, config.seed, start_step))
+        pending: list[tuple[int, dict[str, Any]]] = []
+        compile_s = None
+        step = start_step
+        try:
+            with Preemption() as preemption:
+                while step < total:
+                    batch = parallel.global_batch(next(batches), sharding)
+                    state, step_metrics = run_step(state, batch)
+                    step += 1
+                    pending.append((step, step_metrics))
+                    if compile_s is None:
+                        jax.block_until_ready(step_metrics)
+                        compile_s = time.perf_counter() - started
+                        metrics.start_timer(step)
+                    stop = preemption.reached(step)
+                    if step % config.log_every_steps == 0 or step == total:
+                        fetched = _check_finite(pending, ckpt)
+                        pending = []
+                        scalars = {
+                            'loss': np.mean([m['loss'] for _, m in fetched]),
+                            'accuracy': np.mean([m['accuracy'] for _, m in fetched]),
+                            'learning_rate': float(logged_rate(step - 1)),
+                            **metrics.timing(step),
+                        }
+                        metrics.write(step, scalars)
+                    if step % config.checkpoint_every_steps == 0 or step == total or stop:
+                        _check_finite(pending, ckpt)  # never save a state that went NaN
+                        ckpt.save(step, state, elapsed())
+                        metrics.start_timer(step)
+                    if (
+                        config.eval_every_steps
+                        and step % config.eval_every_steps == 0
+                        and step < total
+                    ):
+                        run_eval(step)
+                        metrics.start_timer(step)
+                    if stop and step < total:
+                        logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
+                        return {'preempted': True, 'step': step, 'signal': preemption.signum}
+            final = run_eval(total)
+        finally:
+            ckpt.close()
+            metrics.close()
 
-    results = {
-        'model': name,
-        'block': config.model.get('block'),
-        'dataset': dataset.name,
-        'params': params,
-        'macs': macs,
-        'top1': final['top1'],
-        'top5': final.get('top5'),
-        'eval_loss': final['loss'],
-        'correct': final['correct'],
-        'num_eval': dataset.num_eval,
-        # top-1 in percentage points per million parameters: the lineage's figure of merit.
-        'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
-        'train_steps': total,
-        'epochs': total / plan.steps_per_epoch,
-        'global_batch': plan.global_batch,
-        'train_images_per_sec': (
-            statistics.median(metrics.throughput) if metrics.throughput else None
-        ),
-        'first_step_s': compile_s,
-        'wall_time_s': elapsed(),
-        'devices': parallel.device_info(mesh),
-        'versions': library_versions(),
-        'config': config.to_dict(),
-    }
-    metrics.write_results(results)
-    return results
+        # An epoch is `steps_per_epoch` batches, or the whole split when one batch is larger
+        # (the digits then wrap into the next epoch).
+        images_per_epoch = min(plan.steps_per_epoch * plan.global_batch, dataset.num_train)
+        results = {
+            'model': name,
+            'block': config.model.get('block'),
+            'dataset': dataset.name,
+            'params': params,
+            'macs': macs,
+            'top1': final['top1'],
+            'top5': final.get('top5'),
+            'eval_loss': final['loss'],
+            'correct': final['correct'],
+            'num_eval': dataset.num_eval,
+            # top-1 in percentage points per million parameters: the lineage's figure of merit.
+            'accuracy_per_million_params': 100 * final['top1'] / (params / 1e6),
+            'train_steps': total,
+            'epochs': total * plan.global_batch / images_per_epoch,
+            'global_batch': plan.global_batch,
+            'train_images_per_sec': (
+                statistics.median(metrics.throughput) if metrics.throughput else None
+            ),
+            'first_step_s': compile_s,
+            'wall_time_s': elapsed(),
+            'devices': parallel.device_info(mesh),
+            'versions': library_versions(),
+            'config': config.to_dict(),
+        }
+        metrics.write_results(results)
+        return results

@@ -25,6 +25,7 @@ from jax.sharding import NamedSharding
 
 from lineage import ema
 from lineage.models import build_model
+from lineage.models.registry import options_error, unknown_options
 from lineage.plan import model_options
 
 
@@ -70,7 +71,8 @@ def create_train_state(
     """Builds the model and optimizer abstractly; the arrays come from `init` or a checkpoint.
 
     Raises:
-      ValueError: an unknown model (listing the choices) or block.
+      ValueError: an unknown model (listing the choices) or block, or options the model does
+        not take (naming them and a config written for the model).
     """
     name, options = model_options(config)
 
@@ -81,7 +83,13 @@ def create_train_state(
         # The parameter average starts as a copy of the initial model.
         return (*parts, nnx.clone(model)) if config.get('ema_decay') else parts
 
-    model, *rest = nnx.eval_shape(build)
+    try:
+        model, *rest = nnx.eval_shape(build)
+    except TypeError:
+        unknown = unknown_options(name, options, num_classes)
+        if not unknown:
+            raise
+        raise options_error(name, unknown) from None
     graphdef, abstract = nnx.split((model, *rest))
     abstract = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract

@@ -30,7 +30,8 @@ def probe_workdir(workdir: str, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     Raises:
       ValueError: one line naming the workdir and what is wrong with it.
     """
-    path = os.path.join(workdir, f'.write_probe.{jax.process_index()}')
+    # Named by process and pid: a second run probing the same workdir has a file of its own.
+    path = os.path.join(workdir, f'.write_probe.{jax.process_index()}.{os.getpid()}')
     try:
         os.makedirs(workdir, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -83,6 +83,19 @@ def test_inverted_residual_projection_is_linear():
     assert (y < 0).any(), 'a ReLU after the projection would make every output >= 0'
 
 
+def test_relu6_bottleneck_has_the_same_parameters_and_clips_the_projection():
+    """MobileNetV2 Fig. 6a's non-linear bottleneck: ReLU6 after the projection, no new weights."""
+    linear = build_block('inverted_residual', 4, 8, 2, rngs=nnx.Rngs(0))
+    relu6 = build_block('inverted_residual', 4, 8, 2, rngs=nnx.Rngs(0), linear_bottleneck=False)
+    sizes = [p.size for p in jax.tree.leaves(nnx.state(linear, nnx.Param))]
+    assert sizes == [p.size for p in jax.tree.leaves(nnx.state(relu6, nnx.Param))]
+    x = jax.random.normal(jax.random.key(0), (2, 6, 6, 4))
+    y, y_linear = forward(relu6, x), forward(linear, x)
+    assert float(y.min()) == 0.0 and float(y.max()) <= 6.0
+    # Same weights (same seed): the ReLU6 variant is the linear one clipped to [0, 6].
+    np.testing.assert_allclose(y, jnp.clip(y_linear, 0.0, 6.0), atol=1e-6)
+
+
 BLOCKS = [('bottleneck', {}), ('inverted_residual', {}), ('inverted_residual', {'expand_ratio': 1})]
 
 

@@ -93,3 +93,14 @@ def test_sigterm_sets_the_flag_and_the_handler_is_restored():
         os.kill(os.getpid(), signal.SIGTERM)
         assert preemption.reached(2)
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_sigint_stops_like_sigterm_and_a_second_one_interrupts():
+    previous = signal.getsignal(signal.SIGINT)
+    with Preemption() as preemption:
+        assert not preemption.reached(1)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: save and stop after this step
+        assert preemption.reached(2) and preemption.signum == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):  # pressed again: stop at once
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is previous

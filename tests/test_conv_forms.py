@@ -116,13 +116,37 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         native = 'shift' if kind == 'grouped' else 'xla'
         assert conv_forms.auto_form(kind, backend='gpu') == native
         assert conv_forms.auto_form(kind, backend='tpu') == native
-        assert conv_forms.auto_form(kind, backend='cpu') == conv_forms.AUTO_CPU[kind]
-    assert conv_forms.AUTO_CPU == {
-        'depthwise': 'shift',
-        'pointwise': 'shift',
-        'grouped': 'shift',
-        'dense': 'im2col',
-    }
+        assert conv_forms.auto_form(kind, backend='cpu', in_features=1024) == (
+            'im2col' if kind == 'dense' else 'shift'
+        )
+    # On CPU a dense conv's form follows its input channels and grid: lax.conv from 5 to 64
+    # channels on grids up to 32x32.
+    for channels, positions, form in (
+        (3, 1024, 'im2col'),
+        (5, 1024, 'xla'),
+        (64, 64, 'xla'),
+        (64, 1025, 'im2col'),
+        (65, 64, 'im2col'),
+    ):
+        got = conv_forms.auto_form('dense', 'cpu', in_features=channels, positions=positions)
+        assert got == form, (channels, positions)
+    assert conv_forms.auto_form('depthwise', backend='cpu', in_features=1) == 'shift'
+
+
+@pytest.mark.parametrize(
+    ('kernel_shape', 'uses_lax_conv'),
+    [
+        ((3, 3, 16, 16), True),
+        ((5, 5, 16, 32), True),
+        ((3, 3, 64, 64), True),
+        ((3, 3, 128, 8), False),
+    ],
+)
+def test_auto_picks_the_form_by_shape_on_cpu(kernel_shape, uses_lax_conv):
+    x = jnp.ones((2, 8, 8, kernel_shape[2]))
+    kernel = jnp.ones(kernel_shape)
+    jaxpr = str(jax.make_jaxpr(lambda x, k: conv_forms.conv(x, k, impl='auto'))(x, kernel))
+    assert ('conv_general_dilated' in jaxpr) == uses_lax_conv
 
 
 def test_setting_context_restores_and_rejects_unknown_names():

@@ -7,7 +7,9 @@
 - no checkpoint restores: one error naming each step and why, nothing changed;
 - an unwritable or full workdir: one error before any training;
 - a corrupt file in an image folder (not an image, or one cut short): skipped and counted, or
-  rejected by name.
+  rejected by name;
+- a workdir trained on another data set or with another optimizer: refused in one line naming
+  the fields that differ, nothing written.
 
 A real kill -9 at random moments is `experiments/kill9_demo.py`, kept out of the suite: even
 one trial is three launches of the command line (minutes on a loaded CPU). The tmp-folder
@@ -27,7 +29,7 @@ import pytest
 from PIL import Image
 
 from configs import default
-from lineage import checkpoint, train, workdir_probe
+from lineage import checkpoint, train, workdir_lock, workdir_probe
 from lineage.data import dataset_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,9 +57,12 @@ def losses(workdir):
 
 
 def snapshot(directory):
+    """Every file's size and mtime, but the lock file's (it names the last run to hold it)."""
     out = {}
     for root, _, files in os.walk(directory):
         for name in files:
+            if name == workdir_lock.LOCK_FILE:
+                continue
             path = os.path.join(root, name)
             st = os.stat(path)
             out[os.path.relpath(path, directory)] = (st.st_size, st.st_mtime_ns)
@@ -169,6 +174,47 @@ def test_no_record_reads_is_one_error_before_writing(finished, tmp_path):
     assert snapshot(workdir) == before
 
 
+def grayscale_folder(root, classes=10):
+    """`classes` classes of two 16x16 grayscale PNGs per split: the digits' image shape."""
+    rng = np.random.default_rng(0)
+    for split in ('train', 'test'):
+        for label in range(classes):
+            os.makedirs(root / split / f'c{label}')
+            for k in range(2):
+                pixels = rng.integers(0, 256, (16, 16)).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / f'c{label}' / f'{k}.png')
+
+
+def test_workdir_of_another_data_set_is_refused(finished, tmp_path):
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    grayscale_folder(tmp_path / 'data')
+    before = snapshot(workdir)
+    config = tiny_config(
+        **{'dataset.name': 'image_folder', 'dataset.data_dir': str(tmp_path / 'data')}
+    )
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(config, workdir)
+    assert str(error.value) == (
+        f"{workdir} holds checkpoints of another data set (dataset.data_dir: '' there, "
+        f"'{tmp_path}/data' here; dataset.name: 'digits' there, 'image_folder' here); pass "
+        f'another --workdir, or delete {workdir}/checkpoints to start over'
+    )
+    assert snapshot(workdir) == before
+
+
+def test_workdir_of_another_optimizer_is_refused(finished, tmp_path):
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    before = snapshot(workdir)
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(tiny_config(**{'optimizer.name': 'adamw'}), workdir)
+    message = str(error.value)
+    assert message.startswith(f'{workdir} holds checkpoints of another optimizer ('), message
+    assert "optimizer.name: 'sgd' there, 'adamw' here" in message
+    assert snapshot(workdir) == before
+
+
 def untouched(workdir):
     """Nothing of a run was written: no checkpoints, metrics or results."""
     if not os.path.exists(workdir):
@@ -263,10 +309,23 @@ def cut_short_png() -> bytes:
     return data[: len(data) * 6 // 10]
 
 
+def scrambled_jpeg() -> bytes:
+    """A 16x16 JPEG whose header and FF D9 end are intact and whose coded data is noise."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(1).integers(0, 256, (16, 16, 3), np.uint8)
+    Image.fromarray(pixels).save(buffer, 'JPEG', quality=95)
+    data = bytearray(buffer.getvalue())
+    sos = data.index(b'\xff\xda')  # start of scan: its header, then the coded data
+    start, end = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], 'big'), len(data) - 2
+    data[start:end] = np.random.default_rng(0).integers(0, 256, end - start, np.uint8).tobytes()
+    return bytes(data)
+
+
 BAD = {
     'train/circle/download.png': b'<html><body>503 Service Unavailable</body></html>',
     'test/square/empty.jpg': b'',
     'test/circle/cut.png': cut_short_png(),
+    'test/square/scrambled.jpg': scrambled_jpeg(),
 }
 
 
@@ -279,7 +338,8 @@ def test_corrupt_images_are_skipped_and_counted(tmp_path, caplog):
     skipped = [w for w in warnings if w.startswith('image_folder: skipped')]
     assert len(skipped) == 2, warnings
     assert skipped[0].startswith('image_folder: skipped 1 files') and 'download.png' in skipped[0]
-    assert skipped[1].startswith('image_folder: skipped 2 files')  # test: cut.png, empty.jpg
+    # test: cut.png, empty.jpg, scrambled.jpg (which only decoding finds)
+    assert skipped[1].startswith('image_folder: skipped 3 files')
     assert 'cut.png' in skipped[1]  # the first in sorted order
     assert results['num_eval'] == 12 and results['train_steps'] == 2  # every good image, once
     assert 0 <= results['correct'] <= 12
@@ -291,7 +351,37 @@ def test_corrupt_image_rejected_by_name_when_asked(tmp_path):
     with pytest.raises(
         ValueError,
         match=r"^'.*/train/circle/download.png' is not a JPEG/PNG/BMP/GIF image, or is cut short "
-        r'\(1 such files in .*/train\); remove it, or set --config.dataset.on_bad_image=skip$',
+        r'or corrupt \(1 such files in .*/train\); remove it, or set '
+        r'--config.dataset.on_bad_image=skip$',
     ):
         train.train_and_evaluate(folder_config(tmp_path / 'data', on_bad_image='error'), workdir)
     assert not os.path.exists(workdir)
+
+
+def test_image_corrupt_in_its_middle_rejected_by_name_before_training(tmp_path):
+    image_folder(tmp_path / 'data', {'train/square/scrambled.jpg': scrambled_jpeg()})
+    workdir = str(tmp_path / 'run')
+    with pytest.raises(
+        ValueError, match=r"^'.*/train/square/scrambled.jpg' is not a JPEG/PNG/BMP/GIF image, or "
+    ):
+        train.train_and_evaluate(folder_config(tmp_path / 'data', on_bad_image='error'), workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_tensorboard_holds_each_step_once_after_a_resume(finished, tmp_path):
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    for step in (4, 5):  # lost: the rerun resumes from step 2 and logs steps 3-5 again
+        shutil.rmtree(os.path.join(workdir, 'checkpoints', str(step)))
+    train.train_and_evaluate(tiny_config(), workdir)
+    seen = [
+        (event.step, value.tag)
+        for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
+        for event in EventFileLoader(path).Load()
+        for value in event.summary.value
+    ]
+    losses_logged = sorted(step for step, tag in seen if tag == 'loss')
+    assert losses_logged == [1, 2, 3, 4, 5]
+    assert len(seen) == len(set(seen))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -126,3 +127,44 @@ def test_unusable_compilation_cache_is_one_line(tmp_path):
         "--config.compilation_cache_dir to another folder, or to '' for no cache"
     )
     assert not os.path.exists(tmp_path / 'run')
+
+
+def test_ctrl_c_saves_and_exits_130_then_damage_ends_on_one_error(tmp_path):
+    workdir = tmp_path / 'run'
+    env = {**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT}
+    args = [*TINY, '--config.num_train_steps=100000', '--config.log_every_steps=1']
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lineage.main', *args, f'--workdir={workdir}'],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in proc.stderr:  # training has begun once step 2 is logged
+        lines.append(line)
+        if ' step 2/100000 ' in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=300)
+    err = ''.join(lines) + err
+    assert proc.returncode == 128 + signal.SIGINT, err[-2000:]
+    step = os.listdir(workdir / 'checkpoints')
+    assert len(step) == 1 and int(step[0]) >= 2
+    assert out.strip().splitlines() == [
+        f'stopped at step {step[0]}, checkpoint saved in {workdir}; rerun to resume'
+    ]
+    assert 'Traceback' not in err
+    assert "backend 'tpu'" not in err  # no line about libtpu on a CPU run
+
+    # Every array file of the only checkpoint cut short: nothing restores.
+    state = workdir / 'checkpoints' / step[0] / 'state'
+    for path in [*state.glob('d/*'), *state.glob('ocdbt.process_0/d/*')]:
+        os.truncate(path, 100)
+    damaged = run(*args, f'--workdir={workdir}')
+    assert damaged.returncode == 1
+    lines = damaged.stderr.strip().splitlines()
+    assert lines[-1].startswith(f'error: no checkpoint in {workdir}/checkpoints can be restored')
+    assert 'Traceback' not in damaged.stderr and 'Event loop' not in damaged.stderr
+    assert len(lines) < 10, damaged.stderr[-3000:]

@@ -59,7 +59,9 @@ def test_summary_means_spreads_and_accuracy_per_million(root):
     assert big.acc_per_mparams == pytest.approx(84.0 / 2.0)
     assert big.images_per_sec == pytest.approx(100.0)
     assert big.wall_time_s == pytest.approx(31.0)
-    assert rows['tiny'].top1_std is None
+    # 95% CI half-width by hand: t(0.975, 2 dof) = 4.302653 (a t table), s = 0.04, n = 3.
+    assert big.ci95 == pytest.approx(4.302653 * 0.04 / 3**0.5, rel=1e-6)
+    assert rows['tiny'].top1_std is None and rows['tiny'].ci95 is None
     assert rows['tiny'].acc_per_mparams == pytest.approx(40.0 / 0.1)
 
 
@@ -87,6 +89,7 @@ def test_report_writes_tables_and_plots_in_the_given_order(root):
         table = {r['point']: r for r in csv.DictReader(f)}
     assert float(table['big']['top1_mean']) == pytest.approx(84.0)
     assert float(table['big']['top1_std']) == pytest.approx(4.0)
+    assert float(table['big']['top1_ci95']) == pytest.approx(9.9366, abs=1e-4)
     assert float(table['big']['top1_min']) == pytest.approx(80.0)
     assert float(table['big']['top1_max']) == pytest.approx(88.0)
     assert table['big']['seeds'] == '3'
@@ -97,7 +100,11 @@ def test_report_writes_tables_and_plots_in_the_given_order(root):
         ]  # fmt: skip
     md = (root / 'results.md').read_text()
     assert 'digits, 20 steps of 8 (0.50 epochs), 1 cpu device(s)' in md
-    assert '| big | big | 2,000,000 | 800,000,000 | 3 | 84.00 | 4.00 | 80.00-88.00 | 42.0 |' in md
+    assert (
+        '| big | big | 2,000,000 | 800,000,000 | 3 | 84.00 ± 4.00 | 74.06-93.94 | 80.00-88.00 | '
+        '42.0 |'
+    ) in md
+    assert '| tiny | tiny | 100,000 | 50,000,000 | 1 | 40.00 | - | - | 400.0 |' in md
 
 
 def test_points_that_disagree_on_the_model_are_rejected(tmp_path):

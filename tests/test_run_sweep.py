@@ -1,10 +1,16 @@
-"""The sweep runner: finished points are skipped, a failed point is reported and the rest run."""
+"""The sweep runner: finished points are skipped, a failed point is reported and the rest run,
+SIGTERM stops it with the running point checkpointed, finished points are collected for commit."""
 
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import textwrap
+import time
+
+import pytest
 
 from experiments import run_sweep
 from experiments.sweeps import Point
@@ -23,22 +29,21 @@ def _write_results(workdir):
 
 
 class FakeRun:
-    """Stands in for subprocess.run: records commands; 'fails' the points named in `fail`,
+    """Stands in for the child process: records commands; 'fails' the points named in `fail`,
     finishes the others by writing their results.json."""
 
     def __init__(self, fail=()):
         self.fail = set(fail)
         self.commands = []
 
-    def __call__(self, command, stdout, stderr, check):
-        assert stderr == subprocess.STDOUT and check is False
+    def __call__(self, command, log, terminations):
         self.commands.append(command)
         workdir = command[-1].split('=', 1)[1]
-        stdout.write(f'ran {workdir}\n')
+        log.write(f'ran {workdir}\n')
         if os.path.basename(workdir) in self.fail:
-            return subprocess.CompletedProcess(command, 3)
+            return 3
         _write_results(workdir)
-        return subprocess.CompletedProcess(command, 0)
+        return 0
 
 
 def test_point_command_passes_config_overrides_and_workdir(tmp_path):
@@ -87,8 +92,8 @@ def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
 
 
 def test_exit_zero_without_results_counts_as_failed(tmp_path):
-    def quits_early(command, stdout, stderr, check):  # e.g. preempted: rc 0, no results.json
-        return subprocess.CompletedProcess(command, 0)
+    def quits_early(command, log, terminations):  # e.g. a crash that still exits 0: no results.json
+        return 0
 
     outcomes = run_sweep.run_sweep(POINTS[:1], str(tmp_path), run=quits_early)
     assert [(o.status, o.returncode) for o in outcomes] == [('failed', 0)]
@@ -124,3 +129,72 @@ def test_cli_unknown_sweep_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
     assert list(tmp_path.iterdir()) == []
+
+
+# Point a-s0 checkpoints on SIGTERM and, started again, resumes from that checkpoint; others
+# finish at once.
+CHECKPOINTING_CHILD = textwrap.dedent("""
+    import json, os, signal, sys, time
+    workdir = sys.argv[1]
+    os.makedirs(workdir, exist_ok=True)
+    checkpoint = os.path.join(workdir, 'checkpoint')
+    if os.path.exists(checkpoint) or not workdir.endswith('a-s0'):
+        resumed = open(checkpoint).read() if os.path.exists(checkpoint) else None
+        with open(os.path.join(workdir, 'results.json'), 'w') as f:
+            json.dump({'resumed_from': resumed}, f)
+        sys.exit(0)
+    def stop(signum, frame):
+        open(checkpoint, 'w').write('step 7')
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    open(os.path.join(workdir, 'started'), 'w').close()
+    time.sleep(120)
+    sys.exit(5)
+""")
+RUNNER = textwrap.dedent("""
+    import sys
+    from experiments import run_sweep
+    from experiments.sweeps import Point
+    run_sweep.point_command = lambda point, workdir, extra=(): [
+        sys.executable, '-c', sys.argv[2], workdir]
+    points = [Point('a-s0', 'c.py', {}), Point('b-s0', 'c.py', {})]
+    print(' '.join(o.status for o in run_sweep.run_sweep(points, sys.argv[1])))
+""")
+
+
+def test_sigterm_checkpoints_the_running_point_and_the_next_start_resumes_it(tmp_path):
+    runner = [sys.executable, '-c', RUNNER, str(tmp_path), CHECKPOINTING_CHILD]
+    process = subprocess.Popen(runner, stdout=subprocess.PIPE, text=True)
+    started = tmp_path / 'a-s0' / 'started'
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert process.poll() is None and time.monotonic() < deadline, 'the point never started'
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # to the runner only: it forwards it to the point
+    out, _ = process.communicate(timeout=60)
+    assert out.split() == ['stopped']
+    assert (tmp_path / 'a-s0' / 'checkpoint').read_text() == 'step 7'
+    assert not (tmp_path / 'a-s0' / 'results.json').exists()
+    assert not (tmp_path / 'b-s0').exists(), 'no new point starts after SIGTERM'
+    again = subprocess.run(runner, capture_output=True, text=True, check=True, timeout=60)
+    assert again.stdout.split() == ['done', 'done']
+    resumed = json.loads((tmp_path / 'a-s0' / 'results.json').read_text())
+    assert resumed == {'resumed_from': 'step 7'}
+
+
+def test_collect_copies_finished_points_without_checkpoints(tmp_path):
+    root, destination = tmp_path / 'runs', tmp_path / 'results'
+    _write_results(root / 'a-s0')
+    (root / 'a-s0' / 'metrics.jsonl').write_text('{"step": 1}\n')
+    (root / 'a-s0' / 'checkpoints' / '100').mkdir(parents=True)
+    (root / 'a-s0.log').write_text('log of a\n')
+    (root / 'b-s0' / 'checkpoints').mkdir(parents=True)  # interrupted: not collected
+    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
+    copied = sorted(str(p.relative_to(destination)) for p in destination.rglob('*'))
+    assert copied == ['a-s0', 'a-s0.log', 'a-s0/metrics.jsonl', 'a-s0/results.json']
+    # Collecting again is a no-op; a committed file that differs is never written over.
+    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
+    (destination / 'a-s0.log').write_text('another run\n')
+    with pytest.raises(ValueError, match='a-s0.log exists and differs'):
+        run_sweep.collect(POINTS, str(root), str(destination))
+    assert (destination / 'a-s0.log').read_text() == 'another run\n'

@@ -15,11 +15,13 @@ def test_every_sweep_has_unique_point_names_and_a_digits_form():
             assert f'{name}_digits' in sweeps.SWEEPS
 
 
-def test_ladder_seeds_three_for_baseline_and_separable_one_for_the_rest():
-    names = [p.name for p in sweeps.sweep_points('ladder')]
-    assert len(names) == 8 + 2 * 2
-    assert {'plain3x3-s0', 'plain3x3-s1', 'plain3x3-s2', 'separable-s2'} <= set(names)
-    assert 'bottleneck-s1' not in names
+def test_seeds_per_sweep_as_planned():
+    def count(name):
+        return len(sweeps.sweep_points(name))
+
+    assert count('ladder') == 8 * 3 and 'bottleneck-s2' in sweeps.sweep_points('ladder')[17].name
+    assert (count('separable_act'), count('linear_bottleneck')) == (3 * 3, 2 * 3)
+    assert (count('spectrum'), count('ladder_matched'), count('curve')) == (4 * 2, 8, 8)
     assert [p.name for p in sweeps.sweep_points('ladder', seeds=[7])][:2] == [
         'plain3x3-s7',
         'plain5x5-s7',
@@ -27,7 +29,7 @@ def test_ladder_seeds_three_for_baseline_and_separable_one_for_the_rest():
 
 
 def test_spectrum_and_activation_points_declare_their_block_option():
-    spectrum = {p.name: p for p in sweeps.sweep_points('spectrum')}
+    spectrum = {p.name: p for p in sweeps.sweep_points('spectrum', seeds=[0])}
     assert list(spectrum) == ['spectrum-g1-s0', 'spectrum-g4-s0', 'spectrum-g16-s0',
                               'spectrum-gC-s0']  # fmt: skip
     assert spectrum['spectrum-g4-s0'].args() == [
@@ -38,9 +40,29 @@ def test_spectrum_and_activation_points_declare_their_block_option():
     ]
     # g = C is the block's default (segments=None): no option declared.
     assert spectrum['spectrum-gC-s0'].config == 'configs/ladder_cifar10.py'
-    acts = sweeps.sweep_points('separable_act_digits')
-    assert [p.overrides['model.block_options.mid_act'] for p in acts] == ['none', 'relu', 'elu']
-    assert all(p.config == 'configs/ladder_digits.py:mid_act' for p in acts)
+    acts = sweeps.sweep_points('separable_act_digits', seeds=[0])
+    assert [p.overrides.get('model.block_options.mid_act') for p in acts] == [None, 'relu', 'elu']
+    assert [p.config for p in acts] == ['configs/ladder_digits.py'] + [
+        'configs/ladder_digits.py:mid_act'
+    ] * 2
+
+
+def test_shared_points_are_the_ladders_own():
+    """mid_act none and the linear projection are the blocks' defaults: the same point, the same
+    workdir, run once."""
+    ladder = {p.name: p for p in sweeps.sweep_points('ladder')}
+    for sweep, shared in (
+        ('separable_act', 'separable'),
+        ('linear_bottleneck', 'inverted_residual'),
+    ):
+        points = sweeps.sweep_points(sweep)
+        same = [p for p in points if p.name in ladder]
+        assert [p.name for p in same] == [f'{shared}-s{s}' for s in (0, 1, 2)]
+        assert all(p == ladder[p.name] for p in same)
+    relu6 = sweeps.sweep_points('linear_bottleneck', seeds=[0])[1]
+    assert relu6.name == 'inverted_residual-relu6-s0'
+    assert relu6.config == 'configs/ladder_cifar10.py:linear_bottleneck'
+    assert relu6.args()[-1] == '--config.model.block_options.linear_bottleneck=False'
 
 
 @pytest.mark.parametrize('sweep', sorted(sweeps.SWEEPS))

@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import default
-from lineage import parallel, train
+from lineage import checkpoint, parallel, train
 
 STEPS = 5
 
@@ -123,7 +123,7 @@ def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
 
     monkeypatch.setattr(parallel, 'global_batch', preempt_during_third_step)
     first = train.train_and_evaluate(tiny_config(), workdir)
-    assert first == {'preempted': True, 'step': 3}
+    assert first == {'preempted': True, 'step': 3, 'signal': signal.SIGTERM}
     assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
     assert not os.path.exists(os.path.join(workdir, 'results.json'))
     monkeypatch.setattr(parallel, 'global_batch', original)
@@ -171,6 +171,23 @@ def snapshot(directory):
             {'model.in_channels': 3},
             r"model 'ladder' does not take digits images of shape \(16, 16, 1\)",
         ),
+        ({'seed': -1}, r'^--config.seed=-1: give a non-negative integer$'),
+        (
+            {'eval_every_steps': -1},
+            r'^--config.eval_every_steps=-1: give 0 \(evaluate at the end only\) or a number',
+        ),
+        (
+            {'dataset.preprocess': 'fancy'},
+            r"^unknown preprocess 'fancy' \(--config.dataset.preprocess\); choose one of: auto, "
+            r'cifar, imagenet, none$',
+        ),
+        (
+            {'model.name': 'mobilenet_v2_cifar'},
+            r"^model 'mobilenet_v2_cifar' does not take --config.model.block, "
+            r'--config.model.block_options, --config.model.depths, --config.model.widths '
+            r'\(options of another model\); use a config written for it, e.g. '
+            r'--config=configs/mobilenet_v2_cifar10.py$',
+        ),
     ],
 )
 def test_bad_input_leaves_workdir_alone(run8, tmp_path, fields, message):
@@ -189,14 +206,25 @@ def test_bad_input_creates_no_workdir(tmp_path):
     assert not os.path.exists(workdir)
 
 
-def test_nonfinite_loss_names_the_step():
+def test_nonfinite_loss_names_the_step_and_the_checkpoint_a_rerun_takes(tmp_path):
     pending = [(7, {'loss': np.float32(0.5)}), (8, {'loss': np.float32(np.nan)})]
-    with pytest.raises(train.NonFiniteLossError, match=r'^loss is nan at step 8; lower'):
-        train._check_finite(pending)
+    ckpt = checkpoint.Checkpoints(str(tmp_path), {}, keep=1)
+    ckpt.saved_step = 5  # saved before the loss went bad, maybe already diverging
+    with pytest.raises(train.NonFiniteLossError) as error:
+        train._check_finite(pending, ckpt)
+    assert str(error.value) == (
+        'loss is nan at step 8; lower --config.optimizer.learning_rate or set '
+        f'--config.optimizer.grad_clip_norm; a rerun in {tmp_path} would resume from the '
+        'checkpoint at step 5, which may already be diverging: start over with a new --workdir '
+        f'(or delete {tmp_path}/checkpoints)'
+    )
 
 
 def test_nonfinite_loss_stops_the_run(tmp_path):
     workdir = str(tmp_path / 'nan')
-    with pytest.raises(train.NonFiniteLossError, match=r'loss is (nan|inf) at step \d'):
+    with pytest.raises(
+        train.NonFiniteLossError,
+        match=r'loss is (nan|inf) at step \d.*; no checkpoint was saved, so a rerun starts over$',
+    ):
         train.train_and_evaluate(tiny_config(**{'optimizer.learning_rate': 1e30}), workdir)
     assert not os.path.exists(os.path.join(workdir, 'checkpoints'))

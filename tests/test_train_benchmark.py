@@ -1,15 +1,22 @@
-"""The train-step benchmark's harness: result lines, ratios, skipped peers, tables (no torch)."""
+"""The train-step benchmark's harness: result lines, ratios, skipped peers, tables; the ladder
+rows' parameter counts, lineage's and (where the peers' venv exists) the PyTorch twin's."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 
 import pytest
+from flax import nnx
 
+from experiments import sweeps
 from experiments import train_benchmark as tb
 from experiments.bench_workers import protocol
+from lineage import counting
+from lineage.models.registry import build_model
 
 
 def _result(framework, images_per_s, **extra):
@@ -128,3 +135,61 @@ def test_first_step_table_flags_over_60_s():
     lines = tb.first_step_table([fast, slow]).splitlines()
     assert lines[2].endswith('| 20.0 (19.0) | 95.0 (25.0) | yes |')
     assert lines[3].endswith('| no |') and '25,557,032' in lines[2]
+
+
+# Exact parameter counts of every ladder rung at the ladder rows' shape (widths 16/32/64, depths
+# 1/1/1, 3 input channels, 10 classes): lineage's ladder and its PyTorch twin must both match.
+LADDER_PARAMS = {
+    'plain3x3': 75_290,
+    'plain5x5': 206_362,
+    'naive_inception': 15_354,
+    'inception': 13_846,
+    'factorized': 13_377,
+    'bottleneck': 9_274,
+    'separable': 14_090,
+    'inverted_residual': 32_442,
+}
+PEERS_PYTHON = os.path.join(tb.ROOT, '.venv-peers', 'bin', 'python')
+
+
+def test_every_ladder_rung_has_a_count():
+    assert set(LADDER_PARAMS) == set(sweeps.RUNGS)
+
+
+@pytest.mark.parametrize('rung', sweeps.RUNGS)
+def test_lineage_ladder_rung_has_the_counted_parameters(rung):
+    model = nnx.eval_shape(
+        lambda: build_model(
+            'ladder', num_classes=tb.LADDER_CLASSES, rngs=nnx.Rngs(0), block=rung, **tb.LADDER_MODEL
+        )
+    )
+    assert counting.param_count(model) == LADDER_PARAMS[rung]
+
+
+def test_torch_twin_has_the_counted_parameters_per_rung():
+    """The twin's counts, in the peers' Python (torch alone); skipped where there is none."""
+    if not os.path.exists(PEERS_PYTHON):
+        pytest.skip(f'no peers venv at {PEERS_PYTHON} (requirements-peers.txt)')
+    twin = f'Ladder(b, num_classes={tb.LADDER_CLASSES}, **{tb.LADDER_MODEL!r})'
+    code = (
+        'import json; from experiments.bench_workers.torch_ladder import Ladder\n'
+        f'print(json.dumps({{b: sum(p.numel() for p in {twin}.parameters()) '
+        f'for b in {list(sweeps.RUNGS)!r}}}))'
+    )
+    done = subprocess.run(
+        [PEERS_PYTHON, '-c', code], cwd=tb.ROOT, capture_output=True, text=True, timeout=300
+    )
+    if "No module named 'torch'" in done.stderr:
+        pytest.skip(f'{PEERS_PYTHON} cannot import torch')
+    assert json.loads(done.stdout.splitlines()[-1]) == LADDER_PARAMS, done.stderr[-2000:]
+
+
+def test_worker_command_of_a_ladder_row_gives_both_workers_the_rung():
+    for framework in ('lineage', 'torch'):
+        command = tb.worker_command(framework, 'py', 'ladder', 32, 64, 3, 2, '{}', 'separable')
+        options = json.loads(next(a for a in command if a.startswith('--options='))[10:])
+        assert options == {
+            'model': {'block': 'separable', 'widths': [16, 32, 64], 'depths': [1, 1, 1]},
+            'nesterov': True,
+        }
+        assert '--num_classes=10' in command and '--batch_size=64' in command

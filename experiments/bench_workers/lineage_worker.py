@@ -9,7 +9,9 @@ is compiled ahead of time so that its time to first step splits into trace + low
 compile, and the first execution. Options (JSON): `conv_impl` ('auto' or a form of
 lineage/blocks/conv_forms.py), `cache_dir` (a persistent compilation cache; off by default, so
 compile times are those of a fresh process), `compiler_options` (XLA options for this compile,
-e.g. `{"xla_backend_optimization_level": 1}`).
+e.g. `{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
+ladder's `{"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]}`), `nesterov`
+(Nesterov momentum, as the ladder trains).
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ def compile_step(
     learning_rate: float,
     momentum: float,
     compiler_options=None,
+    model_options=None,
+    nesterov: bool = False,
 ):
     """The jitted train step of `network`, compiled ahead of time, with its state and a batch.
+
+    `model_options` are the model's keyword options (the ladder's `block`, `widths`, `depths`);
+    `nesterov` makes the SGD momentum Nesterov's, as the ladder's configs train.
 
     Returns:
       (compiled step, state, batch, the model's parameter count, timings): timings holds wall
@@ -44,8 +51,8 @@ def compile_step(
 
     mesh = parallel.make_mesh(1)
     replicated = parallel.replicated(mesh)
-    config = ConfigDict({'seed': 0, 'model': {'name': network}})
-    tx = optax.sgd(learning_rate, momentum=momentum)
+    config = ConfigDict({'seed': 0, 'model': {'name': network, **(model_options or {})}})
+    tx = optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
 
     start, cpu = time.perf_counter(), time.process_time()
     state_def = train_step.create_train_state(config, num_classes, None, tx, replicated)
@@ -99,6 +106,8 @@ def main() -> None:
         args.learning_rate,
         args.momentum,
         options.get('compiler_options'),
+        options.get('model'),
+        options.get('nesterov', False),
     )
     start, cpu = time.perf_counter(), time.process_time()
     state, metrics = compiled(state, batch)

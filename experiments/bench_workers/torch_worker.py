@@ -3,16 +3,23 @@
     .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=resnet50 \
         --image_size=32 --batch_size=128
 
-The timm model of the same architecture (`TIMM_NAMES`), float32, channels_last (PyTorch's
-fast CPU layout for convs), train mode, cross-entropy, SGD with momentum: forward, backward and
-update per step, eager, on PyTorch's default CPU threads.
+    .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=ladder \
+        --image_size=32 --batch_size=64 --num_classes=10 \
+        --options='{"model": {"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]},
+                    "nesterov": true}'
+
+The timm model of the same architecture (`TIMM_NAMES`), or for `--network=ladder` the twin of
+lineage's ladder in experiments/bench_workers/torch_ladder.py (options: `model`, the ladder's
+`block`, `widths`, `depths`; `nesterov`), float32, channels_last (PyTorch's fast CPU layout for
+convs), train mode, cross-entropy, SGD with momentum: forward, backward and update per step,
+eager, on PyTorch's default CPU threads.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
-import timm
 import torch
 
 from experiments.bench_workers import protocol
@@ -26,15 +33,34 @@ TIMM_NAMES = {
 }
 
 
+def build(network: str, num_classes: int, options: dict) -> tuple[torch.nn.Module, str]:
+    """The model for `network` and the version line of what built it."""
+    if network == 'ladder':
+        from experiments.bench_workers.torch_ladder import Ladder
+
+        model = Ladder(num_classes=num_classes, **options['model'])
+        return model, f'torch {torch.__version__}'
+    if network not in TIMM_NAMES:
+        raise ValueError(f'no timm model for {network!r}; add it to TIMM_NAMES')
+    import timm
+
+    model = timm.create_model(TIMM_NAMES[network], num_classes=num_classes)
+    return model, f'torch {torch.__version__}, timm {timm.__version__}'
+
+
 def main() -> None:
     args = protocol.parse_args(__doc__.splitlines()[0])
-    if args.network not in TIMM_NAMES:
-        raise ValueError(f'no timm model for {args.network!r}; add it to TIMM_NAMES')
+    options = json.loads(args.options)
     torch.manual_seed(0)
     start, cpu = time.perf_counter(), time.process_time()
-    model = timm.create_model(TIMM_NAMES[args.network], num_classes=args.num_classes)
+    model, version = build(args.network, args.num_classes, options)
     model = model.to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.learning_rate, momentum=args.momentum)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=args.learning_rate,
+        momentum=args.momentum,
+        nesterov=options.get('nesterov', False),
+    )
     init_s, init_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size)
     images = images.contiguous(memory_format=torch.channels_last)
@@ -63,7 +89,7 @@ def main() -> None:
         first_step_s=round(first_step_s, 2),
         first_step_cpu_s=round(first_step_cpu_s, 2),
         threads=torch.get_num_threads(),
-        version=f'torch {torch.__version__}, timm {timm.__version__}',
+        version=version,
     )
 
 

@@ -18,11 +18,11 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
 - `hybrid`: `lax.conv` for the output and the input gradient, `shift` for the kernel gradient
   (the one part of a dense conv that XLA's CPU conv runs slowly).
 
-`auto` picks per backend and layer kind (`auto_form`): on CPU the fastest form measured
-(`AUTO_CPU`: layers alone in experiments/conv_benchmark.py, whole train steps in
-experiments/profile_step.py, which decides where the two disagree); on TPU/GPU `lax.conv`,
-the vendor library's conv, except for grouped convs, which lax.conv cannot shard by batch
-(`AUTO_ACCELERATOR`).
+`auto` picks per backend, layer kind and shape (`auto_form`): on CPU the fastest form
+measured (`AUTO_CPU`, by kind and input channels: layers alone in experiments/conv_benchmark.py,
+whole train steps in experiments/profile_step.py, which decides where the two disagree); on
+TPU/GPU `lax.conv`, the vendor library's conv, except for grouped convs, which lax.conv
+cannot shard by batch (`AUTO_ACCELERATOR`).
 bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does
 (checked: its bfloat16 output is the float32 conv's, rounded).
 
@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from lineage.blocks.taps import Padding, static_padding, window_taps
+from lineage.blocks.taps import Padding, output_grid, static_padding, window_taps
 
 ConvForm = Callable[
     [jax.Array, jax.Array, tuple[int, int], Padding, tuple[int, int], int], jax.Array
@@ -286,14 +286,16 @@ FORMS: dict[str, ConvForm] = {
     'hybrid': conv_hybrid,
 }
 
-# The CPU choice per layer kind: the fastest form inside whole train steps, where the layers
-# run (experiments.profile_step; experiments/results/step_profiles.md), which for dense convs
-# overrides the layer-alone timings of experiments.conv_benchmark (conv_forms.md).
-AUTO_CPU: dict[str, str] = {
-    'depthwise': 'shift',
-    'pointwise': 'shift',
-    'grouped': 'shift',
-    'dense': 'im2col',
+# The CPU choice by kind, then input channels per group `I` and output positions `Ho * Wo`:
+# rows `(largest I, largest Ho * Wo, form)`, the first that admits the layer wins (`None`: any).
+# Shifted taps beat lax.conv for depthwise, pointwise and grouped convs; narrow dense convs on
+# small grids (the ladder's) run fastest as lax.conv; wide ones, 3-channel stems and large grids
+# (lax.conv's kernel gradient) as im2col. Figures and commands: experiments/results/conv_forms.md.
+AUTO_CPU: dict[str, tuple[tuple[int | None, int | None, str], ...]] = {
+    'depthwise': ((None, None, 'shift'),),
+    'pointwise': ((None, None, 'shift'),),
+    'grouped': ((None, None, 'shift'),),
+    'dense': ((4, None, 'im2col'), (64, 32 * 32, 'xla'), (None, None, 'im2col')),
 }
 # On GPU/TPU the native conv (cuDNN, the TPU's MXU) except for grouped convs: there lax.conv
 # makes XLA's SPMD partitioner all-gather a batch-sharded input (openxla/xla #47945; the test
@@ -350,13 +352,18 @@ def conv_impl(impl: Impl) -> Iterator[None]:
         _IMPL = previous
 
 
-def auto_form(kind: str, backend: str | None = None) -> str:
-    """The form `auto` picks for a conv of `kind` (`layer_kind(...)`) on `backend`.
-
-    `backend`: 'cpu', 'gpu', 'tpu', ...; None is JAX's default backend.
-    """
+def auto_form(
+    kind: str, backend: str | None = None, in_features: int = 0, positions: int = 0
+) -> str:
+    """The form `auto` picks on `backend` ('cpu', 'gpu', ...; None: JAX's default) for a conv of
+    `kind` (`layer_kind(...)`) with `in_features` input channels per group and `positions`
+    output positions per image (`Ho * Wo`), the keys of `AUTO_CPU`'s rows."""
     backend = backend or jax.default_backend()
-    return (AUTO_CPU if backend == 'cpu' else AUTO_ACCELERATOR)[kind]
+    if backend != 'cpu':
+        return AUTO_ACCELERATOR[kind]
+    fits = lambda n, most: most is None or n <= most  # noqa: E731
+    rows = AUTO_CPU[kind]
+    return next(f for i, p, f in rows if fits(in_features, i) and fits(positions, p))
 
 
 def conv(
@@ -387,5 +394,7 @@ def conv(
     if not isinstance(form, str) or form == 'auto':
         kind = layer_kind(kernel.shape, x.shape[-1], groups)
         form = form.get(kind, 'auto') if isinstance(form, dict) else 'auto'
-        form = auto_form(kind) if form == 'auto' else form
+        if form == 'auto':
+            ho, wo = output_grid(x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
+            form = auto_form(kind, in_features=kernel.shape[2], positions=ho * wo)
     return FORMS[form](x, kernel, tuple(strides), padding, tuple(dilation), groups)

@@ -6,8 +6,10 @@ at that width, and a 1x1 conv projects back to a narrow output. The residual joi
 ends, when the stride is 1 and the widths match.
 
 The projection is linear (no activation): the paper's Sec. 3.2 argues that a ReLU on a
-low-dimensional manifold destroys information, and Fig. 6 measures it. The other convs use
-ReLU6. With t = 1 the expansion conv is skipped (the first block of Table 2).
+low-dimensional manifold destroys information, and Fig. 6a measures it against a ReLU6 in the
+projection; `linear_bottleneck=False` builds that ReLU6 variant (same parameters) for the
+ablation. The other convs use ReLU6. With t = 1 the expansion conv is skipped (the first block
+of Table 2).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class InvertedResidual(nnx.Module):
       expand_ratio: t; the hidden width is `round(in_features * t)` (torchvision). 1 skips the
         expansion conv.
       strides: spatial stride of the depthwise conv (1 or 2).
+      linear_bottleneck: a linear projection (the paper's); False puts ReLU6 after it
+        (Sandler et al. 2018, Fig. 6a's non-linear bottleneck).
       dtype: computation dtype; None computes in the input's dtype.
       rngs: `nnx.Rngs` for initialization.
     """
@@ -40,6 +44,7 @@ class InvertedResidual(nnx.Module):
         *,
         expand_ratio: float = 6,
         strides: int = 1,
+        linear_bottleneck: bool = True,
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
@@ -59,7 +64,8 @@ class InvertedResidual(nnx.Module):
         self.depthwise = ConvBN(
             hidden, hidden, 3, strides=strides, groups=hidden, act='relu6', dtype=dtype, rngs=rngs
         )
-        self.project = ConvBN(hidden, out_features, 1, act=None, dtype=dtype, rngs=rngs)
+        project_act = None if linear_bottleneck else 'relu6'
+        self.project = ConvBN(hidden, out_features, 1, act=project_act, dtype=dtype, rngs=rngs)
         self.use_residual = strides == 1 and in_features == out_features
         self.dtype = dtype
 
@@ -71,13 +77,23 @@ class InvertedResidual(nnx.Module):
 
 
 @register_block('inverted_residual')
-def inverted_residual(in_features, out_features, strides=1, *, rngs, dtype=None, expand_ratio=6):
-    """The MobileNetV2 block, expansion t = 6 unless `expand_ratio` is given."""
+def inverted_residual(
+    in_features,
+    out_features,
+    strides=1,
+    *,
+    rngs,
+    dtype=None,
+    expand_ratio=6,
+    linear_bottleneck=True,
+):
+    """The MobileNetV2 block, expansion t = 6 and a linear projection unless told otherwise."""
     return InvertedResidual(
         in_features,
         out_features,
         expand_ratio=expand_ratio,
         strides=strides,
+        linear_bottleneck=linear_bottleneck,
         dtype=dtype,
         rngs=rngs,
     )

@@ -15,6 +15,20 @@ import jax.numpy as jnp
 Padding = Sequence[tuple[int, int]]
 
 
+def output_grid(
+    size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    strides: tuple[int, int],
+    padding: Padding,
+    dilation: tuple[int, int] = (1, 1),
+) -> tuple[int, int]:
+    """`(Ho, Wo)` of a window `kernel_size` sliding over an `(H, W)` grid padded by `padding`."""
+    return tuple(
+        (n + lo + hi - d * (k - 1) - 1) // s + 1
+        for n, k, s, (lo, hi), d in zip(size, kernel_size, strides, padding, dilation, strict=True)
+    )
+
+
 def window_taps(
     x: jax.Array,
     kernel_size: tuple[int, int],
@@ -34,8 +48,7 @@ def window_taps(
     *lead, h, w, c = x.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation
     (top, bottom), (left, right) = padding
-    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    ho, wo = output_grid((h, w), kernel_size, strides, padding, dilation)
     if ho < 1 or wo < 1:
         raise ValueError(
             f'conv: a {kh}x{kw} kernel (dilation {dilation}) does not fit the {h}x{w} input '

@@ -22,6 +22,9 @@ Fields:
   train_split, eval_split: split names (TFDS slicing such as 'train[:90%]' works for TFDS);
     eval_split '' picks 'test', else 'validation', else 'val'.
   shuffle_buffer: examples in the TFDS shuffle buffer (image folders shuffle fully by index).
+  cache, cache_max_mb: image folders only: decode each split once into memory (uint8) and
+    augment per epoch, the same batches as without (`lineage.data.cache`); used where the splits
+    fit cache_max_mb MiB decoded and their images share one size, else one line says it is off.
   on_bad_image: image folders only: 'skip' files that are not JPEG/PNG/BMP/GIF images with one
     counted warning, or 'error' naming the first such file.
 """
@@ -45,9 +48,13 @@ DEFAULTS: dict[str, Any] = {
     'eval_split': '',
     'shuffle_buffer': 10_000,
     'on_bad_image': 'skip',
+    'cache': True,
+    'cache_max_mb': 4096,
 }
 
 EVAL_SPLIT_CHOICES = ('test', 'validation', 'val')
+# The preprocessing families (`lineage.data.preprocess`); 'auto' picks one by image size.
+PREPROCESS_KINDS = ('cifar', 'imagenet', 'none')
 
 
 def dataset_config(**fields: Any) -> ml_collections.ConfigDict:

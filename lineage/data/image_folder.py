@@ -6,10 +6,14 @@ Class names are the sorted union of the class folders of both splits (a class mi
 split keeps its label), split sizes are the files found. Images are JPEG, PNG, BMP or GIF
 (recognized by their first bytes, whatever their extension), of any size: preprocessing
 resizes them. Anything else in a class folder (a README, an HTML error page renamed .jpg, an
-image whose download stopped midway, recognized by its last bytes) is a bad image: skipped with
+image whose download stopped midway, recognized by its last bytes, or one that does not decode,
+found by decoding every file once before training: `image_check`) is a bad image: skipped with
 one counted warning (`on_bad_image='skip'`, the default, as a folder gathered from the web
 usually holds a few) or rejected naming the file (`'error'`).
 Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+
+Each split is decoded once into memory where it fits (`config.dataset.cache`,
+`lineage.data.cache`), with the same batches as decoding every epoch.
 
 Train order is a fresh permutation of the whole split each epoch (`pipeline.indexed_source`),
 so the files' order on disk does not matter.
@@ -22,12 +26,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from absl import logging
 
 from lineage.data import config as fields
+from lineage.data import image_check
 from lineage.data.dataset import Dataset, register_dataset
 
 # File signatures (magic numbers) of the formats tf.io.decode_image reads.
@@ -80,7 +84,8 @@ def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
 
 
 def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
-    """Lists `root/<class>/**` in sorted order and checks each file's first and last bytes.
+    """Lists `root/<class>/**` in sorted order; checks each file's first and last bytes, then
+    that it decodes (`image_check`, cached).
 
     Files directly in `root` (outside any class folder) count as bad images.
     """
@@ -95,9 +100,7 @@ def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
     stray = sorted(
         e.path for e in os.scandir(root) if e.is_file() and e.name[0] != '.'
     )  # files next to the class folders
-    # Reading headers is I/O-bound: threads hide the latency of network file systems.
-    with ThreadPoolExecutor(16) as pool:
-        ok = list(pool.map(is_image, candidates, chunksize=256))
+    ok = image_check.check_files(root, candidates, is_image)
     return FolderSplit(
         paths=[p for p, good in zip(candidates, ok, strict=True) if good],
         labels=[y for y, good in zip(labels, ok, strict=True) if good],
@@ -129,12 +132,12 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
         return
     if policy == 'error':
         raise ValueError(
-            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image, or is cut short ({len(bad)} such files '
-            f'in {split_dir}); remove it, or set --config.dataset.on_bad_image=skip'
+            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt ({len(bad)} '
+            f'such files in {split_dir}); remove it, or set --config.dataset.on_bad_image=skip'
         )
     logging.warning(
         'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images or are cut '
-        'short (first: %s); '
+        'short or corrupt (first: %s); '
         'set --config.dataset.on_bad_image=error to stop instead',
         len(bad),
         split_dir,
@@ -156,7 +159,7 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     """The image folder at `config.data_dir`, this process's part (see `lineage.data.config`)."""
     import tensorflow as tf  # only once a folder is used: importing lineage.data stays light
 
-    from lineage.data import pipeline, preprocess
+    from lineage.data import cache, pipeline, preprocess
 
     data_dir = fields.get(config, 'data_dir')
     policy = fields.get(config, 'on_bad_image')
@@ -194,14 +197,20 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     train_fn, eval_fn, image_shape = preprocess.from_config(
         config, image_size=image_size, channels=channels
     )
+    kind = preprocess.resolve_kind(fields.get(config, 'preprocess'), image_size)
+    shape = (height, width, channels)
+    decoded = cache.cached_splits(
+        config, train.paths, evaluation.paths, tf.io.read_file, shape, kind
+    )
+    train_items, eval_items = decoded or (train.paths, evaluation.paths)
     source = pipeline.indexed_source(
-        train.paths,
+        train_items,
         train.labels,
-        evaluation.paths,
+        eval_items,
         evaluation.labels,
         process_index=process_index,
         process_count=process_count,
-        read=tf.io.read_file,
+        read=None if decoded else tf.io.read_file,
     )
     return pipeline.make_dataset(
         source,

@@ -40,7 +40,8 @@ except RuntimeError:  # TF already initialised its devices; they stay as they ar
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """Examples ({'encoded': tf.string, 'label': tf.int32}) for one process.
+    """Examples ({'encoded': tf.string or a decoded uint8 image, 'label': tf.int32}) for one
+    process.
 
     Attributes:
       train_epoch: `(epoch, seed, offset) -> tf.data.Dataset` of this process's train examples
@@ -117,22 +118,23 @@ def indexed_source(
     process_count: int,
     read: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> Source:
-    """A `Source` over random-access items: file paths (`read=tf.io.read_file`) or bytes.
+    """A `Source` over random-access items: file paths (`read=tf.io.read_file`), bytes, or
+    decoded images (a uint8 (N, H, W, C) array: the decoded-image cache, `lineage.data.cache`).
 
     Train: each epoch is a fresh permutation of the whole split drawn from (seed, epoch);
     process p reads part p of `process_count` equal parts of it (`N // process_count` each, so
     the few examples left over differ from epoch to epoch). Every process thus sees a uniform
     sample of the split, however the items are ordered. Eval: a contiguous `even_split` part.
     """
-    # object arrays: numpy bytes arrays (dtype S) would strip trailing NUL bytes of encodings.
-    train_items, train_labels = np.asarray(train_items, object), np.asarray(train_labels, np.int32)
-    eval_items, eval_labels = np.asarray(eval_items, object), np.asarray(eval_labels, np.int32)
+    train_items, train_labels = _items(train_items), np.asarray(train_labels, np.int32)
+    eval_items, eval_labels = _items(eval_items), np.asarray(eval_labels, np.int32)
     per_process = len(train_items) // process_count
     eval_start, eval_end = even_split(len(eval_items), process_index, process_count)
 
     def examples(items: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
-        encoded = tf.constant(items, tf.string, shape=[len(items)])
-        return tf.data.Dataset.from_tensor_slices({'encoded': encoded, 'label': labels})
+        if items.dtype != np.uint8:
+            items = tf.constant(items, tf.string, shape=[len(items)])
+        return tf.data.Dataset.from_tensor_slices({'encoded': items, 'label': labels})
 
     def train_epoch(epoch: int, seed: int, offset: int) -> tf.data.Dataset:
         order = np.random.default_rng(derive_seed(seed, epoch)).permutation(len(train_items))
@@ -150,6 +152,14 @@ def indexed_source(
         eval_max=-(-len(eval_items) // process_count),
         read=read,
     )
+
+
+def _items(items) -> np.ndarray:
+    """Decoded images stay a uint8 array; paths and encodings become an object array (a numpy
+    bytes array, dtype S, would strip trailing NUL bytes of encodings)."""
+    if isinstance(items, np.ndarray) and items.dtype == np.uint8:
+        return items
+    return np.asarray(items, object)
 
 
 def train_batches(

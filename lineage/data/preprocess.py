@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from lineage.data import config as fields
 
-KINDS = ('cifar', 'imagenet', 'none')
+KINDS = fields.PREPROCESS_KINDS
 # How pixels become inputs (all but 'none'): 'mean_std' with the family's or the config's
 # statistics; keras.applications' two eval conventions: 'inception' ([-1, 1]: Xception,
 # Inception v3, the MobileNets) and 'caffe' (BGR, the ImageNet mean subtracted in 0-255
@@ -101,8 +101,19 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     return image
 
 
+def as_image(item: tf.Tensor, channels: int) -> tf.Tensor:
+    """The uint8 image of `item`: encoded bytes decoded, or the item itself when the decoded-image
+    cache (`lineage.data.cache`) already holds it decoded; either way the same pixels."""
+    return item if item.dtype == tf.uint8 else decode(item, channels)
+
+
 def _decode_window(encoded: tf.Tensor, channels: int, window_fn) -> tf.Tensor:
-    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest."""
+    """Decodes only the window `window_fn(shape) -> [y, x, h, w]`; JPEGs never decode the rest.
+
+    A JPEG's window decoded alone is not bit-equal to the same window cropped from the whole
+    decoded image (experiments/results/input_cache.md), so the decoded-image cache, which must
+    not change a batch, stays off for 'imagenet'.
+    """
 
     def jpeg():
         window = window_fn(tf.io.extract_jpeg_shape(encoded))
@@ -220,7 +231,7 @@ def make_preprocess(
         Small images decode whole: one branch on the decoded shape is cheaper per example than
         windowed JPEG decoding.
         """
-        image = decode(encoded, channels)
+        image = as_image(encoded, channels)
         shape = tf.shape(image)
         same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
 

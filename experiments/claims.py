@@ -1,0 +1,157 @@
+"""The lineage's published claims, checked against the committed sweep results.
+
+Each claim is one or more comparisons between two points of a sweep (`Comparison`), each read
+from 95% t confidence intervals over seeds (`report.Row.ci95`):
+
+  'higher'  A beats B: reproduced when A's interval lies wholly above B's, contradicted when
+            wholly below, inconclusive when they overlap.
+  'keeps'   A keeps B's accuracy within `margin` points: reproduced when A's interval shifted
+            up by the margin lies wholly above B's (even A's low end is within the margin),
+            contradicted when it lies wholly below (even A's high end falls short by more),
+            inconclusive when they overlap.
+
+A point with one seed has no interval, so its comparisons are inconclusive. A claim is
+reproduced when all its comparisons are, contradicted when any is, else inconclusive; a claim
+whose points are not all in the committed results says "not yet run". The margins are the
+paper's own gap where it gives one (Howard et al. 2017, Table 4: 71.7 - 70.6 = 1.1 points),
+else 1 point, and are stated in the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = (
+    'reproduced', 'contradicted', 'inconclusive', 'not yet run',
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Point `a` against point `b` of `sweep`: 'higher' or 'keeps' (within `margin` points)."""
+
+    sweep: str
+    a: str
+    b: str
+    kind: str = 'higher'
+    margin: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    claim: str
+    paper: str
+    comparisons: tuple[Comparison, ...]
+
+
+def _keeps(sweep, a, b, margin=1.0):
+    return Comparison(sweep, a, b, 'keeps', margin)
+
+
+CLAIMS = (
+    Claim(
+        'Depthwise separable convolution costs little accuracy for far fewer parameters',
+        'Howard et al. 2017 (MobileNets), Table 4: 70.6% at 4.2M (separable) vs 71.7% at 29.3M '
+        '(full convolution)',
+        (_keeps('ladder', 'separable', 'plain3x3', 1.1),),
+    ),
+    Claim(
+        'No activation between depthwise and pointwise is best, ReLU worst',
+        'Chollet 2017 (Xception), Fig. 10: none > ELU > ReLU in ImageNet accuracy over training',
+        (
+            Comparison('separable_act', 'separable', 'separable-elu'),
+            Comparison('separable_act', 'separable-elu', 'separable-relu'),
+        ),
+    ),
+    Claim(
+        'A linear bottleneck beats ReLU6 in the projection',
+        'Sandler et al. 2018 (MobileNetV2), Fig. 6a: linear above ReLU6 in top-1 over training',
+        (Comparison('linear_bottleneck', 'inverted_residual', 'inverted_residual-relu6'),),
+    ),
+    Claim(
+        "Two 3x3 convs keep a 5x5's accuracy at 0.54 of its parameters; the 5x5 buys nothing "
+        'over 3x3',
+        'Szegedy et al. 2016 (Inception v3), Sec. 3.1: no loss from the factorization (no number '
+        'given), 0.54 of the parameters at their widths',
+        (_keeps('ladder', 'factorized', 'inception'), _keeps('ladder', 'plain3x3', 'plain5x5')),
+    ),
+    Claim(
+        "The 1x1-reduced Inception keeps the naive multi-scale block's accuracy with fewer "
+        'parameters and MACs',
+        'Szegedy et al. 2014 (GoogLeNet), Sec. 4: the reductions make the module affordable, at '
+        'no stated accuracy cost',
+        (_keeps('ladder', 'inception', 'naive_inception'),),
+    ),
+    Claim(
+        "Chollet's hypothesis: more segments, toward depthwise, is no worse at fewer parameters",
+        'Chollet 2017 (Xception), Sec. 1.2 and 4.7: the Inception -> depthwise spectrum (no '
+        'measured intermediate points)',
+        (
+            _keeps('spectrum', 'spectrum-g4', 'spectrum-g1'),
+            _keeps('spectrum', 'spectrum-g16', 'spectrum-g4'),
+            _keeps('spectrum', 'spectrum-gC', 'spectrum-g16'),
+        ),
+    ),
+)
+
+
+def compare(c: Comparison, a, b) -> str:
+    """The verdict of one comparison between rows `a` and `b` (report.Row, top-1 in [0, 1])."""
+    if a.ci95 is None or b.ci95 is None:
+        return INCONCLUSIVE
+    shift = c.margin / 100 if c.kind == 'keeps' else 0.0
+    a_low, a_high = a.top1_mean - a.ci95 + shift, a.top1_mean + a.ci95 + shift
+    b_low, b_high = b.top1_mean - b.ci95, b.top1_mean + b.ci95
+    if a_low > b_high:
+        return REPRODUCED
+    if a_high < b_low:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def verdict(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
+    """The claim's verdict from `rows`: (sweep, point) -> report.Row."""
+    pairs = [(rows.get((c.sweep, c.a)), rows.get((c.sweep, c.b))) for c in claim.comparisons]
+    if any(a is None or b is None for a, b in pairs):
+        return NOT_RUN
+    verdicts = [compare(c, a, b) for c, (a, b) in zip(claim.comparisons, pairs, strict=True)]
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if CONTRADICTED in verdicts:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def _point_text(row) -> str:
+    ci = f' ± {100 * row.ci95:.2f}' if row.ci95 is not None else ' (1 seed, no CI)'
+    size = f'{row.params:,} params, {row.macs / 1e6:.2f}M MACs'
+    return f'{row.point} {100 * row.top1_mean:.2f}{ci} ({size})'
+
+
+def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
+    """'our result' cell: each comparison's two points, mean ± 95% CI half-width."""
+    parts = []
+    for c in claim.comparisons:
+        a, b = rows.get((c.sweep, c.a)), rows.get((c.sweep, c.b))
+        if a is None or b is None:
+            missing = [p for p, r in ((c.a, a), (c.b, b)) if r is None]
+            parts.append(f'{c.sweep}: {", ".join(missing)} not yet run')
+            continue
+        relation = '>' if c.kind == 'higher' else f'within {c.margin:g} pt of'
+        parts.append(f'{_point_text(a)} {relation} {_point_text(b)}')
+    return '; '.join(parts)
+
+
+def claims_table(rows: Mapping[tuple[str, str], object], budget: str) -> list[list[str]]:
+    """One row per CLAIMS entry: claim | paper | our result | verdict."""
+    del budget
+    return [
+        [f'{i}. {c.claim}', c.paper, result_text(c, rows), verdict(c, rows)]
+        for i, c in enumerate(CLAIMS, 1)
+    ]
+
+
+def sweeps_needed(claims: Sequence[Claim] = CLAIMS) -> list[str]:
+    """The sweeps the claims read, in order of first use."""
+    return list(dict.fromkeys(c.sweep for claim in claims for c in claim.comparisons))

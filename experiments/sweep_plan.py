@@ -1,0 +1,158 @@
+"""What a sweep has left to run, and an estimate of its hours from measured images/s.
+
+`python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan` prints, per point left,
+where it stands (new, or resuming at its latest checkpoint), the training images it still needs,
+the images/s it is estimated at and the hours. Images/s come from the point's own metrics.jsonl
+when it was interrupted (the median of its logged images/s: this machine, this load), else from
+finished runs of the same point (same data set, any budget) found in the searched directories
+(the sweep's runs and experiments/results): the median of their `train_images_per_sec`; failing
+that, runs of the same block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed
+overhead (compile, the final eval), measured as a finished run's wall time less its training
+time, or DEFAULT_OVERHEAD_S. Measured rates come from whatever machine and load ran them: a shared
+machine's runs make the estimate long.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import math
+import os
+import re
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from experiments import sweeps
+
+# Train examples per data set name (config.dataset.name) of the sweeps' configs: CIFAR-10's
+# train split as the image folder holds it, and the digits' fixed train split.
+TRAIN_EXAMPLES = {'image_folder': 50_000, 'cifar10': 50_000, 'digits': 1_437}
+# Used when no finished run measured a point or its block: the 1-epoch CIFAR ladder's slowest
+# rung (experiments/results/ladder_1epoch, 2 CPU cores) rounded down.
+DEFAULT_IMAGES_PER_SEC = 150.0
+DEFAULT_OVERHEAD_S = 120.0
+_SEED = re.compile(r'-s\d+$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Left:
+    """One point still to run."""
+
+    point: str
+    done_steps: int
+    total_steps: int
+    images: float  # training images still to go
+    images_per_sec: float
+    source: str  # where images_per_sec came from
+    hours: float
+
+
+def point_config(point: sweeps.Point) -> Any:
+    """The point's full config: its base config file with its overrides applied."""
+    path, _, options = point.config.partition(':')
+    module = importlib.import_module(path.removesuffix('.py').replace('/', '.'))
+    config = module.get_config(options) if options else module.get_config()
+    config.update_from_flattened_dict(point.overrides)
+    return config
+
+
+def total_steps(config: Any) -> tuple[int, int]:
+    """(steps, global batch) of a config, as lineage.plan computes them."""
+    batch = config.batch_size
+    if config.num_train_steps > 0:
+        return config.num_train_steps, batch
+    per_epoch = max(1, TRAIN_EXAMPLES[config.dataset.name] // batch)
+    return max(1, math.ceil(config.num_epochs * per_epoch)), batch
+
+
+def latest_checkpoint(workdir: str) -> int:
+    """The step of the newest finished checkpoint in `workdir` (0 when none)."""
+    directory = os.path.join(workdir, 'checkpoints')
+    if not os.path.isdir(directory):
+        return 0
+    return max((int(n) for n in os.listdir(directory) if n.isdigit()), default=0)
+
+
+def logged_rate(workdir: str) -> float | None:
+    """Median images/s an interrupted run logged in its metrics.jsonl; None when none."""
+    path = os.path.join(workdir, 'metrics.jsonl')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rates = [json.loads(line).get('images_per_sec') for line in f if line.strip()]
+    rates = [r for r in rates if r]
+    return statistics.median(rates) if rates else None
+
+
+def _family(dataset: str) -> str:
+    return 'digits' if dataset.startswith('digits') else 'cifar10'
+
+
+def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, float]]]:
+    """(data family, point name or block) -> [{'ips', 'overhead'}] of finished runs."""
+    found: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for top in directories:
+        for directory, _, files in os.walk(top):
+            if 'results.json' not in files:
+                continue
+            with open(os.path.join(directory, 'results.json')) as f:
+                run = json.load(f)
+            ips = run.get('train_images_per_sec')
+            if not ips or 'train_steps' not in run:
+                continue
+            train_s = run['train_steps'] * run['global_batch'] / ips
+            entry = {'ips': ips, 'overhead': max(0.0, run['wall_time_s'] - train_s)}
+            family = _family(str(run.get('dataset', '')))
+            point = _SEED.sub('', os.path.basename(directory))
+            for key in {point, f'block:{run.get("block")}'}:
+                found.setdefault((family, key), []).append(entry)
+    return found
+
+
+def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) -> list[Left]:
+    """The points of `points` without results.json under `root`, each with its estimate."""
+    rates = measured(directories)
+    left = []
+    for point in points:
+        workdir = os.path.join(root, point.name)
+        if os.path.exists(os.path.join(workdir, 'results.json')):
+            continue
+        config = point_config(point)
+        family = _family(config.dataset.name)
+        steps, batch = total_steps(config)
+        done = min(latest_checkpoint(workdir), steps)
+        name = _SEED.sub('', point.name)
+        keys = ((name, 'this point'), (f'block:{config.model.block}', 'its block'))
+        ips, source = logged_rate(workdir), 'its own log'
+        for key, found_in in keys if ips is None else ():
+            if (family, key) in rates:
+                ips, source = statistics.median(e['ips'] for e in rates[(family, key)]), found_in
+                break
+        else:
+            if ips is None:
+                ips, source = DEFAULT_IMAGES_PER_SEC, 'default'
+        overheads = [e['overhead'] for (f, k), r in rates.items() if f == family for e in r]
+        overhead = statistics.median(overheads) if overheads else DEFAULT_OVERHEAD_S
+        images = (steps - done) * batch
+        hours = (images / ips + overhead) / 3600
+        left.append(Left(point.name, done, steps, images, ips, source, hours))
+    return left
+
+
+def describe(name: str, points: Sequence[sweeps.Point], root: str, directories: Sequence[str]):
+    """The plan as text: one line per point left, then the total."""
+    left = plan(points, root, directories)
+    lines = [
+        f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished, '
+        f'{len(left)} left (images/s measured in {", ".join(directories)})'
+    ]
+    for p in left:
+        where = f'resumes at step {p.done_steps}' if p.done_steps else 'new'
+        lines.append(
+            f'  {p.point:<32} {where:<22} {p.images / 1e6:6.2f}M images at {p.images_per_sec:6.0f}'
+            f' img/s ({p.source}): {p.hours:5.2f} h'
+        )
+    lines.append(f'total: {sum(p.hours for p in left):.1f} h for {len(left)} points')
+    return '\n'.join(lines)

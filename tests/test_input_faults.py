@@ -1,0 +1,96 @@
+"""Bad input that is found before any training, with one line naming it and the fix."""
+
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import default
+from lineage import plan, train
+from lineage.data import dataset_config
+from tests.test_faults import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def folder(root, counts):
+    """`{split: {class: number of 8x8 PNGs}}` under `root`; a count of 0 is an empty folder."""
+    for split, classes in counts.items():
+        for name, count in classes.items():
+            os.makedirs(root / split / name)
+            for k in range(count):
+                Image.fromarray(np.full((8, 8, 3), 30 * k, np.uint8)).save(
+                    root / split / name / f'{k}.png'
+                )
+
+
+def folder_config(root):
+    config = tiny_config(num_train_steps=2, batch_size=8)
+    config.model.in_channels = 3
+    config.dataset = dataset_config(
+        name='image_folder', data_dir=str(root), image_size=8, preprocess='none'
+    )
+    return config
+
+
+def test_empty_eval_split_is_found_before_training(tmp_path):
+    folder(tmp_path / 'data', {'train': {'a': 8, 'b': 8}, 'test': {'a': 0, 'b': 0}})
+    workdir = tmp_path / 'run'
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(folder_config(tmp_path / 'data'), str(workdir))
+    assert str(error.value) == (
+        'image_folder:data: the eval split is empty (0 examples); give it images, or set '
+        '--config.dataset.eval_split'
+    )
+    assert not workdir.exists()
+
+
+def test_empty_train_split_is_found_before_training(tmp_path):
+    folder(tmp_path / 'data', {'train': {'a': 0, 'b': 0}, 'test': {'a': 2, 'b': 2}})
+    workdir = tmp_path / 'run'
+    with pytest.raises(ValueError, match=r"^image folder '.*' has no images under 'train'"):
+        train.train_and_evaluate(folder_config(tmp_path / 'data'), str(workdir))
+    assert not workdir.exists()
+
+
+def test_checkpoints_that_is_a_file_is_found_before_training(tmp_path):
+    (tmp_path / 'checkpoints').write_text('not a folder')
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(tiny_config(), str(tmp_path))
+    assert str(error.value) == (
+        f'{tmp_path}/checkpoints is a file, not the folder of checkpoints; move it away, or pass '
+        'another --workdir'
+    )
+    assert sorted(os.listdir(tmp_path)) == ['checkpoints']
+
+
+def test_config_without_the_standard_fields_is_one_line(tmp_path):
+    config = ml_collections.ConfigDict({'model': {'name': 'ladder'}, 'seed': 0})
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(config, str(tmp_path / 'run'))
+    message = str(error.value)
+    assert message.startswith('the config has no dataset.name, batch_size, num_epochs, '), message
+    assert message.endswith(
+        'distributed; every config sets the fields of configs/default.py (a variant imports it '
+        'and changes a few)'
+    )
+    assert not (tmp_path / 'run').exists()
+
+
+def test_every_config_file_has_the_standard_fields():
+    plan.check_fields(default.get_config())
+    names = sorted(f for f in os.listdir(os.path.join(ROOT, 'configs')) if f.endswith('.py'))
+    for name in names:
+        module = __import__(f'configs.{name[:-3]}', fromlist=['get_config'])
+        get_config = getattr(module, 'get_config', None)  # recipe.py holds shared frames
+        if get_config and get_config.__code__.co_argcount == 0:  # sweeps take an argument
+            plan.check_fields(get_config())
+
+
+def test_epochs_count_images_seen_when_a_batch_exceeds_the_data(tmp_path):
+    # One step of 2,048 digits: the 1,437 train images once, then 611 of the next epoch.
+    config = tiny_config(num_train_steps=1, batch_size=2048, checkpoint_every_steps=1)
+    results = train.train_and_evaluate(config, str(tmp_path))
+    assert results['epochs'] == pytest.approx(2048 / 1437)

@@ -1,0 +1,60 @@
+"""The sweep plan: points left, where interrupted ones resume, hours from measured images/s."""
+
+import json
+import os
+
+import pytest
+
+from experiments import sweep_plan, sweeps
+
+
+def _finished(directory, **fields):
+    os.makedirs(directory)
+    with open(os.path.join(directory, 'results.json'), 'w') as f:
+        json.dump(fields, f)
+
+
+def test_plan_counts_images_left_at_measured_speed(tmp_path):
+    points = sweeps.with_budget(
+        'ladder_digits', sweeps.sweep_points('ladder_digits', seeds=[0])[:3], 2.0
+    )
+    root = tmp_path / 'e2'
+    # plain3x3 measured at 100 img/s, 20 s beyond its training time (compile, eval).
+    _finished(
+        tmp_path / 'old' / 'plain3x3-s5', dataset='digits', block='plain3x3',
+        train_images_per_sec=100.0, train_steps=10, global_batch=64, wall_time_s=26.4,
+    )  # fmt: skip
+    _finished(root / 'naive_inception-s0', dataset='digits')  # finished: not in the plan
+    (root / 'plain5x5-s0' / 'checkpoints' / '22').mkdir(parents=True)  # interrupted
+    left = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])
+    assert [p.point for p in left] == ['plain3x3-s0', 'plain5x5-s0']
+    plain, five = left
+    # 1,437 digits // 64 = 22 steps an epoch, 2 epochs = 44 steps.
+    assert (plain.done_steps, plain.total_steps, plain.images) == (0, 44, 44 * 64)
+    assert plain.images_per_sec == 100.0 and plain.source == 'this point'
+    assert plain.hours == pytest.approx((44 * 64 / 100 + 20) / 3600)
+    assert (five.done_steps, five.images) == (22, 22 * 64)
+    assert five.source == 'default' and five.images_per_sec == sweep_plan.DEFAULT_IMAGES_PER_SEC
+    # Once it has logged its own images/s, those are its rate.
+    logged = [
+        {'step': 10, 'images_per_sec': 40.0}, {'step': 20, 'eval_top1': 0.5},
+        {'step': 22, 'images_per_sec': 60.0}, {'step': 30, 'images_per_sec': 50.0},
+    ]  # fmt: skip
+    (root / 'plain5x5-s0' / 'metrics.jsonl').write_text(
+        ''.join(json.dumps(m) + '\n' for m in logged)
+    )
+    five = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])[1]
+    assert (five.images_per_sec, five.source) == (50.0, 'its own log')
+    text = sweep_plan.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
+    assert 'resumes at step 22' in text and '1 of 3 points finished, 2 left' in text
+
+
+def test_budget_names_the_workdirs_and_shared_points_run_once():
+    points = sweeps.sweep_points('ablations')
+    names = [p.name for p in points]
+    assert len(names) == len(set(names)) == 8 * 3 + 2 * 3 + 3 + 4 * 2 + 8
+    assert sweeps.budget_tag(10.0) == 'e10' and sweeps.budget_tag(None) == ''
+    ten = sweeps.with_budget('ladder', points[:1], 10)
+    assert ten[0].overrides['num_epochs'] == 10.0 and ten[0].overrides['num_train_steps'] == -1
+    with pytest.raises(ValueError, match="sweep 'curve' sets each point's epochs"):
+        sweeps.with_budget('curve', sweeps.sweep_points('curve'), 10)
