@@ -33,16 +33,6 @@ from lineage.weights import saved_model  # noqa: E402
 
 SOURCES = ('keras',)
 
-_SOURCE = flags.DEFINE_enum('source', 'keras', SOURCES, 'Where the weights come from.')
-_MODEL = flags.DEFINE_enum('model', None, sorted(keras_weights.APPLICATIONS), 'Network.')
-_WEIGHTS = flags.DEFINE_string('weights', None, 'The weights file (.h5 or .weights.h5).')
-_OUTPUT = flags.DEFINE_string('output', None, 'New directory for the imported weights.')
-_NUM_CLASSES = flags.DEFINE_integer('num_classes', 1000, 'Classes of the weights file.')
-_ALPHA = flags.DEFINE_float('alpha', 1.0, "The MobileNets' width multiplier.")
-_CHECK = flags.DEFINE_bool('check', False, 'Compare logits with Keras on a random batch.')
-_IMAGE_SIZE = flags.DEFINE_integer('image_size', 0, '--check input size; 0: the default.')
-_TOLERANCE = flags.DEFINE_float('tolerance', 1e-4, '--check: largest relative difference.')
-
 
 def keras_options(name: str, alpha: float) -> dict:
     """The lineage options that match the Keras network."""
@@ -143,25 +133,40 @@ def run(
     return diff
 
 
+def define_flags() -> None:
+    """The command's flags, defined when it runs (not at import: lineage.summary has --model)."""
+    flags.DEFINE_enum('source', 'keras', SOURCES, 'Where the weights come from.')
+    flags.DEFINE_enum('model', None, sorted(keras_weights.APPLICATIONS), 'Network.')
+    flags.DEFINE_string('weights', None, 'The weights file (.h5 or .weights.h5).')
+    flags.DEFINE_string('output', None, 'New directory for the imported weights.')
+    flags.DEFINE_integer('num_classes', 1000, 'Classes of the weights file.')
+    flags.DEFINE_float('alpha', 1.0, "The MobileNets' width multiplier.")
+    flags.DEFINE_bool('check', False, 'Compare logits with Keras on a random batch.')
+    flags.DEFINE_integer('image_size', 0, '--check input size; 0: the default.')
+    flags.DEFINE_float('tolerance', 1e-4, '--check: largest relative difference.')
+
+
 def main(argv: list[str]) -> None:
     del argv
+    f = flags.FLAGS
     for flag in ('model', 'weights', 'output'):
-        if not flags.FLAGS[flag].value:
+        if not f[flag].value:
             sys.exit(f'import_weights: --{flag} is required')
     try:
         run(
-            _MODEL.value,
-            _WEIGHTS.value,
-            _OUTPUT.value,
-            _NUM_CLASSES.value,
-            _ALPHA.value,
-            _CHECK.value,
-            _IMAGE_SIZE.value,
-            _TOLERANCE.value,
+            f.model,
+            f.weights,
+            f.output,
+            f.num_classes,
+            f.alpha,
+            f.check,
+            f.image_size,
+            f.tolerance,
         )
     except ValueError as e:  # TransferError included
         sys.exit(f'import_weights: {e}')
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)

@@ -52,11 +52,18 @@ def test_cached_batches_equal_decoded_every_epoch(tmp_path, caplog):
             np.testing.assert_array_equal(a[key], b[key])
 
 
+def cache_lines(caplog):
+    """The decoded-image cache's log lines (the image check's own lines say 'cached' too)."""
+    return [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith('decoded-image cache')
+    ]
+
+
 def test_cache_off_with_one_line_over_the_cap_for_mixed_sizes_or_window_decoding(tmp_path, caplog):
     write_folder(tmp_path)
     with caplog.at_level(logging.INFO):
         build(tmp_path, cache_max_mb=0)
-    lines = [r.getMessage() for r in caplog.records if 'cache' in r.getMessage()]
+    lines = cache_lines(caplog)
     assert lines == [
         'decoded-image cache off: the splits take 0 MiB decoded, over '
         'config.dataset.cache_max_mb=0; raise it to cache them'
@@ -66,7 +73,7 @@ def test_cache_off_with_one_line_over_the_cap_for_mixed_sizes_or_window_decoding
     Image.new('RGB', (5, 8)).save(odd)
     with caplog.at_level(logging.INFO):
         dataset = build(tmp_path, image_size=8)
-    lines = [r.getMessage() for r in caplog.records if 'cache' in r.getMessage()]
+    lines = cache_lines(caplog)
     assert lines == [
         f'decoded-image cache off: {odd} is not 8x8 like the first image (the cache holds one '
         'size); the images are decoded every epoch instead'
@@ -76,7 +83,7 @@ def test_cache_off_with_one_line_over_the_cap_for_mixed_sizes_or_window_decoding
     odd.unlink()
     with caplog.at_level(logging.INFO):
         build(tmp_path, preprocess='imagenet')
-    lines = [r.getMessage() for r in caplog.records if 'cache' in r.getMessage()]
+    lines = cache_lines(caplog)
     assert lines == [
         "decoded-image cache off: the 'imagenet' preprocess decodes each JPEG crop's window "
         'alone, whose pixels differ from a crop of the cached image'

@@ -105,8 +105,10 @@ def test_one_device_equals_eight(run8, tmp_path):
         assert abs(one[step] - eight[step]) / abs(eight[step]) < 1e-5, step
     p1, p8 = final_params(workdir1), final_params(workdir8)
     assert p1.keys() == p8.keys() and len(p1) > 10
+    # lax.conv's kernel gradient sums a sharded batch in another order than one device does;
+    # float32 reassociation over the steps leaves the weights (|w| ~ 0.1-0.5) equal to 1e-4.
     for key in p1:
-        np.testing.assert_allclose(p1[key], p8[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(p1[key], p8[key], rtol=1e-4, atol=1e-4, err_msg=key)
 
 
 def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
