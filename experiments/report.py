@@ -29,7 +29,6 @@ import csv
 import dataclasses
 import json
 import os
-import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -43,8 +42,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments import markdown as md  # noqa: E402
-
-_SEED_SUFFIX = re.compile(r'-s(\d+)$')
+from experiments import sweeps  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +92,7 @@ def load_runs(root: str) -> list[dict[str, Any]]:
             with open(path) as f:
                 run = json.load(f)
             name = os.path.basename(directory)
-            run.update(point=_SEED_SUFFIX.sub('', name), run=name, path=path)
+            run.update(point=sweeps.without_seed(name), run=name, path=path)
             runs.append(run)
     return runs
 
@@ -338,9 +336,7 @@ def main(argv: list[str]) -> None:
         sys.exit('error: pass --root=<directory of results.json files>, or --claims')
     order = None
     if sweep:
-        from experiments import sweeps
-
-        order = [_SEED_SUFFIX.sub('', p.name) for p in sweeps.sweep_points(sweep)]
+        order = [sweeps.without_seed(p.name) for p in sweeps.sweep_points(sweep)]
     try:
         records = report(root, order)
     except ValueError as e:

@@ -19,7 +19,6 @@ import importlib
 import json
 import math
 import os
-import re
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +32,6 @@ TRAIN_EXAMPLES = {'image_folder': 50_000, 'cifar10': 50_000, 'digits': 1_437}
 # rung (experiments/results/ladder_1epoch, 2 CPU cores) rounded down.
 DEFAULT_IMAGES_PER_SEC = 150.0
 DEFAULT_OVERHEAD_S = 120.0
-_SEED = re.compile(r'-s\d+$')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +103,7 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
             train_s = run['train_steps'] * run['global_batch'] / ips
             entry = {'ips': ips, 'overhead': max(0.0, run['wall_time_s'] - train_s)}
             family = _family(str(run.get('dataset', '')))
-            point = _SEED.sub('', os.path.basename(directory))
+            point = sweeps.without_seed(os.path.basename(directory))
             for key in {point, f'block:{run.get("block")}'}:
                 found.setdefault((family, key), []).append(entry)
     return found
@@ -123,7 +121,7 @@ def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) 
         family = _family(config.dataset.name)
         steps, batch = total_steps(config)
         done = min(latest_checkpoint(workdir), steps)
-        name = _SEED.sub('', point.name)
+        name = sweeps.without_seed(point.name)
         keys = ((name, 'this point'), (f'block:{config.model.block}', 'its block'))
         ips, source = logged_rate(workdir), 'its own log'
         for key, found_in in keys if ips is None else ():

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -79,6 +80,15 @@ MATCHED_WIDTHS = {
     'separable': (40, 80, 160),  # 75,530 params
     'inverted_residual': (24, 48, 96),  # 68,242 params
 }
+
+
+# A point's name ends in its seed, `-s<seed>`; without it, the name of the row its seeds share.
+SEED_SUFFIX = re.compile(r'-s(\d+)$')
+
+
+def without_seed(name: str) -> str:
+    """`separable-relu-s2` -> `separable-relu`: the point its seeds are averaged into."""
+    return SEED_SUFFIX.sub('', name)
 
 
 @dataclasses.dataclass(frozen=True)
