@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from one_step import forward, run_once
 
 from lineage import counting
 from lineage.blocks import ConvBN, Dense, block_names, build_block
@@ -28,22 +29,6 @@ CASES = {
     '16->32 /2 9x7': (16, 32, 2, 9, 7),
     '16->32 /2 8x8': (16, 32, 2, 8, 8),
 }
-
-
-# Each program here is compiled to run once on a tiny input: XLA's cheapest CPU code generation
-# compiles a block's gradient program several times faster (tests/test_blocks_inception.py).
-FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
-
-
-def run_once(fn, *args):
-    """`jax.jit(fn)(*args)`, compiled for compile speed rather than run speed."""
-    return jax.jit(fn).lower(*args).compile(FAST_COMPILE)(*args)
-
-
-def forward(block, x):
-    """`block(x)`, compiled once."""
-    graphdef, state = nnx.split(block)
-    return run_once(lambda state, x: nnx.merge(graphdef, state)(x), state, x)
 
 
 def ceil_div(a, b):

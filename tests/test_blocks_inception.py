@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from one_step import run_once
 
 from lineage import counting
 from lineage.blocks import build_block
@@ -17,15 +18,6 @@ from lineage.blocks.conv import ConvBN
 from lineage.blocks.factorized import FactorizedInception, GridReduction, SplitConv, factorize
 from lineage.blocks.inception import Conv, Inception, NaiveInception, Tower, split_widths
 from lineage.blocks.pooling import max_pool
-
-# These programs are compiled to run once on tiny inputs: XLA's cheapest CPU code generation
-# compiles one block's gradient program in 9 s instead of 23 s on the shared 2-core machine.
-FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
-
-
-def run_once(fn, *args):
-    """`jax.jit(fn)(*args)`, compiled for compile speed rather than run speed."""
-    return jax.jit(fn).lower(*args).compile(FAST_COMPILE)(*args)
 
 
 def kernel_count(module: nnx.Module) -> int:

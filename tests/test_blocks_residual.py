@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from one_step import forward, gradients
 
 from lineage.blocks import build_block
 from lineage.blocks.bottleneck import Bottleneck
@@ -19,16 +20,6 @@ from lineage.blocks.inverted_residual import InvertedResidual
 def kernel_count(module: nnx.Module) -> int:
     """Conv kernel weights of every ConvBN inside `module` (no BatchNorm, no bias)."""
     return sum(m.kernel.size for _, m in nnx.iter_modules(module) if isinstance(m, ConvBN))
-
-
-@nnx.jit
-def forward(block: nnx.Module, x: jax.Array) -> jax.Array:
-    return block(x)
-
-
-@nnx.jit
-def gradients(block: nnx.Module, x: jax.Array) -> nnx.State:
-    return nnx.grad(lambda b: jnp.mean(b(x) ** 2))(block)
 
 
 def test_bottleneck_vs_plain_3x3_counts():

@@ -14,6 +14,7 @@ import pytest
 from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from one_step import forward, gradients
 
 from lineage.blocks import build_block
 from lineage.blocks.conv import ConvBN
@@ -30,16 +31,6 @@ def kernel_count(module: nnx.Module) -> int:
 def param_count(module: nnx.Module) -> int:
     """Every trainable parameter (kernels, biases, BatchNorm scale and offset)."""
     return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
-
-
-@nnx.jit
-def forward(block: nnx.Module, x: jax.Array) -> jax.Array:
-    return block(x)
-
-
-@nnx.jit
-def gradients(block: nnx.Module, x: jax.Array) -> nnx.State:
-    return nnx.grad(lambda b: jnp.mean(b(x) ** 2))(block)
 
 
 def bare_conv(i: int, o: int, k: int) -> ConvBN:
