@@ -95,6 +95,23 @@ def imagenet(
     return config
 
 
+def tf_rmsprop(**overrides: Any) -> dict[str, Any]:
+    """TensorFlow's RMSProp as Inception v3 (Szegedy et al. 2015, Sec. 8) and the MobileNets
+    train with it: decay 0.9, momentum 0.9, epsilon 1.0, learning rate 0.045 at any batch, weight
+    decay 4e-5 on kernels only; `overrides` adds or replaces fields."""
+    return {
+        'name': 'rmsprop',
+        'learning_rate': 0.045,
+        'lr_reference_batch': 0,
+        'decay': 0.9,
+        'momentum': 0.9,
+        'eps': 1.0,
+        'weight_decay': 4e-5,
+        'decay_norm_and_bias': False,
+        **overrides,
+    }
+
+
 def mobilenet_setup(model: dict[str, Any]) -> ml_collections.ConfigDict:
     """`model` on ImageNet with the "MobileNetV1 setup" (Sandler et al. 2018, Sec. 6.1).
 
@@ -109,16 +126,7 @@ def mobilenet_setup(model: dict[str, Any]) -> ml_collections.ConfigDict:
         image_size=224,
         batch_size=96,
         num_epochs=300.0,
-        optimizer=dict(
-            name='rmsprop',
-            learning_rate=0.045,
-            lr_reference_batch=0,
-            decay=0.9,
-            momentum=0.9,
-            eps=1.0,
-            weight_decay=4e-5,
-            decay_norm_and_bias=False,
-        ),
+        optimizer=tf_rmsprop(),
         schedule=dict(name='exponential', decay_epochs=1.0, decay_rate=0.98),
         eval_every_steps=20_000,
     )
