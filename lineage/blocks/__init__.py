@@ -7,14 +7,12 @@ from lineage.blocks.registry import block_names, build_block, register_block
 __all__ = ['ClassifierHead', 'ConvBN', 'Dense', 'block_names', 'build_block', 'register_block']
 
 # Block modules register themselves on import.
-from lineage.blocks import (
-    bottleneck,  # noqa: E402,F401
-    factorized,  # noqa: E402,F401
-    fire,  # noqa: E402,F401
-    inception,  # noqa: E402,F401
-    inverted_residual,  # noqa: E402,F401
-    plain,  # noqa: E402,F401
-    shuffle,  # noqa: E402,F401
-    spectrum,  # noqa: E402,F401
-    xception_blocks,  # noqa: E402,F401
-)
+from lineage.blocks import bottleneck as bottleneck  # noqa: E402
+from lineage.blocks import factorized as factorized  # noqa: E402
+from lineage.blocks import fire as fire  # noqa: E402
+from lineage.blocks import inception as inception  # noqa: E402
+from lineage.blocks import inverted_residual as inverted_residual  # noqa: E402
+from lineage.blocks import plain as plain  # noqa: E402
+from lineage.blocks import shuffle as shuffle  # noqa: E402
+from lineage.blocks import spectrum as spectrum  # noqa: E402
+from lineage.blocks import xception_blocks as xception_blocks  # noqa: E402

@@ -30,13 +30,10 @@ class Bottleneck(nnx.Module):
     with the block's stride (the paper's option B).
 
     Args:
-      in_features: input channels.
-      out_features: output channels.
+      in_features, out_features, dtype, rngs: as for `ConvBN`.
       mid_features: width of the 3x3 conv; defaults to `out_features // 4`.
       strides: spatial stride (1 or 2), applied by the projection and by one main-path conv.
       stride_in: which main-path conv strides: '3x3' (v1.5) or '1x1' (the first, v1).
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(

@@ -45,6 +45,8 @@ import jax.numpy as jnp
 
 from lineage.blocks.taps import Padding, output_grid, static_padding, window_taps
 
+# Every form's signature: (x, kernel, strides (sh, sw), padding ((lo, hi), (lo, hi)),
+# dilation (dh, dw), groups) -> y.
 ConvForm = Callable[
     [jax.Array, jax.Array, tuple[int, int], Padding, tuple[int, int], int], jax.Array
 ]
@@ -65,14 +67,7 @@ def layer_kind(kernel_shape: Sequence[int], in_features: int, groups: int) -> st
 # -- the forms ---------------------------------------------------------------------------------
 
 
-def conv_xla(
-    x: jax.Array,
-    kernel: jax.Array,
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int],
-    groups: int,
-) -> jax.Array:
+def conv_xla(x: jax.Array, kernel: jax.Array, strides, padding, dilation, groups) -> jax.Array:
     """`lax.conv_general_dilated` in NHWC/HWIO: the reference form."""
     return jax.lax.conv_general_dilated(
         x,
@@ -178,14 +173,7 @@ def _depthwise_taps_bwd(kernel_size, strides, padding, dilation, residuals, ct):
 _depthwise_taps.defvjp(_depthwise_taps_fwd, _depthwise_taps_bwd)
 
 
-def conv_shift(
-    x: jax.Array,
-    kernel: jax.Array,
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int],
-    groups: int,
-) -> jax.Array:
+def conv_shift(x: jax.Array, kernel: jax.Array, strides, padding, dilation, groups) -> jax.Array:
     """Shifted slices times each tap's weights, summed over taps (see the module docstring)."""
     kh, kw, cg, out = kernel.shape
     c = x.shape[-1]
@@ -209,14 +197,7 @@ def conv_shift(
     return _channels_last(functools.reduce(operator.add, terms)).astype(dtype)
 
 
-def conv_im2col(
-    x: jax.Array,
-    kernel: jax.Array,
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int],
-    groups: int,
-) -> jax.Array:
+def conv_im2col(x: jax.Array, kernel: jax.Array, strides, padding, dilation, groups) -> jax.Array:
     """All taps gathered along channels, then one contraction over taps and channels.
 
     Dense and grouped convs contract with one matmul (batched over groups); a depthwise conv
@@ -262,14 +243,7 @@ def _hybrid_bwd(strides, padding, dilation, groups, residuals, ct):
 _hybrid.defvjp(_hybrid_fwd, _hybrid_bwd)
 
 
-def conv_hybrid(
-    x: jax.Array,
-    kernel: jax.Array,
-    strides: tuple[int, int],
-    padding: Padding,
-    dilation: tuple[int, int],
-    groups: int,
-) -> jax.Array:
+def conv_hybrid(x: jax.Array, kernel: jax.Array, strides, padding, dilation, groups) -> jax.Array:
     """`lax.conv` for the output and input gradient; `shift`'s per-tap matmuls for the kernel's.
 
     XLA's CPU conv runs a dense conv's forward and input gradient near the machine's matmul

@@ -24,13 +24,15 @@ forms (torchvision `InceptionB` and `InceptionD`). Both are `InceptionModule`s b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from lineage.blocks.conv import ConvBN
-from lineage.blocks.inception import Conv, InceptionModule, LayerSpec, split_widths
+from lineage.blocks.inception import Conv, InceptionModule, split_widths
 from lineage.blocks.registry import register_block
 
 FACTORIZATIONS = ('none', 'stacked', 'asymmetric', 'expanded')
@@ -54,31 +56,16 @@ class SplitConv(nnx.Module):
 
 
 @dataclasses.dataclass(frozen=True)
-class Split:
-    """Layer spec for `SplitConv`: `width` channels in all, kernels 1xn and nx1."""
+class Split(Conv):
+    """Layer spec for `SplitConv`: `width` channels in all, kernels 1xn and nx1 (n = `kernel`)."""
 
-    width: int
-    n: int = 3
-
-    @property
-    def out_features(self) -> int:
-        return self.width
-
-    def build(self, in_features, *, strides, padding, dtype, rngs) -> SplitConv:
-        return SplitConv(
-            in_features,
-            self.width,
-            self.n,
-            strides=strides,
-            padding=padding,
-            dtype=dtype,
-            rngs=rngs,
-        )
+    kernel: int = 3
+    layer: ClassVar[Callable[..., nnx.Module]] = SplitConv
 
 
 def factorize(
     kernel: int, in_features: int, out_features: int, factorization: str, *, mid: int | None = None
-) -> list[LayerSpec]:
+) -> list[Conv]:
     """The layers that replace one `kernel` x `kernel` conv `in_features -> out_features`.
 
     Args:

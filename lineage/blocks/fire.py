@@ -33,15 +33,13 @@ class Fire(nnx.Module):
     """1x1 squeeze (ReLU) -> [1x1 expand, 3x3 expand] (ReLU each) -> concatenated.
 
     Args:
-      in_features: input channels.
+      in_features, dtype, rngs: as for `ConvBN`.
       squeeze_features: s, the squeeze conv's width.
       expand1x1_features: e1, filters of the 1x1 expand conv.
       expand3x3_features: e3, filters of the 3x3 expand conv.
       strides: 1, or 2 for a 3x3/2 max pool before the module (SqueezeNet's downsampling).
       norm: BatchNorm after every conv (bias-free convs); False gives the paper's convs with
         bias and no normalization.
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(

@@ -18,8 +18,8 @@ padding, sit on the last layer of each tower and on the pool.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -31,44 +31,28 @@ from lineage.blocks.pooling import avg_pool, max_pool
 from lineage.blocks.registry import register_block
 
 
-class LayerSpec(Protocol):
-    """A layer of a tower: its output width and how to build it on `in_features` channels."""
-
-    @property
-    def out_features(self) -> int: ...
-
-    def build(
-        self, in_features: int, *, strides: int, padding: str, dtype, rngs: nnx.Rngs
-    ) -> nnx.Module: ...
-
-
 @dataclasses.dataclass(frozen=True)
 class Conv:
-    """One `ConvBN`-ReLU layer of a tower: `width` channels, `kernel` k or (kh, kw)."""
+    """One layer of a tower: `layer(in_features, width, kernel, ...)`, by default a `ConvBN`-ReLU
+    with `kernel` k or (kh, kw). The module's stride and padding reach it through `build`."""
 
     width: int
     kernel: int | tuple[int, int] = 1
+    layer: ClassVar[Callable[..., nnx.Module]] = ConvBN
 
     @property
     def out_features(self) -> int:
         return self.width
 
-    def build(self, in_features, *, strides, padding, dtype, rngs) -> ConvBN:
-        return ConvBN(
-            in_features,
-            self.width,
-            self.kernel,
-            strides=strides,
-            padding=padding,
-            dtype=dtype,
-            rngs=rngs,
-        )
+    def build(self, in_features, *, strides, padding, dtype, rngs) -> nnx.Module:
+        kw = dict(strides=strides, padding=padding, dtype=dtype, rngs=rngs)
+        return self.layer(in_features, self.width, self.kernel, **kw)
 
 
 class Tower(nnx.Module):
     """A chain of layers; the last one carries the module's stride and padding."""
 
-    def __init__(self, in_features, layers: Sequence[LayerSpec], *, strides, padding, dtype, rngs):
+    def __init__(self, in_features, layers: Sequence[Conv], *, strides, padding, dtype, rngs):
         built, width = [], in_features
         for i, spec in enumerate(layers):
             last = i == len(layers) - 1
@@ -112,20 +96,18 @@ class InceptionModule(nnx.Module):
     """Parallel conv towers and a pooling tower over one input, concatenated along channels.
 
     Args:
-      in_features: input channels.
+      in_features, dtype, rngs: as for `ConvBN`.
       towers: one list of layer specs per conv tower, e.g. `[[Conv(64)], [Conv(96), Conv(128, 3)]]`.
       pool: 'max' or 'avg', a 3x3 window.
       pool_proj: width of the 1x1 after the pool; None passes the pooled input through.
       strides: spatial stride of the module, on the last layer of every tower and on the pool.
       padding: padding of those strided layers: 'same' (ceil(H / s) outputs) or 'valid'.
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
         self,
         in_features: int,
-        towers: Sequence[Sequence[LayerSpec]],
+        towers: Sequence[Sequence[Conv]],
         *,
         pool: str = 'max',
         pool_proj: int | None = None,

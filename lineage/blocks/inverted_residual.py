@@ -26,15 +26,12 @@ class InvertedResidual(nnx.Module):
     """1x1 expand by t (ReLU6) -> 3x3 depthwise (ReLU6) -> 1x1 linear projection (+ input).
 
     Args:
-      in_features: input channels.
-      out_features: output channels.
+      in_features, out_features, dtype, rngs: as for `ConvBN`.
       expand_ratio: t; the hidden width is `round(in_features * t)` (torchvision). 1 skips the
         expansion conv.
       strides: spatial stride of the depthwise conv (1 or 2).
       linear_bottleneck: a linear projection (the paper's); False puts ReLU6 after it
         (Sandler et al. 2018, Fig. 6a's non-linear bottleneck).
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(

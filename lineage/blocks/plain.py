@@ -21,8 +21,8 @@ class PlainConv(nnx.Module):
         self,
         in_features: int,
         out_features: int,
+        kernel_size: int,
         *,
-        kernel_size: int = 3,
         strides: int = 1,
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
@@ -38,13 +38,9 @@ class PlainConv(nnx.Module):
 
 @register_block('plain3x3')
 def plain3x3(in_features, out_features, strides=1, *, rngs, dtype=None):
-    return PlainConv(
-        in_features, out_features, kernel_size=3, strides=strides, dtype=dtype, rngs=rngs
-    )
+    return PlainConv(in_features, out_features, 3, strides=strides, dtype=dtype, rngs=rngs)
 
 
 @register_block('plain5x5')
 def plain5x5(in_features, out_features, strides=1, *, rngs, dtype=None):
-    return PlainConv(
-        in_features, out_features, kernel_size=5, strides=strides, dtype=dtype, rngs=rngs
-    )
+    return PlainConv(in_features, out_features, 5, strides=strides, dtype=dtype, rngs=rngs)

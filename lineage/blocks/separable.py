@@ -32,6 +32,7 @@ class SeparableConv(nnx.Module):
     """A kxk depthwise ConvBN then a 1x1 pointwise ConvBN.
 
     Args:
+      dtype, rngs: as for `ConvBN`.
       in_features: input channels I.
       out_features: output channels O.
       kernel_size: depthwise kernel size k.
@@ -45,8 +46,6 @@ class SeparableConv(nnx.Module):
       act: activation after the pointwise conv (and its BatchNorm).
       use_bias: bias on the pointwise conv; defaults to `not norm`. The depthwise conv is always
         bias-free: a bias there is absorbed by the pointwise conv's bias or BatchNorm.
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -72,6 +71,7 @@ class SeparableConv(nnx.Module):
         mid_act = None if mid_act == 'none' else mid_act
         activation(mid_act)  # fail at construction, not at the first call, on a bad name
         mid_features = in_features * depth_multiplier
+        kw = dict(dtype=dtype, rngs=rngs)
         self.depthwise = ConvBN(
             in_features,
             mid_features,
@@ -81,18 +81,10 @@ class SeparableConv(nnx.Module):
             norm=mid_norm,
             act=mid_act,
             use_bias=False,
-            dtype=dtype,
-            rngs=rngs,
+            **kw,
         )
         self.pointwise = ConvBN(
-            mid_features,
-            out_features,
-            1,
-            norm=norm,
-            act=act,
-            use_bias=use_bias,
-            dtype=dtype,
-            rngs=rngs,
+            mid_features, out_features, 1, norm=norm, act=act, use_bias=use_bias, **kw
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:

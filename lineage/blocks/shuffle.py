@@ -57,12 +57,9 @@ class ShuffleV1Unit(nnx.Module):
     """The ShuffleNet v1 unit: grouped 1x1, shuffle, 3x3 depthwise, grouped 1x1; add or concat.
 
     Args:
-      in_features: input channels.
-      out_features: output channels.
+      in_features, out_features, dtype, rngs: as for `ConvBN`.
       groups: g of both grouped 1x1 convs; must divide the input, bottleneck and branch widths.
       strides: 1 (residual addition) or 2 (concatenation with a 3x3/2 average pool).
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -117,11 +114,9 @@ class ShuffleV2Unit(nnx.Module):
     """The ShuffleNet v2 unit: channel split (or two branches), 1x1-dw3x3-1x1, concat, shuffle.
 
     Args:
-      in_features: input channels.
+      in_features, dtype, rngs: as for `ConvBN`.
       out_features: output channels (even: each branch makes half).
       strides: spatial stride of the depthwise convs (1 or 2).
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(

@@ -30,14 +30,12 @@ class SegmentedConv(nnx.Module):
     """1x1 ConvBN `in -> out`, then a 3x3 ConvBN `out -> out` grouped over `segments`.
 
     Args:
-      in_features: input channels I.
-      out_features: output channels C (the 1x1 conv's width, split into segments).
+      in_features, out_features, dtype, rngs: as for `ConvBN`; the output's C channels are the
+        1x1 conv's width, split into segments.
       segments: g, the number of channel segments of the 3x3 conv; must divide `out_features`.
         None means g = C (depthwise, the extreme Inception).
       strides: spatial stride, applied by the 3x3 conv.
       mid_act: activation after the 1x1 conv; 'relu' (Inception) by default.
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(

@@ -32,8 +32,7 @@ class XceptionBlock(nnx.Module):
     """`reps` x (ReLU -> SeparableConv 3x3 -> BN), max pool if strided, plus a residual.
 
     Args:
-      in_features: input channels.
-      out_features: output channels.
+      in_features, out_features, dtype, rngs: as for `ConvBN`.
       reps: number of separable convs.
       strides: 1, or 2 for a 3x3 stride-2 max pool after the separable convs.
       grow_first: change the width on the first separable conv (entry, middle flows) or on the
@@ -42,8 +41,6 @@ class XceptionBlock(nnx.Module):
         is already rectified by the stem.
       residual: add the shortcut (identity or projection); False gives the plain stack.
       mid_act: activation between depthwise and pointwise convs (Fig. 10), None by default.
-      dtype: computation dtype; None computes in the input's dtype.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -135,13 +132,5 @@ def separable(
 ):
     """The Xception unit: `reps` (default 2) ReLU-SeparableConv-BN, max pool if strided,
     residual (identity or 1x1 projection) unless `residual=False`."""
-    return XceptionBlock(
-        in_features,
-        out_features,
-        reps=reps,
-        strides=strides,
-        residual=residual,
-        mid_act=mid_act,
-        dtype=dtype,
-        rngs=rngs,
-    )
+    kw = dict(residual=residual, mid_act=mid_act, dtype=dtype, rngs=rngs)
+    return XceptionBlock(in_features, out_features, reps=reps, strides=strides, **kw)

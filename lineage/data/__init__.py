@@ -14,8 +14,6 @@ __all__ = [
 
 # Data set modules register themselves on import.
 # TensorFlow is imported only when a TF-backed data set is built, so 'digits' runs without it.
-from lineage.data import (
-    digits,  # noqa: E402,F401
-    image_folder,  # noqa: E402,F401
-    tfds_dataset,  # noqa: E402,F401
-)
+from lineage.data import digits as digits  # noqa: E402
+from lineage.data import image_folder as image_folder  # noqa: E402
+from lineage.data import tfds_dataset as tfds_dataset  # noqa: E402

@@ -280,12 +280,4 @@ def make_dataset(
     def evaluate(batch_size: int) -> Iterator[Batch]:
         return eval_batches(source, eval_preprocess, batch_size=batch_size)
 
-    return Dataset(
-        name=name,
-        num_classes=num_classes,
-        image_shape=image_shape,
-        num_train=num_train,
-        num_eval=num_eval,
-        train_batches=train,
-        eval_batches=evaluate,
-    )
+    return Dataset(name, num_classes, image_shape, num_train, num_eval, train, evaluate)

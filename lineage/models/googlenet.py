@@ -77,13 +77,10 @@ class GoogLeNet(nnx.Module):
     """GoogLeNet with BatchNorm.
 
     Args:
-      num_classes: classifier outputs.
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       cifar_stem: one 3x3 conv 192 and no early downsampling (32x32 inputs).
       aux_logits: add the two auxiliary classifiers (returned in training mode).
       dropout: dropout before the classifier (0.4 in the paper).
-      in_channels: input image channels.
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -142,20 +139,12 @@ class GoogLeNet(nnx.Module):
 
 
 @register_model('googlenet', input_size=224, paper=PAPER)
-def googlenet(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """GoogLeNet for 224x224 inputs. Options: `aux_logits`, `dropout`, `in_channels`.
-
-    Returns:
-      The `GoogLeNet` module.
-    """
-    return GoogLeNet(num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+def googlenet(**options) -> GoogLeNet:
+    """GoogLeNet for 224x224 inputs. Options: `aux_logits`, `dropout`, `in_channels`."""
+    return GoogLeNet(**options)
 
 
 @register_model('googlenet_cifar', input_size=32, paper=PAPER)
-def googlenet_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """GoogLeNet for 32x32 inputs (3x3 stem, no early downsampling). Options as `googlenet`.
-
-    Returns:
-      The `GoogLeNet` module.
-    """
-    return GoogLeNet(num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options)
+def googlenet_cifar(**options) -> GoogLeNet:
+    """GoogLeNet for 32x32 inputs (3x3 stem, no early downsampling). Options as `googlenet`."""
+    return GoogLeNet(cifar_stem=True, **options)

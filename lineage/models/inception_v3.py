@@ -130,15 +130,12 @@ class InceptionV3(nnx.Module):
     """Inception v3.
 
     Args:
-      num_classes: classifier outputs.
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       cifar_stem: stride-1 'same' stem without pools and 'same' grid reductions (32x32 inputs).
       aux_logits: add the auxiliary classifier (returned in training mode).
       double_first: the 17x17 modules' double 7x7 tower starts with '1xn' (Fig. 6) or 'nx1'
         (the reference code).
       dropout: dropout before the classifier (0.5 in the reference code).
-      in_channels: input image channels.
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -185,33 +182,14 @@ class InceptionV3(nnx.Module):
 
 
 @register_model('inception_v3', input_size=299, paper=PAPER)
-def inception_v3(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+def inception_v3(**options) -> InceptionV3:
     """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`,
     `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
-
-    Returns:
-      The `InceptionV3` module.
     """
-    return presets.build(
-        InceptionV3, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(InceptionV3, PRESETS, **options)
 
 
 @register_model('inception_v3_cifar', input_size=32, paper=PAPER)
-def inception_v3_cifar(
-    *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
-):
-    """Inception v3 for 32x32 inputs (stride-1 stem, no stem pools). Options as `inception_v3`.
-
-    Returns:
-      The `InceptionV3` module.
-    """
-    return presets.build(
-        InceptionV3,
-        PRESETS,
-        num_classes=num_classes,
-        cifar_stem=True,
-        dtype=dtype,
-        rngs=rngs,
-        **options,
-    )
+def inception_v3_cifar(**options) -> InceptionV3:
+    """Inception v3 for 32x32 inputs (stride-1 stem, no stem pools). Options as `inception_v3`."""
+    return presets.build(InceptionV3, PRESETS, cifar_stem=True, **options)

@@ -33,25 +33,23 @@ class Ladder(nnx.Module):
     """Stem, stages of one block type, classifier head.
 
     Args:
+      num_classes, dtype, rngs: as for every model (`lineage/models/registry.py`).
       block: registered block name (see `lineage.blocks.block_names()`).
       widths: output channels of each stage.
       depths: blocks in each stage.
-      num_classes: classifier outputs.
       block_options: extra keyword options for every block (e.g. an expansion ratio).
       in_channels: input image channels (1 for digits, 3 for colour images).
       stem_width: stem output channels; defaults to `widths[0]`.
       stem_stride: stride of the stem convolution (1 at 32x32, 2 for larger inputs).
       dropout: dropout rate before the classifier.
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization (and the dropout stream).
     """
 
     def __init__(
         self,
         *,
-        block: str,
-        widths: Sequence[int],
-        depths: Sequence[int],
+        block: str = 'plain3x3',
+        widths: Sequence[int] = (32, 64, 128),
+        depths: Sequence[int] = (1, 1, 1),
         num_classes: int,
         block_options: Mapping[str, Any] | None = None,
         in_channels: int = 3,
@@ -93,36 +91,6 @@ class Ladder(nnx.Module):
 
 
 @register_model('ladder', input_size=32, paper=PAPER)
-def ladder(
-    *,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    dtype: jnp.dtype | None = None,
-    block: str = 'plain3x3',
-    widths: Sequence[int] = (32, 64, 128),
-    depths: Sequence[int] = (1, 1, 1),
-    **options: Any,
-) -> Ladder:
-    """The ladder network; the defaults are the CIFAR-size frame (32x32 input, 3 stages).
-
-    Args:
-      num_classes: classifier outputs.
-      rngs: `nnx.Rngs`.
-      dtype: computation dtype.
-      block: registered block name.
-      widths: stage widths.
-      depths: stage depths.
-      **options: `block_options`, `in_channels`, `stem_width`, `stem_stride`, `dropout`.
-
-    Returns:
-      The `Ladder` module.
-    """
-    return Ladder(
-        block=block,
-        widths=widths,
-        depths=depths,
-        num_classes=num_classes,
-        dtype=dtype,
-        rngs=rngs,
-        **options,
-    )
+def ladder(**options) -> Ladder:
+    """The ladder network; `Ladder`'s defaults are the CIFAR-size frame (32x32 input, 3 stages)."""
+    return Ladder(**options)

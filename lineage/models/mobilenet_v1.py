@@ -54,14 +54,11 @@ class MobileNetV1(nnx.Module):
     """MobileNet v1.
 
     Args:
-      num_classes: classifier outputs.
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       alpha: width multiplier (1.0, 0.75, 0.5, 0.25 in the paper).
       stem_stride: 2 for 224x224 inputs, 1 for 32x32.
       act: activation after every conv ('relu' as in the paper; Keras uses 'relu6').
-      in_channels: input image channels.
       dropout: dropout rate before the classifier (Keras: 0.001).
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -79,28 +76,19 @@ class MobileNetV1(nnx.Module):
         if alpha <= 0:
             raise ValueError(f'mobilenet_v1: alpha={alpha}; use a width multiplier > 0')
         features = int(32 * alpha)
-        self.stem = ConvBN(
-            in_channels, features, 3, strides=stem_stride, act=act, dtype=dtype, rngs=rngs
-        )
+        kw = dict(dtype=dtype, rngs=rngs)
+        self.stem = ConvBN(in_channels, features, 3, strides=stem_stride, act=act, **kw)
         layers = []
         for width, strides in LAYERS:
             width = int(width * alpha)
             layers.append(
                 SeparableConv(
-                    features,
-                    width,
-                    3,
-                    strides=strides,
-                    mid_norm=True,
-                    mid_act=act,
-                    act=act,
-                    dtype=dtype,
-                    rngs=rngs,
+                    features, width, 3, strides=strides, mid_norm=True, mid_act=act, act=act, **kw
                 )
             )
             features = width
         self.layers = nnx.List(layers)
-        self.head = ClassifierHead(features, num_classes, dropout=dropout, dtype=dtype, rngs=rngs)
+        self.head = ClassifierHead(features, num_classes, dropout=dropout, **kw)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         x = self.stem(x)
@@ -110,33 +98,14 @@ class MobileNetV1(nnx.Module):
 
 
 @register_model('mobilenet_v1', input_size=224, paper=PAPER)
-def mobilenet_v1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+def mobilenet_v1(**options) -> MobileNetV1:
     """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`,
     and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
-
-    Returns:
-      The `MobileNetV1` module.
     """
-    return presets.build(
-        MobileNetV1, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(MobileNetV1, PRESETS, **options)
 
 
 @register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER)
-def mobilenet_v1_cifar(
-    *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
-):
-    """MobileNet v1 for 32x32 inputs (stride-1 stem). Options as `mobilenet_v1`.
-
-    Returns:
-      The `MobileNetV1` module.
-    """
-    return presets.build(
-        MobileNetV1,
-        PRESETS,
-        num_classes=num_classes,
-        stem_stride=1,
-        dtype=dtype,
-        rngs=rngs,
-        **options,
-    )
+def mobilenet_v1_cifar(**options) -> MobileNetV1:
+    """MobileNet v1 for 32x32 inputs (stride-1 stem). Options as `mobilenet_v1`."""
+    return presets.build(MobileNetV1, PRESETS, stem_stride=1, **options)

@@ -60,13 +60,10 @@ class MobileNetV2(nnx.Module):
     """MobileNet v2.
 
     Args:
-      num_classes: classifier outputs.
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       alpha: width multiplier (0.35 to 1.4 in the paper).
       cifar: stride-1 stem and stride-1 second stage (32x32 inputs).
-      in_channels: input image channels.
       dropout: dropout rate before the classifier (0.2, torchvision and Keras).
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -122,28 +119,16 @@ class MobileNetV2(nnx.Module):
 
 
 @register_model('mobilenet_v2', input_size=224, paper=PAPER)
-def mobilenet_v2(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+def mobilenet_v2(**options) -> MobileNetV2:
     """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`, and
     `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
-
-    Returns:
-      The `MobileNetV2` module.
     """
-    return presets.build(
-        MobileNetV2, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(MobileNetV2, PRESETS, **options)
 
 
 @register_model('mobilenet_v2_cifar', input_size=32, paper=PAPER)
-def mobilenet_v2_cifar(
-    *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
-):
+def mobilenet_v2_cifar(**options) -> MobileNetV2:
     """MobileNet v2 for 32x32 inputs (stride-1 stem and second stage). Options as
     `mobilenet_v2`.
-
-    Returns:
-      The `MobileNetV2` module.
     """
-    return presets.build(
-        MobileNetV2, PRESETS, num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(MobileNetV2, PRESETS, cifar=True, **options)

@@ -1,7 +1,10 @@
 """The model registry: every network by name, with its metadata.
 
-`@register_model('name', input_size=224, paper='...')` on a constructor
-`fn(*, num_classes, rngs, dtype=None, **options)`. The metadata (`ModelInfo`) is what the
+`@register_model('name', input_size=224, paper='...')` on a constructor called as
+`fn(num_classes=..., rngs=..., dtype=None, **options)`. Every network takes `num_classes` (the
+classifier's outputs), `in_channels` (the image's channels, 3 by default), `dtype` (the
+computation dtype; parameters stay float32) and `rngs` (`nnx.Rngs` for initialization, and the
+dropout stream where it has dropout). The metadata (`ModelInfo`) is what the
 summary CLI, the benchmarks and the model table read instead of hard-coding each network's
 resolution. `tests/test_model_counts.py` holds the exact parameter count of every registered
 model at 1,000 classes and fails when a model is registered without one.

@@ -45,14 +45,11 @@ class ResNet(nnx.Module):
     """A bottleneck ResNet: stem, four stages of `Bottleneck`s, classifier head.
 
     Args:
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       depths: bottlenecks per stage; (3, 4, 6, 3) is ResNet-50.
-      num_classes: classifier outputs.
       cifar_stem: 3x3 stride-1 stem and no max pool (32x32 inputs) instead of 7x7/2 + pool.
       stride_in: the bottlenecks' strided conv, '3x3' (v1.5) or '1x1' (v1); see `Bottleneck`.
-      in_channels: input image channels.
       dropout: dropout rate before the classifier (0 in the paper).
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -105,25 +102,14 @@ class ResNet(nnx.Module):
 
 
 @register_model('resnet50', input_size=224, paper=PAPER)
-def resnet50(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+def resnet50(**options) -> ResNet:
     """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`, `stride_in`,
     and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
-
-    Returns:
-      The `ResNet` module.
     """
-    return presets.build(
-        ResNet, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(ResNet, PRESETS, **options)
 
 
 @register_model('resnet50_cifar', input_size=32, paper=PAPER)
-def resnet50_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`.
-
-    Returns:
-      The `ResNet` module.
-    """
-    return presets.build(
-        ResNet, PRESETS, num_classes=num_classes, cifar_stem=True, dtype=dtype, rngs=rngs, **options
-    )
+def resnet50_cifar(**options) -> ResNet:
+    """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`."""
+    return presets.build(ResNet, PRESETS, cifar_stem=True, **options)

@@ -35,13 +35,10 @@ class ShuffleNetV2(nnx.Module):
     """ShuffleNet v2.
 
     Args:
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       widths: output channels of stages 2, 3, 4 (a row of `WIDTHS`).
-      num_classes: classifier outputs.
       repeats: units per stage.
-      in_channels: input image channels.
       last_width: the width of the 1x1 conv before the pool.
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -80,31 +77,13 @@ class ShuffleNetV2(nnx.Module):
         return self.head(self.last_conv(x))
 
 
-def _build(width: str, num_classes: int, rngs: nnx.Rngs, dtype, options) -> ShuffleNetV2:
-    return ShuffleNetV2(
-        widths=WIDTHS[width], num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
-
-
 @register_model('shufflenet_v2_x0_5', input_size=224, paper=PAPER)
-def shufflenet_v2_x0_5(
-    *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
-):
-    """ShuffleNet v2 x0.5 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`.
-
-    Returns:
-      The `ShuffleNetV2` module.
-    """
-    return _build('0_5', num_classes, rngs, dtype, options)
+def shufflenet_v2_x0_5(**options) -> ShuffleNetV2:
+    """ShuffleNet v2 x0.5 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`."""
+    return ShuffleNetV2(widths=WIDTHS['0_5'], **options)
 
 
 @register_model('shufflenet_v2_x1_0', input_size=224, paper=PAPER)
-def shufflenet_v2_x1_0(
-    *, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options
-):
-    """ShuffleNet v2 x1.0 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`.
-
-    Returns:
-      The `ShuffleNetV2` module.
-    """
-    return _build('1_0', num_classes, rngs, dtype, options)
+def shufflenet_v2_x1_0(**options) -> ShuffleNetV2:
+    """ShuffleNet v2 x1.0 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`."""
+    return ShuffleNetV2(widths=WIDTHS['1_0'], **options)

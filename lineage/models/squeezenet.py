@@ -69,12 +69,10 @@ class SqueezeNet(nnx.Module):
     """SqueezeNet 1.0 or 1.1, bias convs without BatchNorm (torchvision's layout).
 
     Args:
+      in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       version: '1_0' or '1_1'.
       num_classes: classifier outputs (the width of the last 1x1 conv).
-      in_channels: input image channels.
       dropout: dropout rate before the classifier conv (0.5 in the paper).
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization (and the dropout stream).
     """
 
     def __init__(
@@ -121,20 +119,12 @@ class SqueezeNet(nnx.Module):
 
 
 @register_model('squeezenet1_0', input_size=224, paper=PAPER)
-def squeezenet1_0(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """SqueezeNet 1.0 for 224x224 inputs. Options: `in_channels`, `dropout`.
-
-    Returns:
-      The `SqueezeNet` module.
-    """
-    return SqueezeNet(version='1_0', num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+def squeezenet1_0(**options) -> SqueezeNet:
+    """SqueezeNet 1.0 for 224x224 inputs. Options: `in_channels`, `dropout`."""
+    return SqueezeNet(version='1_0', **options)
 
 
 @register_model('squeezenet1_1', input_size=224, paper=PAPER)
-def squeezenet1_1(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """SqueezeNet 1.1 for 224x224 inputs. Options: `in_channels`, `dropout`.
-
-    Returns:
-      The `SqueezeNet` module.
-    """
-    return SqueezeNet(version='1_1', num_classes=num_classes, dtype=dtype, rngs=rngs, **options)
+def squeezenet1_1(**options) -> SqueezeNet:
+    """SqueezeNet 1.1 for 224x224 inputs. Options: `in_channels`, `dropout`."""
+    return SqueezeNet(version='1_1', **options)

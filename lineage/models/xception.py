@@ -53,15 +53,12 @@ class Xception(nnx.Module):
     """The Xception network.
 
     Args:
-      num_classes: classifier outputs.
+      num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       cifar: stride-1 'same' stem and stride-1 first entry block (32x32 inputs).
       middle_repeats: number of middle-flow blocks (8 in the paper).
       mid_act: activation between depthwise and pointwise convs (the paper's Fig. 10 ablation;
         None in the final architecture).
-      in_channels: input image channels.
       dropout: dropout rate before the classifier (0.5, the paper's ImageNet setting).
-      dtype: computation dtype; parameters stay float32.
-      rngs: `nnx.Rngs` for initialization.
     """
 
     def __init__(
@@ -112,25 +109,14 @@ class Xception(nnx.Module):
 
 
 @register_model('xception', input_size=299, paper=PAPER)
-def xception(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
+def xception(**options) -> Xception:
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
     `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
-
-    Returns:
-      The `Xception` module.
     """
-    return presets.build(
-        Xception, PRESETS, num_classes=num_classes, dtype=dtype, rngs=rngs, **options
-    )
+    return presets.build(Xception, PRESETS, **options)
 
 
 @register_model('xception_cifar', input_size=32, paper=PAPER)
-def xception_cifar(*, num_classes: int, rngs: nnx.Rngs, dtype: jnp.dtype | None = None, **options):
-    """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`.
-
-    Returns:
-      The `Xception` module.
-    """
-    return presets.build(
-        Xception, PRESETS, num_classes=num_classes, cifar=True, dtype=dtype, rngs=rngs, **options
-    )
+def xception_cifar(**options) -> Xception:
+    """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`."""
+    return presets.build(Xception, PRESETS, cifar=True, **options)
