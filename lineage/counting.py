@@ -153,7 +153,7 @@ def eval_forward(
     """A pure function running a copy of `model` in eval mode, for tracing or compiling.
 
     Convs are traced in their reference form (`lax.conv_general_dilated`, whatever
-    `conv_forms.set_conv_impl` says), so the program's conv ops are the layers counted here.
+    form is set), so the program's conv ops are the layers counted here.
 
     Args:
       model: the module (concrete or abstract); it is left as it was, train/eval mode included.

@@ -38,7 +38,11 @@ def evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
     """
     if not config.get('init_from'):
         raise ValueError('--config.init_from=DIR is required: the weights to evaluate')
-    conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))
+    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+        return _evaluate_weights(config, workdir)
+
+
+def _evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())

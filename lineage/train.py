@@ -112,10 +112,15 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       ValueError: bad input, one line naming it and the fix; nothing in `workdir` is written.
       NonFiniteLossError: the loss went NaN or Inf (the message names the step).
     """
+    # The conv form is read when the steps are traced, all of which happens inside this call.
+    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+        return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: Any, workdir: str) -> dict:
     started = time.perf_counter()
     check_fields(config)
     parallel.initialize(config.distributed)
-    conv_forms.set_conv_impl(config.get('conv_impl', 'auto'))  # read when the steps are traced
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())

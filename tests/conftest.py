@@ -9,14 +9,5 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='lineage-test-cache-')
 
 import jax  # noqa: E402
-import pytest  # noqa: E402
-
-from lineage.blocks import conv_forms  # noqa: E402
 
 jax.config.update('jax_num_cpu_devices', 8)
-
-
-@pytest.fixture(autouse=True)
-def default_conv_impl():
-    """Every test starts with `auto`: `train` sets the form process-wide from its config."""
-    conv_forms.set_conv_impl('auto')

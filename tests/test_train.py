@@ -15,6 +15,7 @@ import pytest
 
 from configs import default
 from lineage import checkpoint, parallel, train
+from lineage.blocks import conv_forms
 
 STEPS = 5
 
@@ -109,6 +110,19 @@ def test_one_device_equals_eight(run8, tmp_path):
     # float32 reassociation over the steps leaves the weights (|w| ~ 0.1-0.5) equal to 1e-4.
     for key in p1:
         np.testing.assert_allclose(p1[key], p8[key], rtol=1e-4, atol=1e-4, err_msg=key)
+
+
+def test_conv_impl_holds_for_the_run_only(run8, tmp_path, monkeypatch):
+    """`config.conv_impl` is the form of every conv the run traces, and is undone after it."""
+    traced = []
+    shift = conv_forms.FORMS['shift']
+    monkeypatch.setitem(conv_forms.FORMS, 'shift', lambda *a: traced.append(1) or shift(*a))
+    workdir = str(tmp_path / 'shift')
+    train.train_and_evaluate(tiny_config(conv_impl='shift'), workdir)
+    assert traced and conv_forms.get_conv_impl() == 'auto'
+    shifted, auto = losses(workdir), losses(run8[0])
+    for step in auto:  # the forms are equal up to the order of float sums
+        assert abs(shifted[step] - auto[step]) / abs(auto[step]) < 1e-4, step
 
 
 def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):

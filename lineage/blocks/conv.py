@@ -112,8 +112,8 @@ def convolve(
     """NHWC x HWIO convolution padded as `padding` (see `PADDINGS`); the single place a conv is
     computed.
 
-    The form (`lax.conv`, shifted taps, im2col) is `conv_forms.get_conv_impl()`, 'auto' unless a
-    config set it with `conv_forms.set_conv_impl`; all forms give the same values.
+    The form (`lax.conv`, shifted taps, im2col) is `conv_forms.get_conv_impl()`: 'auto', or a
+    run's `config.conv_impl` inside its `conv_forms.conv_impl` context; all give the same values.
     """
     pads = padding_amounts(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
     return conv_forms.conv(x, kernel, strides, pads, dilation, groups)
