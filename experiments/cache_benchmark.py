@@ -62,7 +62,7 @@ def time_rung(config, plan, mesh, streams) -> tuple[float, dict[str, float]]:
     tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
     state_def = train_step.create_train_state(config, 10, plan.dtype, tx, replicated)
     state = [state_def.init()]
-    step = train_step.make_train_step(state_def.graphdef, 0.0, replicated)
+    step = train_step.make_train_step(state_def.graphdef, replicated)
     fixed = parallel.global_batch(next(streams['cache']), sharding)
 
     def run(batch_fn):

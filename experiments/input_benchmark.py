@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
         config, dataset.num_classes, plan.dtype, tx, replicated
     )
     state = state_def.init()
-    step = train_step.make_train_step(state_def.graphdef, 0.0, replicated)
+    step = train_step.make_train_step(state_def.graphdef, replicated)
     fixed = parallel.global_batch(next(stream), sharding)
     start = time.perf_counter()
     state, metrics = step(state, fixed)

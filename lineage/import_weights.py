@@ -99,6 +99,7 @@ def run(
     name: str,
     weights: str,
     output: str,
+    *,
     num_classes: int = 1000,
     alpha: float = 1.0,
     check: bool = False,
@@ -157,11 +158,11 @@ def main(argv: list[str]) -> None:
             f.model,
             f.weights,
             f.output,
-            f.num_classes,
-            f.alpha,
-            f.check,
-            f.image_size,
-            f.tolerance,
+            num_classes=f.num_classes,
+            alpha=f.alpha,
+            check=f.check,
+            image_size=f.image_size,
+            tolerance=f.tolerance,
         )
     except ValueError as e:  # TransferError included
         sys.exit(f'import_weights: {e}')

@@ -195,10 +195,10 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
 
         run_step = train_step.make_train_step(
             state_def.graphdef,
-            config.label_smoothing,
             replicated,
-            config.get('aux_loss_weight', 0.0),
-            config.get('ema_decay', 0.0),
+            label_smoothing=config.label_smoothing,
+            aux_loss_weight=config.get('aux_loss_weight', 0.0),
+            ema_decay=config.get('ema_decay', 0.0),
         )
         eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
         sharding = parallel.batch_sharded(mesh)

@@ -115,8 +115,9 @@ def eval_part(state: Any) -> Any:
 
 def make_train_step(
     graphdef: Any,
-    label_smoothing: float,
     replicated: NamedSharding,
+    *,
+    label_smoothing: float = 0.0,
     aux_loss_weight: float = 0.0,
     ema_decay: float = 0.0,
 ) -> Callable[[Any, dict[str, jax.Array]], tuple[Any, dict[str, jax.Array]]]:

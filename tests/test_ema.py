@@ -24,7 +24,7 @@ def test_average_follows_tensorflows_num_updates_rule():
     replicated = parallel.replicated(parallel.make_mesh(1))
     state_def = train_step.create_train_state(config, 10, jnp.float32, optax.sgd(0.5), replicated)
     state = state_def.init()
-    step = train_step.make_train_step(state_def.graphdef, 0.0, replicated, ema_decay=0.5)
+    step = train_step.make_train_step(state_def.graphdef, replicated, ema_decay=0.5)
     rng = np.random.default_rng(0)
     batch = {
         'image': jnp.asarray(rng.normal(size=(8, 16, 16, 1)), jnp.float32),

@@ -55,7 +55,7 @@ def compiled_train_step(impl: str, **ladder) -> str:
         'image': jax.ShapeDtypeStruct((GLOBAL_BATCH, 8, 8, 3), jnp.float32, sharding=sharded),
         'label': jax.ShapeDtypeStruct((GLOBAL_BATCH,), jnp.int32, sharding=sharded),
     }
-    step = train_step.make_train_step(graphdef, 0.0, replicated)
+    step = train_step.make_train_step(graphdef, replicated)
     with conv_forms.conv_impl(impl):  # read when the step is traced
         return step.lower(state, batch).compile().as_text()
 

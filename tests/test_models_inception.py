@@ -216,6 +216,6 @@ def test_train_step_adds_the_weighted_auxiliary_loss():
     ce = [optax.softmax_cross_entropy_with_integer_labels(h(x), batch['label']).mean()
           for h in (model.main, model.aux)]  # fmt: skip
     for weight in (0.0, 0.4):
-        step = train_step.make_train_step(graphdef, 0.0, replicated, aux_loss_weight=weight)
+        step = train_step.make_train_step(graphdef, replicated, aux_loss_weight=weight)
         _, metrics = step(jax.tree.map(jnp.copy, state), batch)
         assert float(metrics['loss']) == pytest.approx(float(ce[0] + weight * ce[1]), rel=1e-5)

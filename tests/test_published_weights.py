@@ -60,7 +60,13 @@ def imported(tmp_path_factory):
     with h5py.File(path, 'w') as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, keras_model)
     diff = import_weights.run(
-        'mobilenet_v1', path, str(root / 'out'), CLASSES, 0.25, check=True, image_size=SIZE
+        'mobilenet_v1',
+        path,
+        str(root / 'out'),
+        num_classes=CLASSES,
+        alpha=0.25,
+        check=True,
+        image_size=SIZE,
     )
     return keras_model, str(root / 'out'), diff
 
@@ -70,9 +76,9 @@ def test_import_check_writes_weights_and_refuses_to_overwrite(imported):
     assert diff < 1e-5
     assert saved_model.read_fingerprint(out)['options'] == {'convention': 'keras', 'alpha': 0.25}
     with pytest.raises(ValueError, match='is not empty; pass a new --output'):
-        import_weights.run('mobilenet_v1', __file__, out, CLASSES, 0.25)
+        import_weights.run('mobilenet_v1', __file__, out, num_classes=CLASSES, alpha=0.25)
     with pytest.raises(ValueError, match='does not load into keras.applications mobilenet_v1'):
-        import_weights.run('mobilenet_v1', __file__, out + '_new', CLASSES, 0.25)
+        import_weights.run('mobilenet_v1', __file__, out + '_new', num_classes=CLASSES, alpha=0.25)
 
 
 def test_evaluate_alone_matches_keras_on_the_folder(imported, tmp_path):

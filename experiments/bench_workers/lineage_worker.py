@@ -68,7 +68,7 @@ def compile_step(
         },
         parallel.batch_sharded(mesh),
     )
-    step = train_step.make_train_step(state_def.graphdef, 0.0, replicated)
+    step = train_step.make_train_step(state_def.graphdef, replicated)
 
     start, cpu = time.perf_counter(), time.process_time()
     lowered = step.trace(state, batch).lower()

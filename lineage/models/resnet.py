@@ -47,20 +47,20 @@ class ResNet(nnx.Module):
     Args:
       num_classes, in_channels, dtype, rngs: as for every model (`lineage/models/registry.py`).
       depths: bottlenecks per stage; (3, 4, 6, 3) is ResNet-50.
-      cifar_stem: 3x3 stride-1 stem and no max pool (32x32 inputs) instead of 7x7/2 + pool.
       stride_in: the bottlenecks' strided conv, '3x3' (v1.5) or '1x1' (v1); see `Bottleneck`.
+      cifar_stem: 3x3 stride-1 stem and no max pool (32x32 inputs) instead of 7x7/2 + pool.
       dropout: dropout rate before the classifier (0 in the paper).
     """
 
     def __init__(
         self,
         *,
-        depths: Sequence[int] = RESNET50_DEPTHS,
         num_classes: int,
-        cifar_stem: bool = False,
+        depths: Sequence[int] = RESNET50_DEPTHS,
         stride_in: str = '3x3',
-        in_channels: int = 3,
+        cifar_stem: bool = False,
         dropout: float = 0.0,
+        in_channels: int = 3,
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
