@@ -200,6 +200,16 @@ def test_fig5_single_tower_is_3x3_and_none_is_unfactorized():
     assert kernel_count(fig5.towers[2]) == 32 * 4 + 9 * 4 * 4 + 9 * 4 * 8 < 32 * 4 + 25 * 4 * 8
 
 
+@pytest.mark.parametrize('name', ['factorized', 'factorized_asym', 'factorized_expanded'])
+def test_factorized_rungs_differ_from_inception_in_the_towers_only(name):
+    base = abstract(lambda r: build_block('inception', 32, 64, rngs=r))
+    rung = abstract(lambda r: build_block(name, 32, 64, rngs=r))
+    assert rung.pool.pool is base.pool.pool is max_pool
+    assert rung.pool.out_features == base.pool.out_features
+    assert [t.out_features for t in rung.towers] == [t.out_features for t in base.towers]
+    assert [t.layers[0].kernel_size for t in rung.towers] == [(1, 1)] * 3  # the 1x1 reductions
+
+
 NAMES = ['naive_inception', 'inception', 'factorized', 'factorized_asym', 'factorized_expanded']
 
 

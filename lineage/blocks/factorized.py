@@ -214,9 +214,9 @@ class GridReduction(InceptionModule):
 
 
 def _factorized(factorization, in_features, out_features, strides, rngs, dtype, n=3):
-    # The `inception` block's widths (GoogLeNet 3a's proportions), so that the ladder compares
-    # factorizations at equal widths; c5m = c5r: the inner step keeps the reduced width.
-    # Fig. 7's 1xn | nx1 bank needs 2 channels per expanded tower.
+    # The `inception` block's widths (GoogLeNet 3a's proportions) and max pool, so that these
+    # rungs differ from it by the factorization alone; c5m = c5r: the inner step keeps the
+    # reduced width. Fig. 7's 1xn | nx1 bank needs 2 channels per expanded tower.
     least = (1, 2, 2, 1) if factorization == 'expanded' else (1, 1, 1, 1)
     c1, c3, c5, pool_proj = split_widths(out_features, (2, 4, 1, 1), factorization, least)
     c3r, c5r = max(1, 3 * c3 // 4), max(1, c5 // 2)
@@ -230,6 +230,7 @@ def _factorized(factorization, in_features, out_features, strides, rngs, dtype, 
         pool_proj,
         factorization=factorization,
         n=n,
+        pool='max',
         strides=strides,
         dtype=dtype,
         rngs=rngs,
@@ -238,17 +239,17 @@ def _factorized(factorization, in_features, out_features, strides, rngs, dtype, 
 
 @register_block('factorized')
 def factorized(in_features, out_features, strides=1, *, rngs, dtype=None):
-    """Fig. 5 (5x5 as two 3x3) at the `inception` block's widths."""
+    """Fig. 5 (5x5 as two 3x3) at the `inception` block's widths and pool."""
     return _factorized('stacked', in_features, out_features, strides, rngs, dtype)
 
 
 @register_block('factorized_asym')
 def factorized_asym(in_features, out_features, strides=1, *, rngs, dtype=None, n=3):
-    """Fig. 6 (every 3x3 as 1xn -> nx1, n=3 unless given) at the `inception` block's widths."""
+    """Fig. 6 (every 3x3 as 1xn -> nx1, n=3 unless given), the `inception` block's widths, pool."""
     return _factorized('asymmetric', in_features, out_features, strides, rngs, dtype, n)
 
 
 @register_block('factorized_expanded')
 def factorized_expanded(in_features, out_features, strides=1, *, rngs, dtype=None, n=3):
-    """Fig. 7 (the 1xn | nx1 bank) at the `inception` block's widths."""
+    """Fig. 7 (the 1xn | nx1 bank) at the `inception` block's widths and pool."""
     return _factorized('expanded', in_features, out_features, strides, rngs, dtype, n)
