@@ -132,5 +132,13 @@ def separable(
 ):
     """The Xception unit: `reps` (default 2) ReLU-SeparableConv-BN, max pool if strided,
     residual (identity or 1x1 projection) unless `residual=False`."""
-    kw = dict(residual=residual, mid_act=mid_act, dtype=dtype, rngs=rngs)
-    return XceptionBlock(in_features, out_features, reps=reps, strides=strides, **kw)
+    return XceptionBlock(
+        in_features,
+        out_features,
+        reps=reps,
+        strides=strides,
+        residual=residual,
+        mid_act=mid_act,
+        dtype=dtype,
+        rngs=rngs,
+    )
