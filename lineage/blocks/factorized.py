@@ -14,7 +14,7 @@ happens, and the factorization is its parameter:
 - 'expanded' (Fig. 7, Sec. 6): the 1xk and the kx1 side by side on the same input and
   concatenated, `out` split between them: the expanded filter bank of the coarsest grid.
 
-`FactorizedInception` is the paper's Inception module (1x1 | 1x1->3x3 | 1x1->5x5 | pool->1x1)
+`FactorizedInception` is GoogLeNet's `Inception` module (1x1 | 1x1->3x3 | 1x1->5x5 | pool->1x1)
 with its towers factorized by one parameter: Fig. 5, 6 or 7. `GridReduction` is Fig. 10, the
 stride-2 module that halves the grid while it widens the filter bank, in the reference code's two
 forms (torchvision `InceptionB` and `InceptionD`). Both are `InceptionModule`s built from
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage.blocks.conv import ConvBN
-from lineage.blocks.inception import Conv, InceptionModule, split_widths
+from lineage.blocks.inception import Conv, Inception, InceptionModule, split_widths
 from lineage.blocks.registry import register_block
 
 FACTORIZATIONS = ('none', 'stacked', 'asymmetric', 'expanded')
@@ -92,8 +92,8 @@ def factorize(
     return [Split(out_features, kernel)]
 
 
-class FactorizedInception(InceptionModule):
-    """Inception v3's module: 1x1 | 1x1->"3x3" | 1x1->"5x5" | 3x3 pool->1x1, factorized.
+class FactorizedInception(Inception):
+    """Inception v3's module: GoogLeNet's (Fig. 2b) with its towers' spatial steps factorized.
 
     The "5x5" tower is always two 3x3 steps (Fig. 5), `c5r -> c5m -> c5`; `factorization` says
     what each spatial step is:
@@ -108,11 +108,7 @@ class FactorizedInception(InceptionModule):
     - 'none': the unfactorized module (1x1->3x3, 1x1->5x5), for ablations.
 
     Args:
-      in_features: input channels.
-      c1: width of the 1x1 tower.
-      c3r, c3: reduce and output widths of the "3x3" tower.
-      c5r, c5: reduce and output widths of the "5x5" tower.
-      pool_proj: width of the 1x1 after the pool.
+      in_features, c1, c3r, c3, c5r, c5, pool_proj: as for `Inception`, positionally.
       c5m: width between the two steps of the "5x5" tower; defaults to `c5r`.
       factorization: 'stacked', 'asymmetric', 'expanded' or 'none'.
       n: kernel of the asymmetric and expanded factors.
@@ -120,51 +116,45 @@ class FactorizedInception(InceptionModule):
         'nx1' (TF-slim, Keras, torchvision).
       single_kernel: kernel of the "3x3" tower under 'stacked' and 'none'.
       pool: 'avg' (the reference code) or 'max'.
-      strides, padding, dtype, rngs: as for `InceptionModule`.
+      strides, padding, dtype, rngs: as for `InceptionModule`, by keyword.
     """
 
     def __init__(
         self,
-        in_features: int,
-        c1: int,
-        c3r: int,
-        c3: int,
-        c5r: int,
-        c5: int,
-        pool_proj: int,
-        *,
+        *widths: int,
         c5m: int | None = None,
         factorization: str = 'stacked',
         n: int = 3,
         double_first: str = '1xn',
         single_kernel: int = 3,
         pool: str = 'avg',
-        strides: int = 1,
-        padding: str = 'same',
-        dtype: jnp.dtype | None = None,
-        rngs: nnx.Rngs,
+        **options,
     ):
-        c5m = c5r if c5m is None else c5m
-        f = factorization
         if double_first not in DOUBLE_FIRST:
             raise ValueError(
                 f'FactorizedInception: double_first={double_first!r}; use one of {DOUBLE_FIRST}'
             )
+        self.factorization, self.n, self.c5m = factorization, n, c5m
+        self.double_first, self.single_kernel = double_first, single_kernel
+        super().__init__(*widths, pool=pool, **options)
+
+    def single(self, c3r: int, c3: int) -> list[Conv]:
+        f = self.factorization
         if f in ('none', 'stacked'):
-            single = factorize(single_kernel, c3r, c3, 'none')
-            double = factorize(5, c5r, c5, f, mid=c5m)
-        elif f == 'asymmetric':
-            single = factorize(n, c3r, c3, f)
-            double = factorize(n, c5r, c5m, f) + factorize(n, c5m, c5, f)
-            if double_first == 'nx1':
-                double = [Conv(c.width, c.kernel[::-1]) for c in double]
-        else:
-            single = factorize(n, c3r, c3, f)
-            double = factorize(3, c5r, c5m, 'none') + factorize(n, c5m, c5, f)
-        towers = [[Conv(c1)], [Conv(c3r), *single], [Conv(c5r), *double]]
-        kw = dict(strides=strides, padding=padding, dtype=dtype, rngs=rngs)
-        super().__init__(in_features, towers, pool=pool, pool_proj=pool_proj, **kw)
-        self.factorization = factorization
+            return [Conv(c3, self.single_kernel)]
+        return factorize(self.n, c3r, c3, f)
+
+    def double(self, c5r: int, c5: int) -> list[Conv]:
+        f, n = self.factorization, self.n
+        c5m = c5r if self.c5m is None else self.c5m
+        if f in ('none', 'stacked'):
+            return factorize(5, c5r, c5, f, mid=c5m)
+        if f == 'asymmetric':
+            pairs = factorize(n, c5r, c5m, f) + factorize(n, c5m, c5, f)
+            if self.double_first == 'nx1':
+                return [Conv(c.width, c.kernel[::-1]) for c in pairs]
+            return pairs
+        return factorize(3, c5r, c5m, 'none') + factorize(n, c5m, c5, f)
 
 
 class GridReduction(InceptionModule):

@@ -180,10 +180,15 @@ class NaiveInception(InceptionModule):
 class Inception(InceptionModule):
     """Fig. 2b, GoogLeNet's module: 1x1 | 1x1->3x3 | 1x1->5x5 | 3x3 max pool->1x1.
 
+    The spatial step of each reduced tower comes from `single` and `double` (a 3x3 and a 5x5
+    here), so that Inception v3's module (`lineage.blocks.factorized.FactorizedInception`) is
+    this one with those two steps factorized.
+
     Args:
       in_features: input channels.
       c1, c3r, c3, c5r, c5, pool_proj: the paper's Table 1 columns "#1x1", "#3x3 reduce",
         "#3x3", "#5x5 reduce", "#5x5", "pool proj" (3a: 64, 96, 128, 16, 32, 32).
+      pool: 'max' (the paper) or 'avg'.
       strides, padding, dtype, rngs: as for `InceptionModule`.
     """
 
@@ -197,14 +202,27 @@ class Inception(InceptionModule):
         c5: int,
         pool_proj: int,
         *,
+        pool: str = 'max',
         strides: int = 1,
         padding: str = 'same',
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
-        towers = [[Conv(c1, 1)], [Conv(c3r, 1), Conv(c3, 3)], [Conv(c5r, 1), Conv(c5, 5)]]
+        towers = [
+            [Conv(c1)],
+            [Conv(c3r), *self.single(c3r, c3)],
+            [Conv(c5r), *self.double(c5r, c5)],
+        ]
         kw = dict(strides=strides, padding=padding, dtype=dtype, rngs=rngs)
-        super().__init__(in_features, towers, pool='max', pool_proj=pool_proj, **kw)
+        super().__init__(in_features, towers, pool=pool, pool_proj=pool_proj, **kw)
+
+    def single(self, c3r: int, c3: int) -> list[Conv]:
+        """The "3x3" tower after its 1x1 reduce."""
+        return [Conv(c3, 3)]
+
+    def double(self, c5r: int, c5: int) -> list[Conv]:
+        """The "5x5" tower after its 1x1 reduce."""
+        return [Conv(c5, 5)]
 
 
 def split_widths(
