@@ -54,7 +54,7 @@ CLAIMS = (
         'Depthwise separable convolution costs little accuracy for far fewer parameters',
         'Howard et al. 2017 (MobileNets), Table 4: 70.6% at 4.2M (separable) vs 71.7% at 29.3M '
         '(full convolution)',
-        (_keeps('ladder', 'separable', 'plain3x3', 1.1),),
+        (_keeps('ladder', 'mobilenet_separable', 'plain3x3', 1.1),),
     ),
     Claim(
         'No activation between depthwise and pointwise is best, ReLU worst',

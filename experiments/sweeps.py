@@ -6,7 +6,8 @@ configs/ladder_digits.py that runs on 2 CPU cores in minutes); seeds per point a
 
   ladder             one rung per lineage step, same widths (16, 32, 64): plain3x3 (the
                      baseline), plain5x5, naive_inception, inception, factorized, bottleneck,
-                     separable, inverted_residual. Seeds 0, 1, 2.
+                     separable (Xception's unit), mobilenet_separable (plain3x3 with MobileNet
+                     v1's separable layers), inverted_residual. Seeds 0, 1, 2.
   separable_act      the Xception paper's Fig. 10: the activation between the depthwise and the
                      pointwise conv of the 'separable' rung: none, relu, elu. Seeds 0, 1, 2.
   linear_bottleneck  MobileNetV2's Fig. 6a: the inverted residual with a linear projection vs
@@ -49,6 +50,7 @@ RUNGS = (
     'factorized',
     'bottleneck',
     'separable',
+    'mobilenet_separable',
     'inverted_residual',
 )
 BASELINE = 'plain3x3'
@@ -78,6 +80,7 @@ MATCHED_WIDTHS = {
     'factorized': (40, 80, 160),  # 78,089 params
     'bottleneck': (48, 96, 192),  # 73,594 params
     'separable': (40, 80, 160),  # 75,530 params
+    'mobilenet_separable': (44, 88, 176),  # 71,554 params
     'inverted_residual': (24, 48, 96),  # 68,242 params
 }
 

@@ -102,6 +102,21 @@ def test_separable_rung_residual_option():
     np.testing.assert_allclose(forward(with_residual, x) - forward(without, x), x, atol=1e-5)
 
 
+def test_mobilenet_rung_is_plain3x3_with_separable_layers():
+    """Howard et al. 2017, Table 4's comparison: the same two-layer stack, each 3x3 conv
+    replaced by MobileNet v1's layer (Fig. 3 right: depthwise, BN, ReLU, 1x1, BN, ReLU)."""
+    plain = nnx.eval_shape(lambda: build_block('plain3x3', 16, 32, 2, rngs=nnx.Rngs(0)))
+    mobile = nnx.eval_shape(lambda: build_block('mobilenet_separable', 16, 32, 2, rngs=nnx.Rngs(0)))
+    assert kernel_count(plain) == 9 * 16 * 32 + 9 * 32 * 32 == 13_824
+    assert kernel_count(mobile) == (9 * 16 + 16 * 32) + (9 * 32 + 32 * 32) == 1_968
+    first, second = mobile.conv1, mobile.conv2
+    assert first.depthwise.strides == (2, 2) and second.depthwise.strides == (1, 1)
+    for layer in (first, second):
+        assert layer.depthwise.groups == layer.depthwise.in_features
+        assert layer.depthwise.norm is not None and layer.pointwise.norm is not None
+        assert layer.depthwise.act == layer.pointwise.act == 'relu'
+
+
 SEGMENTS_C = 16
 
 
@@ -126,6 +141,7 @@ def test_spectrum_rejects_segments_that_do_not_divide():
 
 
 BLOCKS = [
+    ('mobilenet_separable', {}),
     ('separable', {}),
     ('separable', {'mid_act': 'relu'}),
     ('spectrum', {'segments': 1}),

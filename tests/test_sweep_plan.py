@@ -52,7 +52,7 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
 def test_budget_names_the_workdirs_and_shared_points_run_once():
     points = sweeps.sweep_points('ablations')
     names = [p.name for p in points]
-    assert len(names) == len(set(names)) == 8 * 3 + 2 * 3 + 3 + 4 * 2 + 8
+    assert len(names) == len(set(names)) == 9 * 3 + 2 * 3 + 3 + 4 * 2 + 9
     assert sweeps.budget_tag(10.0) == 'e10' and sweeps.budget_tag(None) == ''
     ten = sweeps.with_budget('ladder', points[:1], 10)
     assert ten[0].overrides['num_epochs'] == 10.0 and ten[0].overrides['num_train_steps'] == -1

@@ -19,9 +19,9 @@ def test_seeds_per_sweep_as_planned():
     def count(name):
         return len(sweeps.sweep_points(name))
 
-    assert count('ladder') == 8 * 3 and 'bottleneck-s2' in sweeps.sweep_points('ladder')[17].name
+    assert count('ladder') == 9 * 3 and 'bottleneck-s2' in sweeps.sweep_points('ladder')[17].name
     assert (count('separable_act'), count('linear_bottleneck')) == (3 * 3, 2 * 3)
-    assert (count('spectrum'), count('ladder_matched'), count('curve')) == (4 * 2, 8, 8)
+    assert (count('spectrum'), count('ladder_matched'), count('curve')) == (4 * 2, 9, 8)
     assert [p.name for p in sweeps.sweep_points('ladder', seeds=[7])][:2] == [
         'plain3x3-s7',
         'plain5x5-s7',

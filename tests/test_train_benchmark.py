@@ -147,6 +147,7 @@ LADDER_PARAMS = {
     'factorized': 13_377,
     'bottleneck': 9_274,
     'separable': 14_090,
+    'mobilenet_separable': 11_690,
     'inverted_residual': 32_442,
 }
 PEERS_PYTHON = os.path.join(tb.ROOT, '.venv-peers', 'bin', 'python')

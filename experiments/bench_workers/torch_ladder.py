@@ -35,6 +35,19 @@ class Plain(nn.Sequential):
         super().__init__(conv_bn(cin, cout, k, stride), conv_bn(cout, cout, k))
 
 
+class MobileNetSeparable(nn.Sequential):
+    """Two (3x3 depthwise, BN, ReLU, 1x1 pointwise, BN, ReLU), the stride on the first
+    (lineage/blocks/plain.py's `mobilenet_separable`; MobileNet v1, Howard et al. 2017, Fig. 3)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__(
+            conv_bn(cin, cin, 3, stride, groups=cin),
+            conv_bn(cin, cout, 1),
+            conv_bn(cout, cout, 3, groups=cout),
+            conv_bn(cout, cout, 1),
+        )
+
+
 class InvertedResidual(nn.Module):
     """1x1 expand by 6 (ReLU6), 3x3 depthwise (ReLU6), 1x1 linear projection, + input
     (lineage/blocks/inverted_residual.py; MobileNetV2, Sandler et al. 2018)."""
@@ -127,12 +140,12 @@ class Multiscale(nn.Module):
 
 def inception(cin, cout, stride, factorized=False):
     """GoogLeNet's Fig. 2b at 3a's proportions 2:4:1:1 (lineage/blocks/inception.py), or
-    Fig. 5's factorization: the "5x5" as two 3x3, an average pool (lineage/blocks/factorized.py)."""
+    Fig. 5's factorization: the "5x5" as two 3x3 (lineage/blocks/factorized.py); max pool."""
     c1, c3, c5, pool_proj = shares(cout, (2, 4, 1, 1))
     c3r, c5r = max(1, 3 * c3 // 4), max(1, c5 // 2)
     five = [(c5r, 3), (c5, 3)] if factorized else [(c5, 5)]
     towers = [[(c1, 1)], [(c3r, 1), (c3, 3)], [(c5r, 1), *five]]
-    return Multiscale(cin, towers, stride, 'avg' if factorized else 'max', pool_proj)
+    return Multiscale(cin, towers, stride, 'max', pool_proj)
 
 
 def naive_inception(cin, cout, stride):
@@ -152,6 +165,7 @@ BLOCKS = {
     'factorized': lambda cin, cout, stride: inception(cin, cout, stride, factorized=True),
     'bottleneck': Bottleneck,
     'separable': Separable,
+    'mobilenet_separable': MobileNetSeparable,
     'inverted_residual': InvertedResidual,
 }
 

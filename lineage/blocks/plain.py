@@ -2,9 +2,16 @@
 
 Every later block of the lineage is measured against this one: the same input and output
 widths, two full kxk convolutions, no branches, no reduction, no residual.
+
+`mobilenet_separable` is the same stack with each conv depthwise separable as in MobileNet v1
+(Howard et al. 2017, Fig. 3 right): against `plain3x3` it is that paper's Table 4 comparison of
+full and separable convolution, with nothing else changed.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -12,10 +19,12 @@ from flax import nnx
 
 from lineage.blocks.conv import ConvBN
 from lineage.blocks.registry import register_block
+from lineage.blocks.separable import SeparableConv
 
 
 class PlainConv(nnx.Module):
-    """Two kxk ConvBN-ReLU layers, `in -> out` (stride on the first) then `out -> out`."""
+    """Two kxk `layer`s, `in -> out` (stride on the first) then `out -> out`; ConvBN-ReLU by
+    default, any layer called as `layer(in, out, kernel_size, strides=, dtype=, rngs=)`."""
 
     def __init__(
         self,
@@ -24,13 +33,13 @@ class PlainConv(nnx.Module):
         kernel_size: int,
         *,
         strides: int = 1,
+        layer: Callable[..., nnx.Module] = ConvBN,
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
-        self.conv1 = ConvBN(
-            in_features, out_features, kernel_size, strides=strides, dtype=dtype, rngs=rngs
-        )
-        self.conv2 = ConvBN(out_features, out_features, kernel_size, dtype=dtype, rngs=rngs)
+        kw = dict(dtype=dtype, rngs=rngs)
+        self.conv1 = layer(in_features, out_features, kernel_size, strides=strides, **kw)
+        self.conv2 = layer(out_features, out_features, kernel_size, **kw)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.conv2(self.conv1(x))
@@ -44,3 +53,15 @@ def plain3x3(in_features, out_features, strides=1, *, rngs, dtype=None):
 @register_block('plain5x5')
 def plain5x5(in_features, out_features, strides=1, *, rngs, dtype=None):
     return PlainConv(in_features, out_features, 5, strides=strides, dtype=dtype, rngs=rngs)
+
+
+# MobileNet v1's layer: 3x3 depthwise, BN, ReLU, 1x1 pointwise, BN, ReLU (Fig. 3 right).
+MOBILENET_LAYER = functools.partial(SeparableConv, mid_norm=True, mid_act='relu', act='relu')
+
+
+@register_block('mobilenet_separable')
+def mobilenet_separable(in_features, out_features, strides=1, *, rngs, dtype=None):
+    """`plain3x3` with MobileNet v1's depthwise separable layers in place of its 3x3 convs."""
+    return PlainConv(
+        in_features, out_features, 3, strides=strides, layer=MOBILENET_LAYER, dtype=dtype, rngs=rngs
+    )
