@@ -13,7 +13,9 @@ Every `results.json` under `--root` is one run; runs of the same point with diff
                           divided by millions of parameters, as lineage.train writes it), train
                           images/s and wall time (means over seeds), Pareto membership;
   top1_vs_params.png      top-1 against parameters (log scale), 95% CI bars, the Pareto front;
-  top1_vs_macs.png        top-1 against MACs (log scale), 95% CI bars.
+  top1_vs_macs.png        top-1 against MACs (log scale), 95% CI bars;
+  top1_vs_epochs.png      the learning curve, when the runs have more than one budget: top-1
+                          (mean over seeds) against epochs (log scale), one line per block.
 
 The Pareto front is the points no other point beats on both axes: none has at most as many
 parameters and at least as high a mean top-1, one of the two strictly.
@@ -255,8 +257,39 @@ def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = f
     plt.close(fig)
 
 
+def curve(runs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """Per block, (epochs, mean top-1 in percent over seeds) for each budget, shortest first."""
+    groups: dict[str, dict[float, list[float]]] = {}
+    for r in runs:
+        by_budget = groups.setdefault(r['block'], {})
+        by_budget.setdefault(round(r['epochs'], 2), []).append(100 * r['top1'])
+    return {
+        block: sorted((e, statistics.mean(t)) for e, t in by_budget.items())
+        for block, by_budget in groups.items()
+    }
+
+
+def plot_curve(runs: Sequence[dict[str, Any]], path: str, title: str) -> None:
+    """The learning curve: top-1 against the budget in epochs (log scale), a line per block."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for block, points in curve(runs).items():
+        ax.plot(*zip(*points, strict=True), 'o-', label=block)
+        for epochs, top1 in points:
+            ax.annotate(f'{top1:.2f}', (epochs, top1), fontsize=7,
+                        textcoords='offset points', xytext=(4, -10))  # fmt: skip
+    ax.set_xscale('log', base=2)
+    ax.set_xlabel('budget (epochs, each a full schedule)')
+    ax.set_ylabel('test top-1 (%), mean over seeds')
+    ax.set_title(title)
+    ax.legend(loc='lower right')
+    ax.grid(True, which='both', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Writes runs.csv, results.csv, results.md and the two plots into `root`.
+    """Writes runs.csv, results.csv, results.md and the plots into `root`.
 
     Args:
       root: directory searched for results.json files.
@@ -283,6 +316,8 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     name = os.path.basename(os.path.normpath(root))
     plot(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, pareto_front(rows))
     plot(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
+    if len({round(r['epochs'], 2) for r in runs}) > 1:
+        plot_curve(runs, os.path.join(root, 'top1_vs_epochs.png'), name)
     return records
 
 

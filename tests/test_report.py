@@ -11,7 +11,7 @@ import pytest
 from experiments import report
 
 
-def _run(root, name, *, params, macs, top1, seed, speed=100.0, wall=10.0, block=None):
+def _run(root, name, *, params, macs, top1, seed, speed=100.0, wall=10.0, block=None, epochs=0.5):
     os.makedirs(root / name)
     results = {
         'model': 'ladder',
@@ -24,7 +24,7 @@ def _run(root, name, *, params, macs, top1, seed, speed=100.0, wall=10.0, block=
         'eval_loss': 1.0,
         'train_steps': 20,
         'global_batch': 8,
-        'epochs': 0.5,
+        'epochs': epochs,
         'train_images_per_sec': speed,
         'wall_time_s': wall,
         'devices': {'count': 1, 'kind': 'cpu'},
@@ -105,6 +105,26 @@ def test_report_writes_tables_and_plots_in_the_given_order(root):
         '42.0 |'
     ) in md
     assert '| tiny | tiny | 100,000 | 50,000,000 | 1 | 40.00 | - | - | 400.0 |' in md
+
+
+def test_runs_at_several_budgets_make_a_learning_curve(tmp_path):
+    for block, top1s in (('plain', (0.60, 0.70, 0.75)), ('sep', (0.50, 0.65, 0.72))):
+        for epochs, top1 in zip((5, 10, 20), top1s, strict=True):
+            _run(tmp_path, f'{block}-e{epochs}-s0', params=10, macs=10, top1=top1, seed=0,
+                 block=block, epochs=float(epochs))  # fmt: skip
+    _run(tmp_path, 'plain-e20-s1', params=10, macs=10, top1=0.77, seed=1, block='plain',
+         epochs=20.0)  # fmt: skip
+    assert report.curve(report.load_runs(str(tmp_path))) == {
+        'plain': [(5.0, 60.0), (10.0, 70.0), (20.0, pytest.approx(76.0))],
+        'sep': [(5.0, 50.0), (10.0, 65.0), (20.0, 72.0)],
+    }
+    report.report(str(tmp_path))
+    assert (tmp_path / 'top1_vs_epochs.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_one_budget_makes_no_learning_curve(root):
+    report.report(str(root))
+    assert not (root / 'top1_vs_epochs.png').exists()
 
 
 def test_points_that_disagree_on_the_model_are_rejected(tmp_path):
