@@ -272,12 +272,16 @@ def curve(runs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
 def plot_curve(runs: Sequence[dict[str, Any]], path: str, title: str) -> None:
     """The learning curve: top-1 against the budget in epochs (log scale), a line per block."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for block, points in curve(runs).items():
+    lines = curve(runs)
+    for block, points in lines.items():
         ax.plot(*zip(*points, strict=True), 'o-', label=block)
         for epochs, top1 in points:
             ax.annotate(f'{top1:.2f}', (epochs, top1), fontsize=7,
                         textcoords='offset points', xytext=(4, -10))  # fmt: skip
     ax.set_xscale('log', base=2)
+    budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
+    ax.set_xticks(budgets, [f'{epochs:g}' for epochs in budgets], minor=False)
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel('budget (epochs, each a full schedule)')
     ax.set_ylabel('test top-1 (%), mean over seeds')
     ax.set_title(title)
