@@ -6,7 +6,6 @@ BatchNorm scale and offset (2 per channel).
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -208,31 +207,6 @@ def test_factorized_rungs_differ_from_inception_in_the_towers_only(name):
     assert rung.pool.out_features == base.pool.out_features
     assert [t.out_features for t in rung.towers] == [t.out_features for t in base.towers]
     assert [t.layers[0].kernel_size for t in rung.towers] == [(1, 1)] * 3  # the 1x1 reductions
-
-
-NAMES = ['naive_inception', 'inception', 'factorized', 'factorized_asym', 'factorized_expanded']
-
-
-@pytest.mark.parametrize('name', NAMES)
-def test_block_shapes_gradients_and_bfloat16(name):
-    x = jax.random.normal(jax.random.key(0), (2, 7, 9, 8))
-    for strides, expected in [(1, (7, 9)), (2, (4, 5))]:  # shapes alone: nothing computed
-        block = abstract(lambda r, s=strides: build_block(name, 8, 16, s, rngs=r))
-        assert jax.eval_shape(lambda b: b(x), block).shape == (2, *expected, 16)
-
-    def run(x):  # one compiled program: on 2 CPU cores, faster than many eager ops
-        block = build_block(name, 8, 16, 2, rngs=nnx.Rngs(0))
-        grads = nnx.grad(lambda b: jnp.mean(b(x) ** 2))(block)
-        bf16 = build_block(name, 8, 16, 2, rngs=nnx.Rngs(0), dtype=jnp.bfloat16)
-        return grads, bf16(x), nnx.state(bf16, nnx.Param)
-
-    grads, y16, params16 = run_once(run, x)
-    leaves = jax.tree.leaves(grads)
-    assert leaves and all(bool(jnp.isfinite(g).all()) for g in leaves)
-    assert all(bool((g != 0).any()) for g in leaves), 'a tower does not reach the output'
-    assert y16.dtype == jnp.bfloat16 and y16.shape == (2, 4, 5, 16)
-    assert bool(jnp.isfinite(y16.astype(jnp.float32)).all())
-    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params16))
 
 
 def test_split_widths_sum_exactly():
