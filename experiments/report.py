@@ -269,17 +269,18 @@ def curve(runs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]
     }
 
 
-def plot_curve(runs: Sequence[dict[str, Any]], path: str, title: str) -> None:
-    """The learning curve: top-1 against the budget in epochs (log scale), a line per block."""
+def plot_curve(
+    lines: dict[str, list[tuple[float, float]]], budgets: Sequence[float], path: str, title: str
+) -> None:
+    """The learning curve (`curve`): top-1 against `budgets` in epochs (log scale), a line per
+    block."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    lines = curve(runs)
     for block, points in lines.items():
         ax.plot(*zip(*points, strict=True), 'o-', label=block)
         for epochs, top1 in points:
             ax.annotate(f'{top1:.2f}', (epochs, top1), fontsize=7,
                         textcoords='offset points', xytext=(4, -10))  # fmt: skip
     ax.set_xscale('log', base=2)
-    budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
     ax.set_xticks(budgets, [f'{epochs:g}' for epochs in budgets], minor=False)
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel('budget (epochs, each a full schedule)')
@@ -320,8 +321,10 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     name = os.path.basename(os.path.normpath(root))
     plot(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, pareto_front(rows))
     plot(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
-    if len({round(r['epochs'], 2) for r in runs}) > 1:
-        plot_curve(runs, os.path.join(root, 'top1_vs_epochs.png'), name)
+    lines = curve(runs)
+    budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
+    if len(budgets) > 1:
+        plot_curve(lines, budgets, os.path.join(root, 'top1_vs_epochs.png'), name)
     return records
 
 
