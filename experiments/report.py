@@ -1,7 +1,7 @@
 """Collects a sweep's `results.json` files into tables and plots, and the claims table.
 
-    python -m experiments.report --root=experiments/results/ladder/e10 --sweep=ladder
-    python -m experiments.report --claims --budget=e10      # experiments/README.md's claims
+    python -m experiments.report --root=experiments/results/ladder/e40 --sweep=ladder
+    python -m experiments.report --claims --budget=e40      # experiments/README.md's claims
 
 Every `results.json` under `--root` is one run; runs of the same point with different seeds
 (directories `<point>-s<seed>`) form one row. Written into the root:

@@ -235,7 +235,9 @@ def main(argv: list[str]) -> None:
 if __name__ == '__main__':
     # Flags are defined here, not at import, so the module imports beside report (tests).
     flags.DEFINE_string(
-        'sweep', None, f'One of: {", ".join(sorted(sweeps.SWEEPS))}, ablations (all but curve).'
+        'sweep',
+        None,
+        f'One of: {", ".join(sorted(sweeps.SWEEPS))}, ablations (all but curve), claims.',
     )
     flags.DEFINE_list('seeds', None, "Seeds for every point; default: the sweep's own.")
     flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs (a full schedule each).')

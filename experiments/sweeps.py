@@ -20,6 +20,9 @@ configs/ladder_digits.py that runs on 2 CPU cores in minutes); seeds per point a
                      seed 0, each a full schedule of CURVE_EPOCHS epochs, shortest first.
 
   ablations          all of the above but the curve (PLAN), each shared point once.
+  claims             only the points experiments/claims.py compares, claim by claim, each
+                     claim's seed 0 points before its seed 1 ones: the order in which a slow
+                     machine decides the claims soonest.
 
     python -m experiments.run_sweep --sweep=ladder_digits
 
@@ -36,8 +39,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from experiments import claims
 
 CIFAR_CONFIG = 'configs/ladder_cifar10.py'
 DIGITS_CONFIG = 'configs/ladder_digits.py'
@@ -214,6 +219,8 @@ OWN_BUDGET = ('curve', 'curve_digits')
 # The whole ablation plan, in the order that serves the claims first; `ablations` runs them as
 # one sweep, each shared point once.
 PLAN = ('ladder', 'separable_act', 'linear_bottleneck', 'spectrum', 'ladder_matched')
+# Sweeps made of other sweeps' points, each shared point once: name -> its member sweeps.
+COMPOSITES = {'ablations': PLAN, 'claims': tuple(claims.sweeps_needed())}
 SWEEPS = {
     **{kind: (fn, CIFAR_CONFIG) for kind, fn in _KINDS.items()},
     **{f'{kind}_digits': (fn, DIGITS_CONFIG) for kind, fn in _KINDS.items()},
@@ -224,7 +231,7 @@ def sweep_points(name: str, seeds: Sequence[int] | None = None) -> list[Point]:
     """The points of sweep `name`.
 
     Args:
-      name: a key of SWEEPS.
+      name: a key of SWEEPS or COMPOSITES, the latter with or without `_digits`.
       seeds: seeds for every point; None: the sweep's own (see the module docstring).
 
     Returns:
@@ -233,24 +240,50 @@ def sweep_points(name: str, seeds: Sequence[int] | None = None) -> list[Point]:
     Raises:
       ValueError: an unknown sweep name.
     """
-    if name not in SWEEPS and name not in ('ablations', 'ablations_digits'):
-        choices = ', '.join(sorted([*SWEEPS, 'ablations', 'ablations_digits']))
+    composite, suffix = _form(name)
+    if composite == 'ablations':
+        return _unique(sweep_points(member + suffix, seeds) for member in PLAN)
+    if composite == 'claims':
+        return _unique(_claim_points(claim, suffix, seeds) for claim in claims.CLAIMS)
+    if name not in SWEEPS:
+        choices = ', '.join(sorted([*SWEEPS, *COMPOSITES, *(f'{c}_digits' for c in COMPOSITES)]))
         raise ValueError(f'unknown sweep {name!r}; choose from {choices}')
-    if name in ('ablations', 'ablations_digits'):
-        suffix = name.removeprefix('ablations')
-        unique = {}
-        for member in PLAN:
-            for point in sweep_points(member + suffix, seeds):
-                unique.setdefault(point.name, point)
-        return list(unique.values())
     fn, config = SWEEPS[name]
     return fn(config, seeds)
 
 
+def _form(name: str) -> tuple[str, str]:
+    """'claims_digits' -> ('claims', '_digits'); 'ladder' -> ('ladder', '')."""
+    base = name.removesuffix('_digits')
+    return base, name[len(base) :]
+
+
+def _claim_points(claim: claims.Claim, suffix: str, seeds: Sequence[int] | None) -> list[Point]:
+    """The points `claim` compares, seed by seed, in the order its comparisons name them."""
+    compared = [(c.sweep, name) for c in claim.comparisons for name in (c.a, c.b)]
+    points = [
+        point
+        for sweep, name in compared
+        for point in sweep_points(sweep + suffix, seeds)
+        if without_seed(point.name) == name
+    ]
+    return sorted(points, key=lambda p: p.overrides['seed'])  # stable: names stay in order
+
+
+def _unique(groups: Iterable[Sequence[Point]]) -> list[Point]:
+    """The groups' points in order, each name once (a shared point runs once)."""
+    unique: dict[str, Point] = {}
+    for group in groups:
+        for point in group:
+            unique.setdefault(point.name, point)
+    return list(unique.values())
+
+
 def members(name: str) -> tuple[str, ...]:
-    """The sweeps a name stands for: PLAN (in its form) for `ablations`, else the name itself."""
-    if name in ('ablations', 'ablations_digits'):
-        return tuple(m + name.removeprefix('ablations') for m in PLAN)
+    """The sweeps a name stands for: a composite's members (in its form), else the name itself."""
+    composite, suffix = _form(name)
+    if composite in COMPOSITES:
+        return tuple(m + suffix for m in COMPOSITES[composite])
     return (name,)
 
 

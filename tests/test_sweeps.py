@@ -109,3 +109,24 @@ def test_curve_runs_full_schedules_by_epochs_shortest_first():
         'num_train_steps': -1,
         'num_epochs': 40.0,
     }
+
+
+def test_claims_sweep_runs_the_compared_points_claim_by_claim_seed_by_seed():
+    points = sweeps.sweep_points('claims')
+    names = [p.name for p in points]
+    # Claim 1 first, its two points paired seed by seed; then claim 2's three activations.
+    assert names[:7] == [
+        'mobilenet_separable-s0', 'plain3x3-s0', 'mobilenet_separable-s1', 'plain3x3-s1',
+        'mobilenet_separable-s2', 'plain3x3-s2', 'separable-s0',
+    ]  # fmt: skip
+    # Every compared point once (claim 4's plain3x3 is claim 1's); the bottleneck rung and the
+    # matched ladder, which no claim reads, are left out.
+    assert len(names) == len(set(names)) == 2 * 3 + 3 * 3 + 2 * 3 + 3 * 3 + 1 * 3 + 4 * 2
+    assert not any(n.startswith('bottleneck') or '-w' in n for n in names)
+    # The same points as their own sweeps', so they share workdirs and collect into them.
+    assert sweeps.members('claims') == ('ladder', 'separable_act', 'linear_bottleneck', 'spectrum')
+    own = {p.name: p for m in sweeps.members('claims') for p in sweeps.sweep_points(m)}
+    assert all(p == own[p.name] for p in points)
+    digits = sweeps.sweep_points('claims_digits', seeds=[4])
+    assert digits[0].name == 'mobilenet_separable-s4'
+    assert digits[0].config == 'configs/ladder_digits.py'
