@@ -237,7 +237,7 @@ if __name__ == '__main__':
     flags.DEFINE_string(
         'sweep',
         None,
-        f'One of: {", ".join(sorted(sweeps.SWEEPS))}, ablations (all but curve), claims.',
+        f'One of: {", ".join(sorted([*sweeps.SWEEPS, *sweeps.COMPOSITES]))}.',
     )
     flags.DEFINE_list('seeds', None, "Seeds for every point; default: the sweep's own.")
     flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs (a full schedule each).')

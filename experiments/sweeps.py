@@ -241,10 +241,11 @@ def sweep_points(name: str, seeds: Sequence[int] | None = None) -> list[Point]:
       ValueError: an unknown sweep name.
     """
     composite, suffix = _form(name)
-    if composite == 'ablations':
-        return _unique(sweep_points(member + suffix, seeds) for member in PLAN)
-    if composite == 'claims':
-        return _unique(_claim_points(claim, suffix, seeds) for claim in claims.CLAIMS)
+    if composite in COMPOSITES:
+        pool = _unique(sweep_points(member + suffix, seeds) for member in COMPOSITES[composite])
+        if composite == 'claims':
+            return _unique(_compared(claim, pool) for claim in claims.CLAIMS)
+        return pool
     if name not in SWEEPS:
         choices = ', '.join(sorted([*SWEEPS, *COMPOSITES, *(f'{c}_digits' for c in COMPOSITES)]))
         raise ValueError(f'unknown sweep {name!r}; choose from {choices}')
@@ -258,15 +259,10 @@ def _form(name: str) -> tuple[str, str]:
     return base, name[len(base) :]
 
 
-def _claim_points(claim: claims.Claim, suffix: str, seeds: Sequence[int] | None) -> list[Point]:
-    """The points `claim` compares, seed by seed, in the order its comparisons name them."""
-    compared = [(c.sweep, name) for c in claim.comparisons for name in (c.a, c.b)]
-    points = [
-        point
-        for sweep, name in compared
-        for point in sweep_points(sweep + suffix, seeds)
-        if without_seed(point.name) == name
-    ]
+def _compared(claim: claims.Claim, pool: Sequence[Point]) -> list[Point]:
+    """The points of `pool` that `claim` compares, seed by seed, in the order it names them."""
+    names = [name for c in claim.comparisons for name in (c.a, c.b)]
+    points = [p for name in names for p in pool if without_seed(p.name) == name]
     return sorted(points, key=lambda p: p.overrides['seed'])  # stable: names stay in order
 
 
