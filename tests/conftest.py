@@ -3,7 +3,9 @@
 import os
 import tempfile
 
-os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
+from xla_codegen import CHEAPEST
+
+os.environ.setdefault('XLA_FLAGS', f'--xla_force_host_platform_device_count=8 {CHEAPEST}')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Caches the code keeps (image folders' decode checks) go to a fresh folder, not the user's.
 os.environ['XDG_CACHE_HOME'] = tempfile.mkdtemp(prefix='lineage-test-cache-')

@@ -3,8 +3,8 @@
 The block or network is the subject, not its initializer or its conv forms: kernels are drawn
 He-normal with numpy (compiling the models' own initializers costs more than the step), and
 programs are traced with plain `lax.conv`, which compiles in about half the time of `auto`'s
-forms, and compiled with XLA's cheapest CPU code generation. Every form is checked exact against
-`lax.conv` in outputs and gradients in tests/test_conv_forms.py.
+forms (with XLA's cheapest CPU code generation, as the whole suite: tests/conftest.py). Every
+form is checked exact against `lax.conv` in outputs and gradients in tests/test_conv_forms.py.
 """
 
 import math
@@ -18,13 +18,11 @@ from flax import nnx
 from lineage.blocks import conv_forms
 from lineage.models import build_model
 
-FAST_COMPILE = {'xla_backend_optimization_level': 0, 'xla_llvm_disable_expensive_passes': True}
-
 
 def run_once(fn, *args):
-    """`jax.jit(fn)(*args)` with `lax.conv` convs, compiled for compile speed, not run speed."""
+    """`jax.jit(fn)(*args)` with `lax.conv` convs."""
     with conv_forms.conv_impl('xla'):
-        return jax.jit(fn, compiler_options=FAST_COMPILE)(*args)
+        return jax.jit(fn)(*args)
 
 
 def forward(module: nnx.Module, x: jax.Array) -> jax.Array:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from xla_codegen import CHEAPEST
 
 from lineage import main
 
@@ -23,7 +24,7 @@ TINY = [
 
 
 def run(*args, **env_vars):
-    env = {**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT, **env_vars}
+    env = {**os.environ, 'XLA_FLAGS': CHEAPEST, 'PYTHONPATH': ROOT, **env_vars}
     return subprocess.run(
         [sys.executable, '-m', 'lineage.main', *args],
         cwd=ROOT,
@@ -131,7 +132,7 @@ def test_unusable_compilation_cache_is_one_line(tmp_path):
 
 def test_ctrl_c_saves_and_exits_130_then_damage_ends_on_one_error(tmp_path):
     workdir = tmp_path / 'run'
-    env = {**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT}
+    env = {**os.environ, 'XLA_FLAGS': CHEAPEST, 'PYTHONPATH': ROOT}
     args = [*TINY, '--config.num_train_steps=100000', '--config.log_every_steps=1']
     proc = subprocess.Popen(
         [sys.executable, '-m', 'lineage.main', *args, f'--workdir={workdir}'],

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from xla_codegen import CHEAPEST
 
 from configs import default
 from lineage import parallel, train
@@ -69,7 +70,7 @@ def launch(workdir, steps, num_processes=2, devices_per_process=4):
     args = [flag(k, v) for k, v in {**FIELDS, 'num_train_steps': steps}.items()]
     env = {
         **os.environ,
-        'XLA_FLAGS': '',
+        'XLA_FLAGS': CHEAPEST,
         'JAX_NUM_CPU_DEVICES': str(devices_per_process),
         'PYTHONPATH': ROOT,
     }
@@ -209,7 +210,7 @@ def test_incomplete_launch_flags_fail_before_writing(tmp_path):
             '--process_id=1',
         ],
         cwd=ROOT,
-        env={**os.environ, 'XLA_FLAGS': '', 'PYTHONPATH': ROOT},
+        env={**os.environ, 'XLA_FLAGS': CHEAPEST, 'PYTHONPATH': ROOT},
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
