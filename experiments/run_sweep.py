@@ -4,6 +4,7 @@
     python -m experiments.run_sweep --sweep=ladder --epochs=10            # runs/cifar10/e10/
     python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan     # what is left, hours
     python -m experiments.run_sweep --sweep=ladder --epochs=10 --collect  # experiments/results/
+    python -m experiments.run_sweep --sweep=claims --epochs=40 --hours=2.5  # what fits in 2.5 h
     python -m experiments.run_sweep --sweep=spectrum -- --config.conv_impl=xla
 
 Each point runs as `python -m lineage.main --config=<base config> --config.x=y ...
@@ -14,11 +15,16 @@ each point trains the config's own budget directly under the root. The CIFAR swe
 root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps share (the ladder's
 `separable` is separable_act's 'none') runs once.
 
-Across sessions: a point whose `results.json` exists is skipped; an interrupted one resumes from
-its own checkpoint (lineage.main does that). SIGTERM (a session ending) is forwarded to the
-running point, which saves a checkpoint and exits; the runner then stops without starting the
-next point and exits 143, and the same command resumes. A point that fails is logged with its
-return code and log file and the sweep goes on; the runner exits 1 if any point failed.
+Across sessions: a point whose `results.json` exists is skipped, and so is one whose results are
+committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them), so a
+fresh clone on a new machine runs only what is left; an interrupted point resumes from its own
+checkpoint (lineage.main does that), which lives in the root and so only on the machine that
+wrote it. SIGTERM (a session ending) is forwarded to the running point, which saves a checkpoint
+and exits; the runner then stops without starting the next point and exits 143, and the same
+command resumes. Where the machine itself lasts only a session, `--hours=H` starts only the
+points whose `--plan` estimate fits in what is left of H hours and defers the others (they need
+a longer-lived machine; a deferred point does not fail the run). A point that fails is logged
+with its return code and log file and the sweep goes on; the runner exits 1 if any point failed.
 
 `--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`).
 `--collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints)
@@ -37,7 +43,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from absl import app, flags, logging
 
@@ -51,8 +57,9 @@ STOPPED = 143  # the shell's status for a process ended by SIGTERM
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What happened to one point: 'done' (ran now), 'skipped' (finished before), 'failed' or
-    'stopped' (SIGTERM: checkpointed, resumes on the next start)."""
+    """What happened to one point: 'done' (ran now), 'skipped' (finished before), 'failed',
+    'stopped' (SIGTERM: checkpointed, resumes on the next start) or 'deferred' (its estimate
+    did not fit in what was left of --hours; not started)."""
 
     point: str
     status: str
@@ -109,6 +116,10 @@ def run_sweep(
     root: str,
     extra: Sequence[str] = (),
     run: Callable[..., int] | None = None,
+    committed: Collection[str] = (),
+    hours: float | None = None,
+    needs_hours: Mapping[str, float] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[Outcome]:
     """Runs the unfinished `points` one after another under `root`, until done or SIGTERM.
 
@@ -117,6 +128,14 @@ def run_sweep(
       root: directory holding one workdir (and one .log file) per point.
       extra: flags appended to every point's command.
       run: `(command, log file, terminations) -> return code`; tests pass a fake.
+      committed: names of points whose results are committed (`sweep_plan.committed`): finished
+        elsewhere, so skipped like those with results.json under `root`.
+      hours: the wall-clock hours this run may take (a session's length), or None. A point whose
+        estimate (`needs_hours`, from `sweep_plan.plan`) exceeds what is left of them is
+        deferred, not started: its checkpoints would die with the machine before it finished.
+        Later, shorter points still run.
+      needs_hours: point name -> its estimated hours; points missing from it need 0.
+      clock: seconds, monotonic; tests pass a fake.
 
     Returns:
       One Outcome per point that was reached, in order; after a SIGTERM the rest are left out.
@@ -124,17 +143,30 @@ def run_sweep(
     run = run or _run_child
     os.makedirs(root, exist_ok=True)
     outcomes = []
+    needs_hours = needs_hours or {}
+    started_run = clock()
     with _Terminations() as terminations:
         for i, point in enumerate(points):
             workdir = os.path.join(root, point.name)
             log_path = os.path.join(root, f'{point.name}.log')
             tag = f'[{i + 1}/{len(points)}] {point.name}'
-            if finished(workdir):
-                logging.info('%s: finished before, skipped', tag)
+            if finished(workdir) or point.name in committed:
+                where = 'finished before' if finished(workdir) else 'results committed'
+                logging.info('%s: %s, skipped', tag, where)
                 outcomes.append(Outcome(point.name, 'skipped'))
                 continue
             if terminations.asked:
                 break
+            if hours is not None:
+                left = hours - (clock() - started_run) / 3600
+                needs = needs_hours.get(point.name, 0.0)
+                if needs > left:
+                    logging.warning(
+                        '%s: needs about %.2f h, %.2f h of --hours=%g left: deferred',
+                        tag, needs, max(left, 0.0), hours,
+                    )  # fmt: skip
+                    outcomes.append(Outcome(point.name, 'deferred'))
+                    continue
             command = point_command(point, workdir, extra)
             logging.info('%s: %s', tag, ' '.join(command))
             started = time.perf_counter()
@@ -201,11 +233,15 @@ def main(argv: list[str]) -> None:
         points = sweeps.with_budget(name, sweeps.sweep_points(name, seeds), epochs)
     except ValueError as e:
         sys.exit(f'error: {e}')
+    hours = flags.FLAGS.hours
+    if hours is not None and hours <= 0:
+        sys.exit(f'error: --hours must be > 0, got {hours:g}')
     tag = sweeps.budget_tag(epochs)
     root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
+    committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
+    searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
     if flags.FLAGS.plan:
-        searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
-        print(sweep_plan.describe(name, points, root, searched))
+        print(sweep_plan.describe(name, points, root, searched, committed))
         return
     if flags.FLAGS.collect:
         for member in sweeps.members(name):
@@ -217,14 +253,23 @@ def main(argv: list[str]) -> None:
                 sys.exit(f'error: {e}')
             print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
         return
-    outcomes = run_sweep(points, root, extra)
+    needs_hours = None
+    if hours is not None:
+        needs_hours = {p.point: p.hours for p in sweep_plan.plan(points, root, searched, committed)}
+    outcomes = run_sweep(
+        points, root, extra, committed=committed, hours=hours, needs_hours=needs_hours
+    )
     failed = [o for o in outcomes if o.status == 'failed']
-    counts = {
-        s: sum(o.status == s for o in outcomes) for s in ('done', 'skipped', 'failed', 'stopped')
-    }
+    statuses = ('done', 'skipped', 'failed', 'stopped', 'deferred')
+    counts = {s: sum(o.status == s for o in outcomes) for s in statuses}
     print(f'sweep {name}: ' + ', '.join(f'{n} {s}' for s, n in counts.items()))
     for o in failed:
         print(f'  failed: {o.point} (returncode {o.returncode}), log {o.log}')
+    if counts['deferred']:
+        print(
+            f'sweep {name}: the deferred points need more than what was left of --hours={hours:g}; '
+            'run them with more hours (see --plan)'
+        )
     if counts['stopped'] or len(outcomes) < len(points):
         print(f'sweep {name}: stopped by SIGTERM; run the same command to resume')
         sys.exit(STOPPED)
@@ -244,5 +289,9 @@ if __name__ == '__main__':
     flags.DEFINE_string('root', None, 'Runs directory; default runs/cifar10 (runs/digits).')
     flags.DEFINE_bool('plan', False, 'Print the points left and an estimate of their hours.')
     flags.DEFINE_bool('collect', False, 'Copy finished points into experiments/results/<sweep>.')
+    flags.DEFINE_float(
+        'hours', None, "Wall-clock hours this run may take: start only points whose --plan "
+        "estimate fits in what is left (a session's length; leave a margin)."
+    )  # fmt: skip
     flags.mark_flag_as_required('sweep')
     app.run(main)

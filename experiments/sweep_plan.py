@@ -4,9 +4,11 @@
 where it stands (new, or resuming at its latest checkpoint), the training images it still needs,
 the images/s it is estimated at and the hours. Images/s come from the point's own metrics.jsonl
 when it was interrupted (the median of its logged images/s: this machine, this load), else from
-finished runs of the same point (same data set, any budget) found in the searched directories
-(the sweep's runs and experiments/results): the median of their `train_images_per_sec`; failing
-that, runs of the same block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed
+finished runs of the same point (same data set) found in the searched directories (the sweep's
+runs and experiments/results): the median of their `train_images_per_sec`, over the runs of the
+same length (train steps) where there are any, since short runs measured faster per image on
+this machine (experiments/results/ladder_1epoch against ladder/e40); failing that, runs of the
+same block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed
 overhead (compile, the final eval), measured as a finished run's wall time less its training
 time, or DEFAULT_OVERHEAD_S. Measured rates come from whatever machine and load ran them: a shared
 machine's runs make the estimate long.
@@ -20,7 +22,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from experiments import sweeps
@@ -89,7 +91,7 @@ def _family(dataset: str) -> str:
 
 
 def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, float]]]:
-    """(data family, point name or block) -> [{'ips', 'overhead'}] of finished runs."""
+    """(data family, point name or block) -> [{'ips', 'overhead', 'steps'}] of finished runs."""
     found: dict[tuple[str, str], list[dict[str, float]]] = {}
     for top in directories:
         for directory, _, files in os.walk(top):
@@ -101,7 +103,11 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
             if not ips or 'train_steps' not in run:
                 continue
             train_s = run['train_steps'] * run['global_batch'] / ips
-            entry = {'ips': ips, 'overhead': max(0.0, run['wall_time_s'] - train_s)}
+            entry = {
+                'ips': ips,
+                'overhead': max(0.0, run['wall_time_s'] - train_s),
+                'steps': run['train_steps'],
+            }
             family = _family(str(run.get('dataset', '')))
             point = sweeps.without_seed(os.path.basename(directory))
             for key in {point, f'block:{run.get("block")}'}:
@@ -109,13 +115,35 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
     return found
 
 
-def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) -> list[Left]:
-    """The points of `points` without results.json under `root`, each with its estimate."""
+def committed(sweep_names: Sequence[str], results_dir: str, tag: str) -> set[str]:
+    """Names of the points with a results.json under `<results_dir>/<sweep>/<tag>/<point>/`, for
+    each of `sweep_names`: where `run_sweep --collect` files them for committing. They finished
+    on some machine, so a fresh clone (a new session's machine, a TPU VM) need not train them."""
+    names = set()
+    for sweep in sweep_names:
+        directory = os.path.join(results_dir, sweep, tag)
+        if os.path.isdir(directory):
+            names.update(
+                n
+                for n in os.listdir(directory)
+                if os.path.isfile(os.path.join(directory, n, 'results.json'))
+            )
+    return names
+
+
+def plan(
+    points: Sequence[sweeps.Point],
+    root: str,
+    directories: Sequence[str],
+    committed: Collection[str] = (),
+) -> list[Left]:
+    """The points of `points` neither named in `committed` nor with results.json under `root`, each
+    with its estimate."""
     rates = measured(directories)
     left = []
     for point in points:
         workdir = os.path.join(root, point.name)
-        if os.path.exists(os.path.join(workdir, 'results.json')):
+        if point.name in committed or os.path.exists(os.path.join(workdir, 'results.json')):
             continue
         config = point_config(point)
         family = _family(config.dataset.name)
@@ -126,7 +154,10 @@ def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) 
         ips, source = logged_rate(workdir), 'its own log'
         for key, found_in in keys if ips is None else ():
             if (family, key) in rates:
-                ips, source = statistics.median(e['ips'] for e in rates[(family, key)]), found_in
+                runs = rates[(family, key)]
+                same_budget = [e for e in runs if e['steps'] == steps]
+                ips = statistics.median(e['ips'] for e in same_budget or runs)
+                source = f'{found_in}, {"this budget" if same_budget else "other budgets"}'
                 break
         else:
             if ips is None:
@@ -139,12 +170,20 @@ def plan(points: Sequence[sweeps.Point], root: str, directories: Sequence[str]) 
     return left
 
 
-def describe(name: str, points: Sequence[sweeps.Point], root: str, directories: Sequence[str]):
-    """The plan as text: one line per point left, then the total."""
-    left = plan(points, root, directories)
+def describe(
+    name: str,
+    points: Sequence[sweeps.Point],
+    root: str,
+    directories: Sequence[str],
+    committed: Collection[str] = (),
+):
+    """The plan as text: one line per point left, then the total; `committed` as for `plan`."""
+    left = plan(points, root, directories, committed)
+    in_results = sum(p.name in committed for p in points)
     lines = [
-        f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished, '
-        f'{len(left)} left (images/s measured in {", ".join(directories)})'
+        f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished '
+        f'({in_results} of them committed), {len(left)} left (images/s measured in '
+        f'{", ".join(directories)})'
     ]
     for p in left:
         where = f'resumes at step {p.done_steps}' if p.done_steps else 'new'

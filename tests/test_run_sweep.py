@@ -74,6 +74,37 @@ def test_finished_points_are_skipped(tmp_path):
     assert again.commands == []
 
 
+def test_committed_points_are_skipped_on_a_fresh_root(tmp_path, caplog):
+    fake = FakeRun()
+    with caplog.at_level(logging.INFO):
+        outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), run=fake, committed={'b-s0'})
+    assert [o.status for o in outcomes] == ['done', 'skipped', 'done']
+    assert [c[-1] for c in fake.commands] == [
+        f'--workdir={tmp_path / "a-s0"}',
+        f'--workdir={tmp_path / "c-s0"}',
+    ]
+    assert '[2/3] b-s0: results committed, skipped' in caplog.text
+
+
+def test_hours_defer_the_points_that_no_longer_fit(tmp_path, caplog):
+    now = [0.0]
+    estimates = {'a-s0': 1.0, 'b-s0': 3.0, 'c-s0': 0.5}  # hours
+
+    def one_hour_each(command, log, terminations):  # each point really takes an hour
+        now[0] += 3600
+        return FakeRun()(command, log, terminations)
+
+    with caplog.at_level(logging.WARNING):
+        outcomes = run_sweep.run_sweep(
+            POINTS, str(tmp_path), run=one_hour_each, hours=2.0, needs_hours=estimates,
+            clock=lambda: now[0],
+        )  # fmt: skip
+    # a fits in 2 h; then 1 h is left: b (3 h) is deferred, c (0.5 h) still runs.
+    assert [o.status for o in outcomes] == ['done', 'deferred', 'done']
+    assert not (tmp_path / 'b-s0').exists()
+    assert '[2/3] b-s0: needs about 3.00 h, 1.00 h of --hours=2 left: deferred' in caplog.text
+
+
 def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
     fake = FakeRun(fail={'a-s0'})
     with caplog.at_level(logging.ERROR):
@@ -117,6 +148,17 @@ def test_real_subprocesses_one_crashes(tmp_path, monkeypatch):
     assert [(o.status, o.returncode) for o in outcomes] == [('failed', 1), ('done', 0)]
     assert 'boom' in (tmp_path / 'a-s0.log').read_text()
     assert json.loads((tmp_path / 'b-s0' / 'results.json').read_text()) == {'top1': 1.0}
+
+
+def test_cli_non_positive_hours_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', '--hours=0',
+         f'--root={tmp_path}'],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == 'error: --hours must be > 0, got 0'
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_unknown_sweep_is_one_line(tmp_path):

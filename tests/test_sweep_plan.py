@@ -31,7 +31,7 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     plain, five = left
     # 1,437 digits // 64 = 22 steps an epoch, 2 epochs = 44 steps.
     assert (plain.done_steps, plain.total_steps, plain.images) == (0, 44, 44 * 64)
-    assert plain.images_per_sec == 100.0 and plain.source == 'this point'
+    assert plain.images_per_sec == 100.0 and plain.source == 'this point, other budgets'
     assert plain.hours == pytest.approx((44 * 64 / 100 + 20) / 3600)
     assert (five.done_steps, five.images) == (22, 22 * 64)
     assert five.source == 'default' and five.images_per_sec == sweep_plan.DEFAULT_IMAGES_PER_SEC
@@ -46,7 +46,39 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     five = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])[1]
     assert (five.images_per_sec, five.source) == (50.0, 'its own log')
     text = sweep_plan.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
-    assert 'resumes at step 22' in text and '1 of 3 points finished, 2 left' in text
+    assert 'resumes at step 22' in text
+    assert '1 of 3 points finished (0 of them committed), 2 left' in text
+
+
+def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
+    points = sweeps.with_budget('ladder_digits', sweeps.sweep_points('ladder_digits', [0])[:1], 2.0)
+    for seed, steps, ips in ((5, 22, 100.0), (6, 44, 60.0), (7, 44, 70.0), (8, 22, 110.0)):
+        _finished(
+            tmp_path / 'old' / f'plain3x3-s{seed}', dataset='digits', block='plain3x3',
+            train_images_per_sec=ips, train_steps=steps, global_batch=64, wall_time_s=60.0,
+        )  # fmt: skip
+    (plain,) = sweep_plan.plan(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    # 2 epochs of digits are 44 steps: the two 44-step runs, not all four (median 85).
+    assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
+
+
+def test_committed_results_count_as_finished_on_a_fresh_root(tmp_path):
+    # A new machine's root is empty; the points `run_sweep --collect` filed under
+    # experiments/results/<sweep>/<budget>/ finished elsewhere and are not planned again.
+    points = sweeps.with_budget(
+        'ladder_digits', sweeps.sweep_points('ladder_digits', seeds=[0])[:3], 2.0
+    )
+    results = tmp_path / 'results'
+    _finished(results / 'ladder_digits' / 'e2' / 'plain3x3-s0', dataset='digits')
+    _finished(results / 'ladder_digits' / 'e4' / 'plain5x5-s0', dataset='digits')  # other budget
+    (results / 'ladder_digits' / 'e2' / 'naive_inception-s0').mkdir()  # no results.json
+    committed = sweep_plan.committed(['ladder_digits', 'spectrum_digits'], str(results), 'e2')
+    assert committed == {'plain3x3-s0'}
+    root = str(tmp_path / 'fresh' / 'e2')
+    left = sweep_plan.plan(points, root, [str(results)], committed)
+    assert [p.point for p in left] == ['plain5x5-s0', 'naive_inception-s0']
+    text = sweep_plan.describe('ladder_digits', points, root, [str(results)], committed)
+    assert '1 of 3 points finished (1 of them committed), 2 left' in text
 
 
 def test_budget_names_the_workdirs_and_shared_points_run_once():
