@@ -31,6 +31,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import statistics
 import sys
 from collections.abc import Sequence
@@ -293,6 +294,17 @@ def plot_curve(
     plt.close(fig)
 
 
+def plot_title(root: str) -> str:
+    """The plots' title: the root's name, with a budget directory read out
+    (`experiments/results/ladder/e40` -> 'ladder, 40 epochs')."""
+    path = os.path.normpath(root)
+    name, parent = os.path.basename(path), os.path.basename(os.path.dirname(path))
+    match = re.fullmatch(r'e(\d+(?:\.\d+)?)', name)
+    if match and parent:
+        return f'{parent}, {match.group(1)} epochs'
+    return name
+
+
 def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Writes runs.csv, results.csv, results.md and the plots into `root`.
 
@@ -318,7 +330,7 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     write_csv(os.path.join(root, 'runs.csv'), runs, RUN_COLUMNS)
     with open(os.path.join(root, 'results.md'), 'w') as f:
         f.write(markdown(records, runs))
-    name = os.path.basename(os.path.normpath(root))
+    name = plot_title(root)
     plot(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, pareto_front(rows))
     plot(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
     lines = curve(runs)

@@ -134,6 +134,13 @@ def test_points_that_disagree_on_the_model_are_rejected(tmp_path):
         report.summarize(report.load_runs(str(tmp_path)))
 
 
+def test_plot_titles_read_out_a_budget_directory():
+    assert report.plot_title('experiments/results/ladder/e40/') == 'ladder, 40 epochs'
+    assert report.plot_title('runs/cifar10/e0.38') == 'cifar10, 0.38 epochs'
+    assert report.plot_title('experiments/results/ladder_1epoch') == 'ladder_1epoch'
+    assert report.plot_title('e40') == 'e40'  # no sweep name to read
+
+
 def test_empty_root_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match='no results.json under'):
         report.report(str(tmp_path))
