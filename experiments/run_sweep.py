@@ -150,9 +150,11 @@ def run_sweep(
             workdir = os.path.join(root, point.name)
             log_path = os.path.join(root, f'{point.name}.log')
             tag = f'[{i + 1}/{len(points)}] {point.name}'
-            if finished(workdir) or point.name in committed:
-                where = 'finished before' if finished(workdir) else 'results committed'
-                logging.info('%s: %s, skipped', tag, where)
+            here = finished(workdir)
+            if here or point.name in committed:
+                logging.info(
+                    '%s: %s, skipped', tag, 'finished before' if here else 'results committed'
+                )
                 outcomes.append(Outcome(point.name, 'skipped'))
                 continue
             if terminations.asked:
