@@ -26,7 +26,7 @@ from absl import logging
 from lineage import checkpoint, counting, init_from, optim, parallel, train_step, workdir_lock
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
-from lineage.metrics import Metrics, library_versions
+from lineage.metrics import Metrics, host_info, library_versions
 from lineage.plan import check_fields, make_plan, model_options
 from lineage.preemption import Preemption
 
@@ -286,6 +286,7 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
             'first_step_s': compile_s,
             'wall_time_s': elapsed(),
             'devices': parallel.device_info(mesh),
+            'host': host_info(),
             'versions': library_versions(),
             'config': config.to_dict(),
         }

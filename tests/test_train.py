@@ -92,6 +92,7 @@ def test_end_to_end(run8):
     per_million = 100 * results['top1'] / (expected / 1e6)
     assert results['accuracy_per_million_params'] == pytest.approx(per_million)
     assert results['devices']['count'] == 8 and results['versions']['jax']
+    assert results['host']['cores'] >= 1 and results['host']['cpu']
     with open(os.path.join(workdir, 'results.json')) as f:
         assert json.load(f)['config']['model']['widths'] == [4, 8]
 
