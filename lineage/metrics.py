@@ -100,7 +100,10 @@ class Metrics:
         with open(self.path) as f:
             lines = [line for line in f if line.strip()]
         kept = [line for line in lines if json.loads(line)['step'] <= start_step]
-        self.logged = {(r['step'], key) for r in map(json.loads, kept) for key in r}
+        records = [json.loads(line) for line in kept]
+        self.logged = {(r['step'], key) for r in records for key in r}
+        # A resumed run's images/s is the median over all of its intervals, not this process's.
+        self.throughput = [r['images_per_sec'] for r in records if 'images_per_sec' in r]
         if len(kept) != len(lines):
             with open(self.path, 'w') as f:
                 f.writelines(kept)

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 
 import numpy as np
 import orbax.checkpoint as ocp
@@ -154,6 +155,13 @@ def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
     p, q = final_params(workdir), final_params(workdir8)
     for key in p:
         np.testing.assert_allclose(p[key], q[key], rtol=1e-6, atol=1e-7, err_msg=key)
+    # images/s is the median over the intervals of both processes, as metrics.jsonl holds them.
+    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+        speeds = {
+            r['step']: r['images_per_sec'] for r in map(json.loads, f) if 'images_per_sec' in r
+        }
+    assert min(speeds) <= 3 < max(speeds)
+    assert second['train_images_per_sec'] == statistics.median(speeds.values())
 
 
 def snapshot(directory):
