@@ -48,10 +48,11 @@ def host_info() -> dict[str, Any]:
                 fields.setdefault(key.strip(), value.strip())
     except OSError:  # not Linux
         pass
-    cpu = platform.processor() or platform.machine()
     if 'model name' in fields:
         family, model = fields.get('cpu family'), fields.get('model')
         cpu = f'{fields["model name"]} (family {family}, model {model})'
+    else:
+        cpu = platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     return {'cpu': cpu, 'cores': cores}
 
@@ -99,8 +100,9 @@ class Metrics:
             return
         with open(self.path) as f:
             lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if json.loads(line)['step'] <= start_step]
-        records = [json.loads(line) for line in kept]
+        parsed = [(line, json.loads(line)) for line in lines]
+        kept = [line for line, r in parsed if r['step'] <= start_step]
+        records = [r for _, r in parsed if r['step'] <= start_step]
         self.logged = {(r['step'], key) for r in records for key in r}
         # A resumed run's images/s is the median over all of its intervals, not this process's.
         self.throughput = [r['images_per_sec'] for r in records if 'images_per_sec' in r]
