@@ -100,15 +100,14 @@ class Metrics:
             return
         with open(self.path) as f:
             lines = [line for line in f if line.strip()]
-        parsed = [(line, json.loads(line)) for line in lines]
-        kept = [line for line, r in parsed if r['step'] <= start_step]
-        records = [r for _, r in parsed if r['step'] <= start_step]
-        self.logged = {(r['step'], key) for r in records for key in r}
+        parsed = ((line, json.loads(line)) for line in lines)
+        kept = [(line, r) for line, r in parsed if r['step'] <= start_step]
+        self.logged = {(r['step'], key) for _, r in kept for key in r}
         # A resumed run's images/s is the median over all of its intervals, not this process's.
-        self.throughput = [r['images_per_sec'] for r in records if 'images_per_sec' in r]
+        self.throughput = [r['images_per_sec'] for _, r in kept if 'images_per_sec' in r]
         if len(kept) != len(lines):
             with open(self.path, 'w') as f:
-                f.writelines(kept)
+                f.writelines(line for line, _ in kept)
 
     def _truncate_events(self, start_step: int) -> None:
         """Drops TensorBoard events past `start_step`: trained again, they would show twice."""
