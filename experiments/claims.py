@@ -143,9 +143,8 @@ def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
     return '; '.join(parts)
 
 
-def claims_table(rows: Mapping[tuple[str, str], object], budget: str) -> list[list[str]]:
+def claims_table(rows: Mapping[tuple[str, str], object]) -> list[list[str]]:
     """One row per CLAIMS entry: claim | paper | our result | verdict."""
-    del budget
     return [
         [f'{i}. {c.claim}', c.paper, result_text(c, rows), verdict(c, rows)]
         for i, c in enumerate(CLAIMS, 1)

@@ -355,7 +355,7 @@ def claims_markdown(results_dir: str, budget: str) -> str:
         rows.update({(sweep, row.point): row for row in summarize(runs)})
     ours = f'our result (top-1 %, mean ± 95% CI half-width; CIFAR-10, budget {budget})'
     lines = md.header(['claim', 'paper, figure/table and its numbers', ours, 'verdict'])
-    lines += [md.row(cells) for cells in claims.claims_table(rows, budget)]
+    lines += [md.row(cells) for cells in claims.claims_table(rows)]
     return '\n'.join(lines)
 
 
