@@ -29,8 +29,9 @@ with its return code and log file and the sweep goes on; the runner exits 1 if a
 `--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`).
 `--collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints)
 into `experiments/results/<sweep>/<budget>/`, for committing; it never writes over a file that
-differs. Flags after `--` are appended to every point. The same command runs on a TPU VM: each
-point uses every local device.
+differs, except to complete one that the run appended to after it was collected. Flags after
+`--` are appended to every point. The same command runs on a TPU VM: each point uses every local
+device.
 """
 
 from __future__ import annotations
@@ -190,6 +191,16 @@ def run_sweep(
     return outcomes
 
 
+def _extends(source: str, target: str) -> bool:
+    """Whether `target` is a copy of `source` taken before the run appended to it (a log collected
+    between results.json and the run's last line)."""
+    with open(source, 'rb') as f:
+        grown = f.read()
+    with open(target, 'rb') as f:
+        earlier = f.read()
+    return len(grown) > len(earlier) and grown.startswith(earlier)
+
+
 def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list[str]:
     """Copies each finished point's COLLECTED files and its log into `destination`.
 
@@ -197,7 +208,8 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
       The names of the points copied (or already there, identical).
 
     Raises:
-      ValueError: a file in `destination` differs from the one it would be copied from.
+      ValueError: a file in `destination` differs from the one it would be copied from, and is
+        not an earlier, shorter copy of it.
     """
     copied = []
     for point in points:
@@ -215,10 +227,11 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
             if os.path.exists(target):
                 if filecmp.cmp(source, target, shallow=False):
                     continue
-                raise ValueError(
-                    f'{target} exists and differs from {source}; move it away or pick another '
-                    'budget (--epochs) for the new runs'
-                )
+                if not _extends(source, target):
+                    raise ValueError(
+                        f'{target} exists and differs from {source}; move it away or pick '
+                        'another budget (--epochs) for the new runs'
+                    )
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target)
         copied.append(point.name)

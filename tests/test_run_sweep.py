@@ -236,6 +236,10 @@ def test_collect_copies_finished_points_without_checkpoints(tmp_path):
     assert copied == ['a-s0', 'a-s0.log', 'a-s0/metrics.jsonl', 'a-s0/results.json']
     # Collecting again is a no-op; a committed file that differs is never written over.
     assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
+    # A log collected before the run's last line is completed, not refused.
+    (root / 'a-s0.log').write_text('log of a\ntest top-1 50.00%\n')
+    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
+    assert (destination / 'a-s0.log').read_text() == 'log of a\ntest top-1 50.00%\n'
     (destination / 'a-s0.log').write_text('another run\n')
     with pytest.raises(ValueError, match='a-s0.log exists and differs'):
         run_sweep.collect(POINTS, str(root), str(destination))
