@@ -130,7 +130,8 @@ def _point_text(row) -> str:
 
 
 def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
-    """'our result' cell: each comparison's two points, mean ± 95% CI half-width."""
+    """'our result' cell: each comparison's two points (mean ± 95% CI half-width), the measured
+    difference of their means, and the difference the claim predicts (> 0, or >= -margin)."""
     parts = []
     for c in claim.comparisons:
         a, b = rows.get((c.sweep, c.a)), rows.get((c.sweep, c.b))
@@ -138,8 +139,11 @@ def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
             missing = [p for p, r in ((c.a, a), (c.b, b)) if r is None]
             parts.append(f'{c.sweep}: {", ".join(missing)} not yet run')
             continue
-        relation = '>' if c.kind == 'higher' else f'within {c.margin:g} pt of'
-        parts.append(f'{_point_text(a)} {relation} {_point_text(b)}')
+        predicted = '> 0' if c.kind == 'higher' else f'>= -{c.margin:g}'
+        difference = 100 * (a.top1_mean - b.top1_mean)
+        parts.append(
+            f'{_point_text(a)} vs {_point_text(b)}: {difference:+.2f} pt (claim {predicted})'
+        )
     return '; '.join(parts)
 
 

@@ -66,8 +66,11 @@ def test_claims_table_from_committed_results(tmp_path):
         'not yet run',
     ]  # fmt: skip
     assert rows[2][2] == (
-        'inverted_residual 71.00 ± 2.48 (1,000 params, 0.01M MACs) > '
-        'inverted_residual-relu6 61.00 ± 2.48 (1,000 params, 0.01M MACs)'
+        'inverted_residual 71.00 ± 2.48 (1,000 params, 0.01M MACs) vs '
+        'inverted_residual-relu6 61.00 ± 2.48 (1,000 params, 0.01M MACs): +10.00 pt (claim > 0)'
+    )
+    assert rows[0][2].endswith(
+        'plain3x3 65.50 ± 11.18 (1,000 params, 0.01M MACs): -0.50 pt (claim >= -1.1)'
     )
     assert 'factorized, inception not yet run' in rows[3][2]
     assert '70.6% at 4.2M' in rows[0][1]
