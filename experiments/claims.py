@@ -124,9 +124,10 @@ def verdict(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
 
 
 def _point_text(row) -> str:
-    ci = f' ± {100 * row.ci95:.2f}' if row.ci95 is not None else ' (1 seed, no CI)'
     size = f'{row.params:,} params, {row.macs / 1e6:.2f}M MACs'
-    return f'{row.point} {100 * row.top1_mean:.2f}{ci} ({size})'
+    if row.ci95 is None:
+        return f'{row.point} {100 * row.top1_mean:.2f} (1 seed, no CI; {size})'
+    return f'{row.point} {100 * row.top1_mean:.2f} ± {100 * row.ci95:.2f} ({size})'
 
 
 def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:

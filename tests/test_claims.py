@@ -55,6 +55,9 @@ def test_claims_table_from_committed_results(tmp_path):
     # margin.
     _seeds(results, 'ladder', 'mobilenet_separable', (0.60, 0.65, 0.70), params=100)
     _seeds(results, 'ladder', 'plain3x3', (0.61, 0.655, 0.70))
+    # Claim 5 inconclusive: one seed a side has no interval.
+    _seeds(results, 'ladder', 'inception', (0.70,))
+    _seeds(results, 'ladder', 'naive_inception', (0.72,), params=2000)
     readme = tmp_path / 'README.md'
     readme.write_text(f'# Ablations\n\n{CLAIMS_BEGIN}\nold table\n{CLAIMS_END}\n\nafter\n')
     table = report.write_claims(str(readme), str(results), 'e10')
@@ -62,7 +65,7 @@ def test_claims_table_from_committed_results(tmp_path):
     assert 'old table' not in text and text.endswith(f'{table}\n{CLAIMS_END}\n\nafter\n')
     rows = [line.split(' | ') for line in table.splitlines()[2:]]
     assert [r[-1].rstrip(' |') for r in rows] == [
-        'inconclusive', 'contradicted', 'reproduced', 'not yet run', 'not yet run',
+        'inconclusive', 'contradicted', 'reproduced', 'not yet run', 'inconclusive',
         'not yet run',
     ]  # fmt: skip
     assert rows[2][2] == (
@@ -72,7 +75,11 @@ def test_claims_table_from_committed_results(tmp_path):
     assert rows[0][2].endswith(
         'plain3x3 65.50 ± 11.18 (1,000 params, 0.01M MACs): -0.50 pt (claim >= -1.1)'
     )
-    assert 'factorized, inception not yet run' in rows[3][2]
+    assert rows[3][2] == 'ladder: factorized not yet run; ladder: plain5x5 not yet run'
+    assert rows[4][2] == (
+        'inception 70.00 (1 seed, no CI; 1,000 params, 0.01M MACs) vs '
+        'naive_inception 72.00 (1 seed, no CI; 2,000 params, 0.02M MACs): -2.00 pt (claim >= -1)'
+    )
     assert '70.6% at 4.2M' in rows[0][1]
 
 
