@@ -22,7 +22,8 @@ checkpoint (lineage.main does that), which lives in the root and so only on the 
 wrote it. SIGTERM (a session ending) is forwarded to the running point, which saves a checkpoint
 and exits; the runner then stops without starting the next point and exits 143, and the same
 command resumes. Where the machine itself lasts only a session, `--hours=H` starts only the
-points whose `--plan` estimate fits in what is left of H hours and defers the others (they need
+points whose `--plan` estimate, taken when the point's turn comes (so from the rates of the
+points this run finished too), fits in what is left of H hours and defers the others (they need
 a longer-lived machine; a deferred point does not fail the run). A point that fails is logged
 with its return code and log file and the sweep goes on; the runner exits 1 if any point failed.
 
@@ -44,7 +45,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from absl import app, flags, logging
 
@@ -119,7 +120,7 @@ def run_sweep(
     run: Callable[..., int] | None = None,
     committed: Collection[str] = (),
     hours: float | None = None,
-    needs_hours: Mapping[str, float] | None = None,
+    needs_hours: Callable[[sweeps.Point], float] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[Outcome]:
     """Runs the unfinished `points` one after another under `root`, until done or SIGTERM.
@@ -132,10 +133,11 @@ def run_sweep(
       committed: names of points whose results are committed (`sweep_plan.committed`): finished
         elsewhere, so skipped like those with results.json under `root`.
       hours: the wall-clock hours this run may take (a session's length), or None. A point whose
-        estimate (`needs_hours`, from `sweep_plan.plan`) exceeds what is left of them is
-        deferred, not started: its checkpoints would die with the machine before it finished.
-        Later, shorter points still run.
-      needs_hours: point name -> its estimated hours; points missing from it need 0.
+        estimate (`needs_hours`) exceeds what is left of them is deferred, not started: its
+        checkpoints would die with the machine before it finished. Later, shorter points still
+        run.
+      needs_hours: point -> its estimated hours (`sweep_plan.hours_left`), asked when the point's
+        turn comes, so that a seed this run just finished sets the rate of the next; None: 0.
       clock: seconds, monotonic; tests pass a fake.
 
     Returns:
@@ -144,7 +146,6 @@ def run_sweep(
     run = run or _run_child
     os.makedirs(root, exist_ok=True)
     outcomes = []
-    needs_hours = needs_hours or {}
     started_run = clock()
     with _Terminations() as terminations:
         for i, point in enumerate(points):
@@ -162,7 +163,7 @@ def run_sweep(
                 break
             if hours is not None:
                 left = hours - (clock() - started_run) / 3600
-                needs = needs_hours.get(point.name, 0.0)
+                needs = needs_hours(point) if needs_hours else 0.0
                 if needs > left:
                     logging.warning(
                         '%s: needs about %.2f h, %.2f h of --hours=%g left: deferred',
@@ -268,9 +269,10 @@ def main(argv: list[str]) -> None:
                 sys.exit(f'error: {e}')
             print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
         return
-    needs_hours = None
-    if hours is not None:
-        needs_hours = {p.point: p.hours for p in sweep_plan.plan(points, root, searched, committed)}
+
+    def needs_hours(point: sweeps.Point) -> float:
+        return sweep_plan.hours_left(point, root, searched, committed)
+
     outcomes = run_sweep(
         points, root, extra, committed=committed, hours=hours, needs_hours=needs_hours
     )

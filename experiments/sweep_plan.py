@@ -170,6 +170,17 @@ def plan(
     return left
 
 
+def hours_left(
+    point: sweeps.Point,
+    root: str,
+    directories: Sequence[str],
+    committed: Collection[str] = (),
+) -> float:
+    """`plan`'s hours for one point (0 when it is finished), from the runs measured by now."""
+    left = plan([point], root, directories, committed)
+    return left[0].hours if left else 0.0
+
+
 def describe(
     name: str,
     points: Sequence[sweeps.Point],

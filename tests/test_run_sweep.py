@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from experiments import run_sweep
+from experiments import run_sweep, sweep_plan, sweeps
 from experiments.sweeps import Point
 
 POINTS = [
@@ -89,6 +89,11 @@ def test_committed_points_are_skipped_on_a_fresh_root(tmp_path, caplog):
 def test_hours_defer_the_points_that_no_longer_fit(tmp_path, caplog):
     now = [0.0]
     estimates = {'a-s0': 1.0, 'b-s0': 3.0, 'c-s0': 0.5}  # hours
+    asked = []
+
+    def needs_hours(point):
+        asked.append(point.name)
+        return estimates[point.name]
 
     def one_hour_each(command, log, terminations):  # each point really takes an hour
         now[0] += 3600
@@ -96,13 +101,50 @@ def test_hours_defer_the_points_that_no_longer_fit(tmp_path, caplog):
 
     with caplog.at_level(logging.WARNING):
         outcomes = run_sweep.run_sweep(
-            POINTS, str(tmp_path), run=one_hour_each, hours=2.0, needs_hours=estimates,
+            POINTS, str(tmp_path), run=one_hour_each, hours=2.0, needs_hours=needs_hours,
             clock=lambda: now[0],
         )  # fmt: skip
     # a fits in 2 h; then 1 h is left: b (3 h) is deferred, c (0.5 h) still runs.
     assert [o.status for o in outcomes] == ['done', 'deferred', 'done']
+    assert asked == ['a-s0', 'b-s0', 'c-s0']
     assert not (tmp_path / 'b-s0').exists()
     assert '[2/3] b-s0: needs about 3.00 h, 1.00 h of --hours=2 left: deferred' in caplog.text
+
+
+def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
+    # Two seeds of a point no run has measured: seed 0's estimate is the default rate's, 2,816
+    # images at 150 images/s plus 120 s = 0.0386 h. Seed 0 then measures 2,816 images/s and
+    # 10 s of overhead, so seed 1 needs 0.0031 h and fits in the 0.03 h left; the estimate
+    # taken before the run started would have deferred it.
+    points = sweeps.with_budget('ladder_digits', sweeps.sweep_points('ladder_digits', [0, 1]), 2.0)
+    points = [p for p in points if p.name.startswith('plain3x3-')]
+    root = str(tmp_path / 'e2')
+    now = [0.0]
+
+    def measures_fast(command, log, terminations):  # each point takes 0.02 h of the clock
+        now[0] += 72
+        workdir = command[-1].split('=', 1)[1]
+        os.makedirs(workdir)
+        with open(os.path.join(workdir, 'results.json'), 'w') as f:
+            json.dump(
+                {'dataset': 'digits', 'block': 'plain3x3', 'train_images_per_sec': 2816.0,
+                 'train_steps': 44, 'global_batch': 64, 'wall_time_s': 11.0}, f,
+            )  # fmt: skip
+        return 0
+
+    def needs_hours(point):
+        return sweep_plan.hours_left(point, root, [root])
+
+    assert needs_hours(points[1]) == pytest.approx((44 * 64 / 150 + 120) / 3600)
+    outcomes = run_sweep.run_sweep(
+        points, root, run=measures_fast, hours=0.05, needs_hours=needs_hours,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    assert [(o.point, o.status) for o in outcomes] == [
+        ('plain3x3-s0', 'done'),
+        ('plain3x3-s1', 'done'),
+    ]
+    assert needs_hours(points[1]) == 0.0  # finished
 
 
 def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
@@ -195,7 +237,7 @@ CHECKPOINTING_CHILD = textwrap.dedent("""
 """)
 RUNNER = textwrap.dedent("""
     import sys
-    from experiments import run_sweep
+    from experiments import run_sweep, sweep_plan, sweeps
     from experiments.sweeps import Point
     run_sweep.point_command = lambda point, workdir, extra=(): [
         sys.executable, '-c', sys.argv[2], workdir]
