@@ -22,10 +22,10 @@ POINTS = [
 ]
 
 
-def _write_results(workdir):
+def _write_results(workdir, **fields):
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, 'results.json'), 'w') as f:
-        json.dump({'top1': 0.5}, f)
+        json.dump(fields or {'top1': 0.5}, f)
 
 
 class FakeRun:
@@ -123,13 +123,10 @@ def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
 
     def measures_fast(command, log, terminations):  # each point takes 0.02 h of the clock
         now[0] += 72
-        workdir = command[-1].split('=', 1)[1]
-        os.makedirs(workdir)
-        with open(os.path.join(workdir, 'results.json'), 'w') as f:
-            json.dump(
-                {'dataset': 'digits', 'block': 'plain3x3', 'train_images_per_sec': 2816.0,
-                 'train_steps': 44, 'global_batch': 64, 'wall_time_s': 11.0}, f,
-            )  # fmt: skip
+        _write_results(
+            command[-1].split('=', 1)[1], dataset='digits', block='plain3x3',
+            train_images_per_sec=2816.0, train_steps=44, global_batch=64, wall_time_s=11.0,
+        )  # fmt: skip
         return 0
 
     def needs_hours(point):
