@@ -2,6 +2,7 @@
 
     python -m experiments.profile_step --network=xception --image_size=128 --batch_size=32
     python -m experiments.profile_step --ladder_block=separable   # a ladder rung, sweep shape
+    python -m experiments.profile_step --ladder_block=separable --block_options='{"mid_act": "elu"}'
     python -m experiments.profile_step --network=inception_v3 --image_size=128 \
         --batch_size=32 --auto_cpu=dense=xla --max_pool_cpu=reduce_window
 
@@ -17,7 +18,8 @@ shows what a form costs where it runs.
 
 `--ladder_block` profiles that rung of the ladder at the train benchmark's ladder shape
 (experiments/train_benchmark.py: widths 16/32/64, depths 1/1/1, 32x32, batch 64, 10 classes,
-Nesterov momentum) instead of `--network`.
+Nesterov momentum) instead of `--network`; `--block_options` (JSON) are that rung's block
+options, as a sweep point sets them (`model.block_options`, e.g. separable_act's `mid_act`).
 
 `--auto_cpu=kind=form,...` replaces entries of `lineage.blocks.conv_forms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, passed in as the forms the
@@ -47,6 +49,7 @@ from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
 from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
 from lineage.blocks import conv_forms, pooling  # noqa: E402
+from lineage.metrics import host_info  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('network', 'xception', "lineage's model name.")
@@ -57,6 +60,7 @@ flags.DEFINE_integer('steps', 5, 'Timed steps.')
 flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the timed ones).')
 flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
 flags.DEFINE_enum('ladder_block', None, sweeps.RUNGS, 'A ladder rung, at the ladder rows shape.')
+flags.DEFINE_string('block_options', '{}', "JSON options of --ladder_block's block.")
 flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of conv_forms.AUTO_CPU, e.g. dense=xla.')
 flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
 
@@ -122,10 +126,20 @@ def main(argv):
                 f'{", ".join(conv_forms.KINDS)} and a form of {", ".join(conv_forms.FORMS)}'
             )
         overrides[kind] = form
+    try:
+        block_options = json.loads(FLAGS.block_options)
+    except json.JSONDecodeError as e:
+        raise app.UsageError(f'--block_options={FLAGS.block_options}: not JSON ({e})') from None
+    if not isinstance(block_options, dict):
+        raise app.UsageError(
+            f'--block_options={FLAGS.block_options}: give a JSON object, e.g. {{"mid_act": "elu"}}'
+        )
+    if block_options and not FLAGS.ladder_block:
+        raise app.UsageError('--block_options are options of --ladder_block; name the rung too')
     before = load()
     if FLAGS.ladder_block:
         FLAGS.network, FLAGS.image_size, FLAGS.batch_size = 'ladder', 32, LADDER_BATCH
-        model = {'block': FLAGS.ladder_block, **LADDER_MODEL}
+        model = {'block': FLAGS.ladder_block, **LADDER_MODEL, 'block_options': block_options}
         shape = ('ladder', 32, LADDER_BATCH, LADDER_CLASSES, 0.01, 0.9, None, model, True)
     else:
         shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
@@ -147,12 +161,14 @@ def main(argv):
         ops = hlo_ops(compiled.as_text())
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
     auto_cpu = {**conv_forms.AUTO_CPU, **overrides}  # what auto took on CPU in this run
+    host = host_info()
+    title = (FLAGS.network, FLAGS.ladder_block, block_options and json.dumps(block_options))
     print(
-        f'## {FLAGS.network} {FLAGS.ladder_block or ""}, {FLAGS.image_size}x{FLAGS.image_size}, '
+        f'## {" ".join(str(p) for p in title if p)}, {FLAGS.image_size}x{FLAGS.image_size}, '
         f'batch {FLAGS.batch_size}\n\n'
         f'{params:,} parameters; AUTO_CPU {auto_cpu}, max_pool on CPU: '
         f'{FLAGS.max_pool_cpu or pooling.AUTO_CPU_FORM}; jax {jax.__version__}, '
-        f'{os.cpu_count()} CPU cores; load average {before} before, {load()} after.\n'
+        f'{host["cpu"]}, {host["cores"]} CPU cores; load average {before} before, {load()} after.\n'
     )
     print('\n'.join(report(step_s, cpu_s, seconds, ops, FLAGS.top)))
 

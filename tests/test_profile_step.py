@@ -2,6 +2,9 @@
 
 import jax
 import jax.numpy as jnp
+import pytest
+from absl import app
+from absl.testing import flagsaver
 
 from experiments import profile_step
 
@@ -31,3 +34,18 @@ def test_op_seconds_times_the_ops_of_a_compiled_function(tmp_path):
     lines = profile_step.report([0.1, 0.2], 0.3, seconds, ops, top=3)
     assert lines[0].startswith('Step: 0.150 s wall (median of 2, 0.100-0.200), 0.150 CPU s')
     assert f'| {top} | {seconds[top]:.4f} | f32[512,512] | jit(<lambda>)/dot_general |' in lines
+
+
+@pytest.mark.parametrize(
+    'options, ladder_block, message',
+    [
+        ('{"mid_act": ', 'separable', 'not JSON'),
+        ('["elu"]', 'separable', 'give a JSON object'),
+        ('{"mid_act": "elu"}', None, 'name the rung too'),
+    ],
+)
+def test_bad_block_options_stop_before_anything_compiles(options, ladder_block, message):
+    profile_step.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver(block_options=options, ladder_block=ladder_block):
+        with pytest.raises(app.UsageError, match=message):
+            profile_step.main(['profile_step'])
