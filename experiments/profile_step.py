@@ -164,7 +164,7 @@ def main(argv):
     host = host_info()
     title = (FLAGS.network, FLAGS.ladder_block, block_options and json.dumps(block_options))
     print(
-        f'## {" ".join(str(p) for p in title if p)}, {FLAGS.image_size}x{FLAGS.image_size}, '
+        f'## {" ".join(filter(None, title))}, {FLAGS.image_size}x{FLAGS.image_size}, '
         f'batch {FLAGS.batch_size}\n\n'
         f'{params:,} parameters; AUTO_CPU {auto_cpu}, max_pool on CPU: '
         f'{FLAGS.max_pool_cpu or pooling.AUTO_CPU_FORM}; jax {jax.__version__}, '
