@@ -5,6 +5,7 @@
     python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan     # what is left, hours
     python -m experiments.run_sweep --sweep=ladder --epochs=10 --collect  # experiments/results/
     python -m experiments.run_sweep --sweep=claims --epochs=40 --hours=2.5  # what fits in 2.5 h
+    python -m experiments.run_sweep --sweep=claims --epochs=40 --hours=2.5 --time_steps=20
     python -m experiments.run_sweep --sweep=spectrum -- --config.conv_impl=xla
 
 Each point runs as `python -m lineage.main --config=<base config> --config.x=y ...
@@ -24,7 +25,10 @@ and exits; the runner then stops without starting the next point and exits 143, 
 command resumes. Where the machine itself lasts only a session, `--hours=H` starts only the
 points whose `--plan` estimate, taken when the point's turn comes (so from the rates of the
 points this run finished too), fits in what is left of H hours and defers the others (they need
-a longer-lived machine; a deferred point does not fail the run). A point that fails is logged
+a longer-lived machine; a deferred point does not fail the run). `--time_steps=N` first times N
+train steps of each point left that no run measured at this budget, on this machine
+(`experiments.step_rate`), and estimates those points from that: on a quiet machine, before the
+sweep starts, it is what makes `--hours` fit a session. A point that fails is logged
 with its return code and log file and the sweep goes on; the runner exits 1 if any point failed.
 
 `--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`).
@@ -252,12 +256,25 @@ def main(argv: list[str]) -> None:
     hours = flags.FLAGS.hours
     if hours is not None and hours <= 0:
         sys.exit(f'error: --hours must be > 0, got {hours:g}')
+    time_steps = flags.FLAGS.time_steps
+    if time_steps < 0 or (time_steps and not (flags.FLAGS.plan or hours)):
+        sys.exit(
+            f'error: --time_steps={time_steps} times steps for an estimate: give a count > 0, '
+            'with --plan or --hours'
+        )
     tag = sweeps.budget_tag(epochs)
     root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
     committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
     searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
+    timed = {}
+    if time_steps:
+        from experiments import step_rate  # imports jax, which the runner needs only here
+
+        timed = step_rate.time_points(
+            sweep_plan.to_time(points, root, searched, committed), time_steps
+        )
     if flags.FLAGS.plan:
-        print(sweep_plan.describe(name, points, root, searched, committed))
+        print(sweep_plan.describe(name, points, root, searched, committed, timed))
         return
     if flags.FLAGS.collect:
         for member in sweeps.members(name):
@@ -271,7 +288,7 @@ def main(argv: list[str]) -> None:
         return
 
     def needs_hours(point: sweeps.Point) -> float:
-        return sweep_plan.hours_left(point, root, searched, committed)
+        return sweep_plan.hours_left(point, root, searched, committed, timed)
 
     outcomes = run_sweep(
         points, root, extra, committed=committed, hours=hours, needs_hours=needs_hours
@@ -309,6 +326,10 @@ if __name__ == '__main__':
     flags.DEFINE_float(
         'hours', None, "Wall-clock hours this run may take: start only points whose --plan "
         "estimate fits in what is left (a session's length; leave a margin)."
+    )  # fmt: skip
+    flags.DEFINE_integer(
+        'time_steps', 0, 'With --plan or --hours: time this many train steps of each point left '
+        'that no run measured at this budget, here, and estimate it from them (quiet machine).'
     )  # fmt: skip
     flags.mark_flag_as_required('sweep')
     app.run(main)

@@ -11,7 +11,9 @@ experiments/results/ladder_1epoch against ladder/e40); failing that, runs of the
 failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the final
 eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
 Measured rates come from whatever machine and load ran them: a shared machine's runs make the
-estimate long.
+estimate long, and runs of other budgets, older code or another CPU can be off several times
+over. `timed` rates (`experiments.step_rate`: the point's train step timed on this machine)
+replace all but a point's own log and its own runs at this budget.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 import math
 import os
 import statistics
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from experiments import sweeps
@@ -34,6 +36,11 @@ TRAIN_EXAMPLES = {'image_folder': 50_000, 'cifar10': 50_000, 'digits': 1_437}
 # rung (experiments/results/ladder_1epoch, 2 CPU cores) rounded down.
 DEFAULT_IMAGES_PER_SEC = 150.0
 DEFAULT_OVERHEAD_S = 120.0
+# The share of its timed step's images/s that a 40-epoch CIFAR-10 run trained at, on 2 CPU
+# cores (experiments/results/step_rates.md): the input pipeline, logging and checkpoints.
+ACHIEVED_SHARE = 0.86
+# Sources of a rate that timing the step does not replace: this point measured at this budget.
+SETTLED = ('its own log', 'this point, this budget')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,9 +143,11 @@ def plan(
     root: str,
     directories: Sequence[str],
     committed: Collection[str] = (),
+    timed: Mapping[str, float] | None = None,
 ) -> list[Left]:
     """The points of `points` neither named in `committed` nor with results.json under `root`, each
-    with its estimate."""
+    with its estimate; `timed` maps a point's name without its seed to its step's images/s
+    (`experiments.step_rate`), which runs achieve `ACHIEVED_SHARE` of."""
     rates = measured(directories)
     left = []
     for point in points:
@@ -162,6 +171,8 @@ def plan(
         else:
             if ips is None:
                 ips, source = DEFAULT_IMAGES_PER_SEC, 'default'
+        if source not in SETTLED and name in (timed or {}):
+            ips, source = timed[name] * ACHIEVED_SHARE, 'its step timed here'
         overheads = [e['overhead'] for (f, k), r in rates.items() if f == family for e in r]
         overhead = statistics.median(overheads) if overheads else DEFAULT_OVERHEAD_S
         images = (steps - done) * batch
@@ -175,9 +186,10 @@ def hours_left(
     root: str,
     directories: Sequence[str],
     committed: Collection[str] = (),
+    timed: Mapping[str, float] | None = None,
 ) -> float:
     """`plan`'s hours for one point (0 when it is finished), from the runs measured by now."""
-    left = plan([point], root, directories, committed)
+    left = plan([point], root, directories, committed, timed)
     return left[0].hours if left else 0.0
 
 
@@ -187,9 +199,11 @@ def describe(
     root: str,
     directories: Sequence[str],
     committed: Collection[str] = (),
+    timed: Mapping[str, float] | None = None,
 ):
-    """The plan as text: one line per point left, then the total; `committed` as for `plan`."""
-    left = plan(points, root, directories, committed)
+    """The plan as text: one line per point left, then the total; `committed` and `timed` as for
+    `plan`."""
+    left = plan(points, root, directories, committed, timed)
     in_results = sum(p.name in committed for p in points)
     lines = [
         f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished '
@@ -204,3 +218,21 @@ def describe(
         )
     lines.append(f'total: {sum(p.hours for p in left):.1f} h for {len(left)} points')
     return '\n'.join(lines)
+
+
+def to_time(
+    points: Sequence[sweeps.Point],
+    root: str,
+    directories: Sequence[str],
+    committed: Collection[str] = (),
+) -> list[sweeps.Point]:
+    """One point (the first seed) per distinct point left whose rate is not `SETTLED`: those
+    whose step is worth timing."""
+    unsettled = {
+        p.point for p in plan(points, root, directories, committed) if p.source not in SETTLED
+    }
+    chosen = {}
+    for point in points:
+        if point.name in unsettled:
+            chosen.setdefault(sweeps.without_seed(point.name), point)
+    return list(chosen.values())

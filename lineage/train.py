@@ -194,11 +194,7 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         )
 
         run_step = train_step.make_train_step(
-            state_def.graphdef,
-            replicated,
-            label_smoothing=config.label_smoothing,
-            aux_loss_weight=config.get('aux_loss_weight', 0.0),
-            ema_decay=config.get('ema_decay', 0.0),
+            state_def.graphdef, replicated, **train_step.step_options(config)
         )
         eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
         sharding = parallel.batch_sharded(mesh)

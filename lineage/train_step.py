@@ -113,6 +113,15 @@ def eval_part(state: Any) -> Any:
     return state[2] if 2 in state else state[0]
 
 
+def step_options(config: Any) -> dict[str, float]:
+    """`make_train_step`'s keyword options as `config` sets them."""
+    return {
+        'label_smoothing': config.label_smoothing,
+        'aux_loss_weight': config.get('aux_loss_weight', 0.0),
+        'ema_decay': config.get('ema_decay', 0.0),
+    }
+
+
 def make_train_step(
     graphdef: Any,
     replicated: NamedSharding,

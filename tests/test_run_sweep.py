@@ -200,6 +200,22 @@ def test_cli_non_positive_hours_is_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize('flags', [['--time_steps=-2', '--plan'], ['--time_steps=5']])
+def test_cli_time_steps_without_an_estimate_to_make_is_one_line(tmp_path, flags):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', *flags,
+         f'--root={tmp_path}'],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    count = flags[0].split('=')[1]
+    assert result.stderr.strip() == (
+        f'error: --time_steps={count} times steps for an estimate: give a count > 0, with '
+        '--plan or --hours'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_unknown_sweep_is_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'experiments.run_sweep', '--sweep=nope', f'--root={tmp_path}'],

@@ -1,0 +1,154 @@
+"""A sweep point's train step, timed on the machine at hand: images/s for `--plan`'s estimate.
+
+    python -m experiments.step_rate --sweep=spectrum --epochs=40 --steps=20
+
+`run_sweep --plan --time_steps=20` (and `--hours` with it) times the step of each point that no
+run has measured at the sweep's budget, instead of taking a rate from runs at other budgets or of
+other code and machines. The step is lineage's own, built from the point's config as training
+builds it (model, optimizer with its schedule, `conv_impl`, one mesh over the config's devices),
+and run on one synthetic batch of the data set's image shape, so the input pipeline and the
+evaluations are not in it: runs achieve a share of this rate (`sweep_plan.ACHIEVED_SHARE`).
+Timing is only worth its seconds on an otherwise quiet machine: beside a running sweep both slow
+down.
+
+Run as a module, it times each distinct point of a sweep and sets the rate beside those its
+committed runs (experiments/results/<sweep>/<budget>/) trained at on this same CPU: their share
+of the step's rate is where `sweep_plan.ACHIEVED_SHARE` comes from.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from experiments import markdown, sweep_plan, sweeps
+from experiments.bench_workers import protocol
+from experiments.timing import load
+from lineage.metrics import host_info
+
+# (side, channels) of the images of the sweeps' data sets when `dataset.image_size` is 0.
+NATIVE_IMAGES = {'image_folder': (32, 3), 'cifar10': (32, 3), 'digits': (32, 1)}
+NUM_CLASSES = 10  # CIFAR-10 and the digits
+
+
+def image_shape(dataset: Any) -> tuple[int, int, int]:
+    """(H, W, C) of the batches `config.dataset` yields."""
+    side, channels = NATIVE_IMAGES[dataset.name]
+    side = dataset.get('image_size') or side
+    return side, side, 3 if dataset.get('grayscale_to_rgb') else channels
+
+
+def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
+    """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
+    untimed ones (and the first, which compiles)."""
+    from lineage import optim, parallel, train_step
+    from lineage.blocks import conv_forms
+    from lineage.plan import make_plan
+
+    mesh = parallel.make_mesh(config.num_devices)
+    replicated = parallel.replicated(mesh)
+    # The number of train examples only sets the schedule's steps, not the step's cost.
+    plan = make_plan(config, 50_000, mesh.size, 1)
+    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
+    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+        state_def = train_step.create_train_state(config, NUM_CLASSES, plan.dtype, tx, replicated)
+        state = state_def.init()
+        step = train_step.make_train_step(
+            state_def.graphdef, replicated, **train_step.step_options(config)
+        )
+        rng = np.random.default_rng(0)
+        batch = jax.device_put(
+            {
+                'image': rng.standard_normal(
+                    (plan.global_batch, *image_shape(config.dataset)), np.float32
+                ),
+                'label': rng.integers(0, NUM_CLASSES, plan.global_batch).astype(np.int32),
+            },
+            parallel.batch_sharded(mesh),
+        )
+
+        def one_step():
+            nonlocal state
+            state, metrics = step(state, batch)
+            return jax.block_until_ready(metrics)
+
+        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps)
+    return plan.global_batch / statistics.median(seconds)
+
+
+def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
+    """A point's name without its seed -> its step's images/s, for each of `points`."""
+    rates = {}
+    for i, point in enumerate(points):
+        rate = step_images_per_sec(sweep_plan.point_config(point), steps)
+        rates[sweeps.without_seed(point.name)] = rate
+        logging.info(
+            '[%d/%d] %s: train step at %.0f images/s (%d steps timed)',
+            i + 1, len(points), point.name, rate, steps,
+        )  # fmt: skip
+    return rates
+
+
+def trained_here(results_dir: str, sweep: str, tag: str, point: str, cpu: str) -> list[float]:
+    """Train images/s of the committed runs (any seed) of `point` that ran on `cpu`."""
+    rates = []
+    for member in sweeps.members(sweep):
+        for path in glob.glob(
+            os.path.join(results_dir, member, tag, f'{point}-s*', 'results.json')
+        ):
+            with open(path) as f:
+                run = json.load(f)
+            if (run.get('host') or {}).get('cpu') == cpu and run.get('train_images_per_sec'):
+                rates.append(run['train_images_per_sec'])
+    return rates
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    name, epochs = flags.FLAGS.sweep, flags.FLAGS.epochs
+    try:
+        points = sweeps.with_budget(name, sweeps.sweep_points(name, [0]), epochs)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    tag, host, before = sweeps.budget_tag(epochs), host_info(), load()
+    rates = time_points(points, flags.FLAGS.steps)
+    lines = [
+        f'## {name} at {tag or "its own budget"}: train step timed here, against runs on this CPU',
+        '',
+        f'{host["cpu"]}, {host["cores"]} CPU cores; jax {jax.__version__}; median of '
+        f'{flags.FLAGS.steps} steps; load average {before} before, {load()} after.',
+        '',
+        *markdown.header(
+            ['point', 'step images/s', 'runs here', 'trained images/s', 'share'], [1, 2, 3, 4]
+        ),
+    ]
+    shares = []
+    for point in map(sweeps.without_seed, (p.name for p in points)):
+        trained = trained_here(
+            os.path.join('experiments', 'results'), name, tag, point, host['cpu']
+        )
+        cells = [point, f'{rates[point]:,.0f}', len(trained), '', '']
+        if trained:
+            median = statistics.median(trained)
+            shares.append(median / rates[point])
+            cells[3:] = [f'{median:,.0f}', f'{shares[-1]:.2f}']
+        lines.append(markdown.row(cells))
+    if shares:
+        lines += ['', f'Median share: {statistics.median(shares):.2f} ({len(shares)} points).']
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    flags.DEFINE_string('sweep', None, 'A sweep of experiments/sweeps.py.')
+    flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs.')
+    flags.DEFINE_integer('steps', 20, 'Timed steps per point.')
+    flags.mark_flag_as_required('sweep')
+    app.run(main)
