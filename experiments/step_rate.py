@@ -32,7 +32,10 @@ from absl import app, flags, logging
 from experiments import markdown, sweep_plan, sweeps
 from experiments.bench_workers import protocol
 from experiments.timing import load
+from lineage import optim, parallel, train_step
+from lineage.blocks import conv_forms
 from lineage.metrics import host_info
+from lineage.plan import make_plan
 
 # (side, channels) of the images of the sweeps' data sets when `dataset.image_size` is 0.
 NATIVE_IMAGES = {'image_folder': (32, 3), 'cifar10': (32, 3), 'digits': (32, 1)}
@@ -49,10 +52,6 @@ def image_shape(dataset: Any) -> tuple[int, int, int]:
 def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
     untimed ones (and the first, which compiles)."""
-    from lineage import optim, parallel, train_step
-    from lineage.blocks import conv_forms
-    from lineage.plan import make_plan
-
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     # The number of train examples only sets the schedule's steps, not the step's cost.
@@ -98,17 +97,17 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
 
 
 def trained_here(results_dir: str, sweep: str, tag: str, point: str, cpu: str) -> list[float]:
-    """Train images/s of the committed runs (any seed) of `point` that ran on `cpu`."""
-    rates = []
+    """Train images/s of the committed runs (any seed) of `point` that ran on `cpu`; a run that
+    `--collect` filed under two of the sweep's members (a shared point) counts once."""
+    rates = {}
     for member in sweeps.members(sweep):
-        for path in glob.glob(
-            os.path.join(results_dir, member, tag, f'{point}-s*', 'results.json')
-        ):
+        pattern = os.path.join(results_dir, member, tag, f'{point}-s*', 'results.json')
+        for path in glob.glob(pattern):
             with open(path) as f:
                 run = json.load(f)
             if (run.get('host') or {}).get('cpu') == cpu and run.get('train_images_per_sec'):
-                rates.append(run['train_images_per_sec'])
-    return rates
+                rates[os.path.basename(os.path.dirname(path))] = run['train_images_per_sec']
+    return list(rates.values())
 
 
 def main(argv: list[str]) -> None:
