@@ -54,8 +54,7 @@ def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
     untimed ones (and the first, which compiles)."""
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
-    # The number of train examples only sets the schedule's steps, not the step's cost.
-    plan = make_plan(config, 50_000, mesh.size, 1)
+    plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
     tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
     with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
         state_def = train_step.create_train_state(config, NUM_CLASSES, plan.dtype, tx, replicated)
