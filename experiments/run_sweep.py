@@ -26,8 +26,9 @@ command resumes. Where the machine itself lasts only a session, `--hours=H` star
 points whose `--plan` estimate, taken when the point's turn comes (so from the rates of the
 points this run finished too), fits in what is left of H hours and defers the others (they need
 a longer-lived machine; a deferred point does not fail the run). `--time_steps=N` first times N
-train steps of each point left that no run measured at this budget, on this machine
-(`experiments.step_rate`), and estimates those points from that: on a quiet machine, before the
+train steps of each point left that no run measured at this budget on this machine
+(`experiments.step_rate`, in a child process, so that the runner never holds the accelerator
+its points train on), and estimates those points from that: on a quiet machine, before the
 sweep starts, it is what makes `--hours` fit a session. A point that fails is logged
 with its return code and log file and the sweep goes on; the runner exits 1 if any point failed.
 
@@ -50,6 +51,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Collection, Sequence
+from concurrent import futures
 
 from absl import app, flags, logging
 
@@ -268,11 +270,17 @@ def main(argv: list[str]) -> None:
     searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
     timed = {}
     if time_steps:
-        from experiments import step_rate  # imports jax, which the runner needs only here
+        from experiments import step_rate  # imports jax; the steps run in a child process
 
-        timed = step_rate.time_points(
-            sweep_plan.to_time(points, root, searched, committed), time_steps
-        )
+        try:
+            timed = step_rate.time_points_apart(
+                sweep_plan.to_time(points, root, searched, committed), time_steps
+            )
+        except futures.process.BrokenProcessPool:
+            sys.exit(
+                f'error: --time_steps={time_steps}: the process timing the steps died (out of '
+                'memory?); leave --time_steps out to estimate from the runs measured so far'
+            )
     if flags.FLAGS.plan:
         print(sweep_plan.describe(name, points, root, searched, committed, timed))
         return

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import glob
 import json
+import multiprocessing
 import os
 import statistics
 from collections.abc import Sequence
+from concurrent import futures
 from typing import Any
 
 import jax
-import numpy as np
 from absl import app, flags, logging
 
 from experiments import markdown, sweep_plan, sweeps
-from experiments.bench_workers import protocol
+from experiments.bench_workers import lineage_worker, protocol
 from experiments.timing import load
 from lineage import optim, parallel, train_step
 from lineage.blocks import conv_forms
@@ -62,15 +63,8 @@ def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
         step = train_step.make_train_step(
             state_def.graphdef, replicated, **train_step.step_options(config)
         )
-        rng = np.random.default_rng(0)
-        batch = jax.device_put(
-            {
-                'image': rng.standard_normal(
-                    (plan.global_batch, *image_shape(config.dataset)), np.float32
-                ),
-                'label': rng.integers(0, NUM_CLASSES, plan.global_batch).astype(np.int32),
-            },
-            parallel.batch_sharded(mesh),
+        batch = lineage_worker.synthetic_batch(
+            mesh, plan.global_batch, image_shape(config.dataset), NUM_CLASSES
         )
 
         def one_step():
@@ -93,6 +87,23 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
             i + 1, len(points), point.name, rate, steps,
         )  # fmt: skip
     return rates
+
+
+def time_points_apart(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
+    """`time_points` in a child process, as the sweep runner needs it: the jax that times the
+    steps holds the accelerator (a TPU's lock, most of a GPU's memory) until its process exits,
+    and the points the runner starts next train on that accelerator. A child that dies raises
+    `concurrent.futures.process.BrokenProcessPool`."""
+    spawn = multiprocessing.get_context('spawn')
+    with futures.ProcessPoolExecutor(1, mp_context=spawn) as child:
+        return child.submit(_time_points_logged, list(points), steps).result()
+
+
+def _time_points_logged(points: list[sweeps.Point], steps: int) -> dict[str, float]:
+    flags.FLAGS.mark_as_parsed()  # a spawned child: the flags are the runner's, not its own
+    logging.use_absl_handler()
+    logging.set_verbosity(logging.INFO)
+    return time_points(points, steps)
 
 
 def trained_here(results_dir: str, sweep: str, tag: str, point: str, cpu: str) -> list[float]:

@@ -13,7 +13,8 @@ eval), measured as a finished run's wall time less its training time, or DEFAULT
 Measured rates come from whatever machine and load ran them: a shared machine's runs make the
 estimate long, and runs of other budgets, older code or another CPU can be off several times
 over. `timed` rates (`experiments.step_rate`: the point's train step timed on this machine)
-replace all but a point's own log and its own runs at this budget.
+replace all but a point's own log and its own runs at this budget on this machine (the same CPU
+and cores, `host` in results.json).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from experiments import sweeps
+from lineage.metrics import host_info
 
 # Train examples per data set name (config.dataset.name) of the sweeps' configs: CIFAR-10's
 # train split as the image folder holds it, and the digits' fixed train split.
@@ -39,8 +41,9 @@ DEFAULT_OVERHEAD_S = 120.0
 # The share of its timed step's images/s that a 40-epoch CIFAR-10 run trained at, on 2 CPU
 # cores (experiments/results/step_rates.md): the input pipeline, logging and checkpoints.
 ACHIEVED_SHARE = 0.86
-# Sources of a rate that timing the step does not replace: this point measured at this budget.
-SETTLED = ('its own log', 'this point, this budget')
+# Sources of a rate that timing the step does not replace: this point measured at this budget,
+# on this machine.
+SETTLED = ('its own log', 'this point, this budget here')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +101,8 @@ def _family(dataset: str) -> str:
 
 
 def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, float]]]:
-    """(data family, point name or block) -> [{'ips', 'overhead', 'steps'}] of finished runs."""
+    """(data family, point name or block) -> [{'ips', 'overhead', 'steps', 'host'}] of finished
+    runs."""
     found: dict[tuple[str, str], list[dict[str, float]]] = {}
     for top in directories:
         for directory, _, files in os.walk(top):
@@ -114,6 +118,7 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
                 'ips': ips,
                 'overhead': max(0.0, run['wall_time_s'] - train_s),
                 'steps': run['train_steps'],
+                'host': run.get('host'),
             }
             family = _family(str(run.get('dataset', '')))
             point = sweeps.without_seed(os.path.basename(directory))
@@ -148,7 +153,7 @@ def plan(
     """The points of `points` neither named in `committed` nor with results.json under `root`, each
     with its estimate; `timed` maps a point's name without its seed to its step's images/s
     (`experiments.step_rate`), which runs achieve `ACHIEVED_SHARE` of."""
-    rates = measured(directories)
+    rates, here = measured(directories), host_info()
     left = []
     for point in points:
         workdir = os.path.join(root, point.name)
@@ -165,8 +170,10 @@ def plan(
             if (family, key) in rates:
                 runs = rates[(family, key)]
                 same_budget = [e for e in runs if e['steps'] == steps]
-                ips = statistics.median(e['ips'] for e in same_budget or runs)
-                source = f'{found_in}, {"this budget" if same_budget else "other budgets"}'
+                here_too = [e for e in same_budget if e['host'] == here]
+                ips = statistics.median(e['ips'] for e in here_too or same_budget or runs)
+                budget = 'this budget' if same_budget else 'other budgets'
+                source = f'{found_in}, {budget}{" here" if here_too else ""}'
                 break
         else:
             if ips is None:

@@ -216,6 +216,24 @@ def test_cli_time_steps_without_an_estimate_to_make_is_one_line(tmp_path, flags)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_a_timing_child_that_dies_is_one_line(tmp_path):
+    # XLA exits at its first use, which is in the child that times the steps: the runner itself
+    # never starts a backend, so the device stays free for the points it trains.
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', '--epochs=1',
+         '--plan', '--time_steps=1', f'--root={tmp_path}'],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, 'XLA_FLAGS': '--xla_no_such_flag'},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert 'Unknown flag in XLA_FLAGS' in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: --time_steps=1: the process timing the steps died (out of memory?); leave '
+        '--time_steps out to estimate from the runs measured so far'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_unknown_sweep_is_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, '-m', 'experiments.run_sweep', '--sweep=nope', f'--root={tmp_path}'],

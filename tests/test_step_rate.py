@@ -1,6 +1,9 @@
 """A sweep point's train step timed for --plan: the point's real step, at its batch's shape."""
 
 import json
+from concurrent import futures
+
+import pytest
 
 from experiments import step_rate, sweep_plan, sweeps
 from experiments.bench_workers import protocol
@@ -47,3 +50,20 @@ def test_only_committed_runs_on_this_cpu_give_the_share(tmp_path):
     assert step_rate.trained_here(str(tmp_path), 'claims', 'e40', 'separable', 'family 26') == [
         400.0
     ]
+
+
+def _digits_point():
+    points = sweeps.sweep_points('ladder_digits', seeds=[0])[:1]
+    return sweeps.with_budget('ladder_digits', points, 1.0)
+
+
+def test_the_runner_times_in_a_child_that_gives_the_accelerator_back():
+    # The rates come back from a spawned process, whose jax (and its device) ends with it.
+    rates = step_rate.time_points_apart(_digits_point(), steps=1)
+    assert list(rates) == ['plain3x3'] and rates['plain3x3'] > 0
+
+
+def test_a_child_that_dies_while_timing_raises(monkeypatch):
+    monkeypatch.setenv('XLA_FLAGS', '--xla_no_such_flag')  # XLA exits at its first use
+    with pytest.raises(futures.process.BrokenProcessPool):
+        step_rate.time_points_apart(_digits_point(), steps=1)

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from experiments import sweep_plan, sweeps
+from lineage.metrics import host_info
 
 
 def _finished(directory, **fields):
@@ -92,26 +93,31 @@ def test_budget_names_the_workdirs_and_shared_points_run_once():
         sweeps.with_budget('curve', sweeps.sweep_points('curve'), 10)
 
 
-def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget(tmp_path):
+def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget_here(tmp_path):
     points = sweeps.with_budget(
         'ladder_digits', sweeps.sweep_points('ladder_digits', seeds=[0, 1])[:6], 2.0
     )
     assert [p.name for p in points][::2] == ['plain3x3-s0', 'plain5x5-s0', 'naive_inception-s0']
-    old = tmp_path / 'old'
-    for name, steps in (('plain3x3-s5', 44), ('plain5x5-s5', 22)):  # this budget, another one
+    old, here = tmp_path / 'old', host_info()
+    elsewhere = {**here, 'cpu': 'another CPU'}
+    # This budget here, another budget here, this budget on another machine.
+    for name, steps, host in (('plain3x3-s5', 44, here), ('plain5x5-s5', 22, here),
+                              ('naive_inception-s5', 44, elsewhere)):  # fmt: skip
         _finished(
-            old / name, dataset='digits', block=name.split('-')[0],
+            old / name, dataset='digits', block=name.split('-')[0], host=host,
             train_images_per_sec=100.0, train_steps=steps, global_batch=64, wall_time_s=40.0,
         )  # fmt: skip
     root = str(tmp_path / 'e2')
-    # plain3x3 was measured at this budget; the others are timed, one seed each.
+    untimed = {p.point: p.source for p in sweep_plan.plan(points, root, [str(old)])}
+    assert untimed['naive_inception-s0'] == 'this point, this budget'
+    # plain3x3 was measured at this budget on this machine; the others are timed, one seed each.
     chosen = sweep_plan.to_time(points, root, [str(old)])
     assert [p.name for p in chosen] == ['plain5x5-s0', 'naive_inception-s0']
     timed = {'plain3x3': 999.0, 'plain5x5': 200.0, 'naive_inception': 50.0}
     left = {p.point: p for p in sweep_plan.plan(points, root, [str(old)], timed=timed)}
     assert (left['plain3x3-s1'].images_per_sec, left['plain3x3-s1'].source) == (
         100.0,
-        'this point, this budget',
+        'this point, this budget here',
     )
     for name, rate in (('plain5x5-s1', 200.0), ('naive_inception-s0', 50.0)):
         assert left[name].source == 'its step timed here'

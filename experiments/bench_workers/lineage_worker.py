@@ -27,6 +27,23 @@ from ml_collections import ConfigDict
 from experiments.bench_workers import protocol
 
 
+def synthetic_batch(
+    mesh: jax.sharding.Mesh, batch_size: int, image_shape: tuple[int, ...], num_classes: int
+) -> dict[str, jax.Array]:
+    """One batch of standard-normal images and uniform labels, sharded over `mesh` as training
+    shards its batches: a step's time does not depend on its pixels."""
+    from lineage import parallel
+
+    rng = np.random.default_rng(0)
+    return jax.device_put(
+        {
+            'image': rng.standard_normal((batch_size, *image_shape), np.float32),
+            'label': rng.integers(0, num_classes, batch_size).astype(np.int32),
+        },
+        parallel.batch_sharded(mesh),
+    )
+
+
 def compile_step(
     network: str,
     image_size: int,
@@ -59,15 +76,7 @@ def compile_step(
     state = jax.block_until_ready(state_def.init())
     init_s, init_cpu_s = time.perf_counter() - start, time.process_time() - cpu
 
-    rng = np.random.default_rng(0)
-    shape = (batch_size, image_size, image_size, 3)
-    batch = jax.device_put(
-        {
-            'image': rng.standard_normal(shape, np.float32),
-            'label': rng.integers(0, num_classes, batch_size).astype(np.int32),
-        },
-        parallel.batch_sharded(mesh),
-    )
+    batch = synthetic_batch(mesh, batch_size, (image_size, image_size, 3), num_classes)
     step = train_step.make_train_step(state_def.graphdef, replicated)
 
     start, cpu = time.perf_counter(), time.process_time()
