@@ -100,10 +100,10 @@ def _family(dataset: str) -> str:
     return 'digits' if dataset.startswith('digits') else 'cifar10'
 
 
-def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, float]]]:
+def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(data family, point name or block) -> [{'ips', 'overhead', 'steps', 'host'}] of finished
     runs."""
-    found: dict[tuple[str, str], list[dict[str, float]]] = {}
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for top in directories:
         for directory, _, files in os.walk(top):
             if 'results.json' not in files:
