@@ -12,8 +12,8 @@ Timing is only worth its seconds on an otherwise quiet machine: beside a running
 down.
 
 Run as a module, it times each distinct point of a sweep and sets the rate beside those its
-committed runs (experiments/results/<sweep>/<budget>/) trained at on this same CPU: their share
-of the step's rate is where `sweep_plan.ACHIEVED_SHARE` comes from.
+committed runs (experiments/results/<sweep>/<budget>/) trained at on this same host (CPU and
+cores): their share of the step's rate is where `sweep_plan.ACHIEVED_SHARE` comes from.
 """
 
 from __future__ import annotations
@@ -106,16 +106,19 @@ def _time_points_logged(points: list[sweeps.Point], steps: int) -> dict[str, flo
     return time_points(points, steps)
 
 
-def trained_here(results_dir: str, sweep: str, tag: str, point: str, cpu: str) -> list[float]:
-    """Train images/s of the committed runs (any seed) of `point` that ran on `cpu`; a run that
-    `--collect` filed under two of the sweep's members (a shared point) counts once."""
+def trained_here(
+    results_dir: str, sweep: str, tag: str, point: str, host: dict[str, Any]
+) -> list[float]:
+    """Train images/s of the committed runs (any seed) of `point` that ran on `host` (its CPU and
+    cores, as `sweep_plan.plan` judges a rate settled); a run that `--collect` filed under two of
+    the sweep's members (a shared point) counts once."""
     rates = {}
     for member in sweeps.members(sweep):
         pattern = os.path.join(results_dir, member, tag, f'{point}-s*', 'results.json')
         for path in glob.glob(pattern):
             with open(path) as f:
                 run = json.load(f)
-            if (run.get('host') or {}).get('cpu') == cpu and run.get('train_images_per_sec'):
+            if run.get('host') == host and run.get('train_images_per_sec'):
                 rates[os.path.basename(os.path.dirname(path))] = run['train_images_per_sec']
     return list(rates.values())
 
@@ -141,9 +144,7 @@ def main(argv: list[str]) -> None:
     ]
     shares = []
     for point in map(sweeps.without_seed, (p.name for p in points)):
-        trained = trained_here(
-            os.path.join('experiments', 'results'), name, tag, point, host['cpu']
-        )
+        trained = trained_here(os.path.join('experiments', 'results'), name, tag, point, host)
         cells = [point, f'{rates[point]:,.0f}', len(trained), '', '']
         if trained:
             median = statistics.median(trained)

@@ -32,24 +32,23 @@ def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatc
     assert losses[2] < losses[0]  # it trains: the same batch, three times
 
 
-def test_only_committed_runs_on_this_cpu_give_the_share(tmp_path):
-    def run(sweep, name, cpu, rate):
+def test_only_committed_runs_on_this_host_give_the_share(tmp_path):
+    def run(sweep, name, cpu, rate, cores=2):
         directory = tmp_path / sweep / 'e40' / name
         directory.mkdir(parents=True)
-        fields = {'train_images_per_sec': rate, 'host': {'cpu': cpu, 'cores': 2}}
+        fields = {'train_images_per_sec': rate, 'host': {'cpu': cpu, 'cores': cores}}
         (directory / 'results.json').write_text(json.dumps(fields))
 
     run('spectrum', 'spectrum-g1-s0', 'family 26', 900.0)
     run('spectrum', 'spectrum-g1-s1', 'family 25', 500.0)  # another CPU
+    run('spectrum', 'spectrum-g1-s2', 'family 26', 1600.0, cores=4)  # the same CPU, more cores
     run('spectrum', 'spectrum-g16-s0', 'family 26', 700.0)  # another point
     # The ladder's rung is separable_act's 'none': filed under both, one run.
     run('ladder', 'separable-s0', 'family 26', 400.0)
     run('separable_act', 'separable-s0', 'family 26', 400.0)
-    here = step_rate.trained_here(str(tmp_path), 'spectrum', 'e40', 'spectrum-g1', 'family 26')
-    assert here == [900.0]
-    assert step_rate.trained_here(str(tmp_path), 'claims', 'e40', 'separable', 'family 26') == [
-        400.0
-    ]
+    host = {'cpu': 'family 26', 'cores': 2}
+    assert step_rate.trained_here(str(tmp_path), 'spectrum', 'e40', 'spectrum-g1', host) == [900.0]
+    assert step_rate.trained_here(str(tmp_path), 'claims', 'e40', 'separable', host) == [400.0]
 
 
 def _digits_point():
