@@ -19,23 +19,28 @@ root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps shar
 Across sessions: a point whose `results.json` exists is skipped, and so is one whose results are
 committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them), so a
 fresh clone on a new machine runs only what is left; an interrupted point resumes from its own
-checkpoint (lineage.main does that), which lives in the root and so only on the machine that
-wrote it. SIGTERM (a session ending) is forwarded to the running point, which saves a checkpoint
-and exits; the runner then stops without starting the next point and exits 143, and the same
-command resumes. Where the machine itself lasts only a session, `--hours=H` starts only the
-points whose `--plan` estimate, taken when the point's turn comes (so from the rates of the
-points this run finished too), fits in what is left of H hours and defers the others (they need
-a longer-lived machine; a deferred point does not fail the run). `--time_steps=N` first times N
-train steps of each point left that no run measured at this budget on this machine
-(`experiments.step_rate`, in a child process, so that the runner never holds the accelerator
-its points train on), and estimates those points from that: on a quiet machine, before the
-sweep starts, it is what makes `--hours` fit a session. A point that fails is logged
-with its return code and log file and the sweep goes on; the runner exits 1 if any point failed.
+checkpoint (lineage.main does that), which lives in the root, on the machine that wrote it,
+unless `--collect` carried it (below). SIGTERM (a session ending) is forwarded to the running
+point, which saves a checkpoint and exits; the runner then stops without starting the next point
+and exits 143, and the same command resumes. Where the machine itself lasts only a session,
+`--hours=H` starts only the points whose `--plan` estimate, taken when the point's turn comes
+(so from the rates of the points this run finished too), fits in what is left of H hours and
+defers the others (a longer-lived machine, or a `--collect` at the end, lets them span sessions;
+a deferred point does not fail the run). `--time_steps=N` first times N train steps of each
+point left that no run measured at this budget on this machine (`experiments.step_rate`, in a
+child process, so that the runner never holds the accelerator its points train on), and
+estimates those points from that: on a quiet machine, before the sweep starts, it is what makes
+`--hours` fit a session. A point that fails is logged with its return code and log file and the
+sweep goes on; the runner exits 1 if any point failed.
 
 `--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`).
 `--collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints)
 into `experiments/results/<sweep>/<budget>/`, for committing; it never writes over a file that
-differs, except to complete one that the run appended to after it was collected. Flags after
+differs, except to complete one that the run appended to after it was collected. It carries each
+interrupted point there too: its latest checkpoint (a few hundred KB for the ladder's models),
+metrics.jsonl and log, which the next run (or `--plan`) on any machine, finding no checkpoint of
+that point in its root, copies in and resumes from; once the point finishes, `--collect`
+replaces the carried files with the finished run's and removes the checkpoint. Flags after
 `--` are appended to every point. The same command runs on a TPU VM: each point uses every local
 device.
 """
@@ -50,7 +55,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent import futures
 
 from absl import app, flags, logging
@@ -140,8 +145,8 @@ def run_sweep(
         elsewhere, so skipped like those with results.json under `root`.
       hours: the wall-clock hours this run may take (a session's length), or None. A point whose
         estimate (`needs_hours`) exceeds what is left of them is deferred, not started: its
-        checkpoints would die with the machine before it finished. Later, shorter points still
-        run.
+        checkpoints would die with the machine before it finished, unless `--collect` carried
+        them. Later, shorter points still run.
       needs_hours: point -> its estimated hours (`sweep_plan.hours_left`), asked when the point's
         turn comes, so that a seed this run just finished sets the rate of the next; None: 0.
       clock: seconds, monotonic; tests pass a fake.
@@ -209,7 +214,9 @@ def _extends(source: str, target: str) -> bool:
 
 
 def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list[str]:
-    """Copies each finished point's COLLECTED files and its log into `destination`.
+    """Copies each finished point's COLLECTED files and its log into `destination`; where the
+    point had been carried there (`carry`), its carried files are replaced and its checkpoint
+    removed.
 
     Returns:
       The names of the points copied (or already there, identical).
@@ -223,6 +230,8 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
         workdir = os.path.join(root, point.name)
         if not finished(workdir):
             continue
+        carried = os.path.join(destination, point.name, 'checkpoints')
+        superseded = os.path.isdir(carried)  # what is there was an interrupted run's
         pairs = [
             (os.path.join(workdir, f), os.path.join(destination, point.name, f)) for f in COLLECTED
         ]
@@ -231,7 +240,7 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
         for source, target in pairs:
             if not os.path.exists(source):
                 continue
-            if os.path.exists(target):
+            if os.path.exists(target) and not superseded:
                 if filecmp.cmp(source, target, shallow=False):
                     continue
                 if not _extends(source, target):
@@ -241,8 +250,74 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
                     )
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target)
+        if superseded:
+            shutil.rmtree(carried)
         copied.append(point.name)
     return copied
+
+
+def _copy_run(source: str, source_log: str, target: str, target_log: str, step: int) -> None:
+    """Copies one run's checkpoint at `step`, its metrics.jsonl and its log, replacing the
+    checkpoints, metrics.jsonl and log at the target."""
+    shutil.rmtree(os.path.join(target, 'checkpoints'), ignore_errors=True)
+    shutil.copytree(
+        os.path.join(source, 'checkpoints', str(step)),
+        os.path.join(target, 'checkpoints', str(step)),
+    )
+    for from_path, to_path in (
+        (os.path.join(source, 'metrics.jsonl'), os.path.join(target, 'metrics.jsonl')),
+        (source_log, target_log),
+    ):
+        if os.path.exists(from_path):
+            shutil.copyfile(from_path, to_path)
+
+
+def carry(points: Sequence[sweeps.Point], root: str, destination: str) -> dict[str, int]:
+    """Copies each interrupted point's latest checkpoint, metrics.jsonl and log into
+    `destination`, for committing: a session's machine, and the checkpoints in its runs
+    directory, last only the session, and `resume_carried` lets the next machine go on from
+    there. A carried checkpoint is replaced only by a later step; `collect` removes it once the
+    point finishes.
+
+    Returns:
+      {point: the step carried} for every point carried now or before.
+    """
+    steps = {}
+    for point in points:
+        workdir = os.path.join(root, point.name)
+        kept = os.path.join(destination, point.name)
+        step, before = sweep_plan.latest_checkpoint(workdir), sweep_plan.latest_checkpoint(kept)
+        if finished(workdir) or os.path.exists(os.path.join(kept, 'results.json')):
+            continue
+        if step > before:
+            log = os.path.join(root, f'{point.name}.log')
+            _copy_run(workdir, log, kept, os.path.join(destination, f'{point.name}.log'), step)
+        if max(step, before):
+            steps[point.name] = max(step, before)
+    return steps
+
+
+def resume_carried(
+    points: Sequence[sweeps.Point], root: str, carried: Mapping[str, str]
+) -> dict[str, int]:
+    """Puts each point's carried checkpoint (`carried`: point -> its directory, from
+    `sweep_plan.carried`), with its metrics.jsonl and log, into the point's workdir under `root`
+    where that holds no checkpoint and no results: `lineage.main` then resumes the point there.
+
+    Returns:
+      {point: the step it now resumes from} for the points given a checkpoint.
+    """
+    steps = {}
+    for point in points:
+        workdir = os.path.join(root, point.name)
+        kept = carried.get(point.name)
+        if not kept or finished(workdir) or sweep_plan.latest_checkpoint(workdir):
+            continue
+        step = sweep_plan.latest_checkpoint(kept)
+        log = os.path.join(os.path.dirname(kept), f'{point.name}.log')
+        _copy_run(kept, log, workdir, os.path.join(root, f'{point.name}.log'), step)
+        steps[point.name] = step
+    return steps
 
 
 def main(argv: list[str]) -> None:
@@ -268,6 +343,22 @@ def main(argv: list[str]) -> None:
     root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
     committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
     searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
+    if flags.FLAGS.collect:
+        for member in sweeps.members(name):
+            destination = os.path.join(RESULTS_DIR, member, tag)
+            mine = sweeps.with_budget(member, sweeps.sweep_points(member, seeds), epochs)
+            try:
+                copied = collect(mine, root, destination)
+            except ValueError as e:
+                sys.exit(f'error: {e}')
+            steps = carry(mine, root, destination)
+            print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
+            for point, step in steps.items():
+                print(f'  {point}: interrupted, its checkpoint at step {step} carried there')
+        return
+    carried = sweep_plan.carried(sweeps.members(name), RESULTS_DIR, tag)
+    for point, step in resume_carried(points, root, carried).items():
+        logging.info('%s: resumes from step %d, carried in %s', point, step, carried[point])
     timed = {}
     if time_steps:
         from experiments import step_rate  # imports jax; the steps run in a child process
@@ -283,16 +374,6 @@ def main(argv: list[str]) -> None:
             )
     if flags.FLAGS.plan:
         print(sweep_plan.describe(name, points, root, searched, committed, timed))
-        return
-    if flags.FLAGS.collect:
-        for member in sweeps.members(name):
-            destination = os.path.join(RESULTS_DIR, member, tag)
-            mine = sweeps.with_budget(member, sweeps.sweep_points(member, seeds), epochs)
-            try:
-                copied = collect(mine, root, destination)
-            except ValueError as e:
-                sys.exit(f'error: {e}')
-            print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
         return
 
     def needs_hours(point: sweeps.Point) -> float:

@@ -143,6 +143,22 @@ def committed(sweep_names: Sequence[str], results_dir: str, tag: str) -> set[str
     return names
 
 
+def carried(sweep_names: Sequence[str], results_dir: str, tag: str) -> dict[str, str]:
+    """Point name -> `<results_dir>/<sweep>/<tag>/<point>/` for each unfinished point of
+    `sweep_names` whose latest checkpoint is committed there (`run_sweep --collect` carries an
+    interrupted point so), the newest step where two sweeps carry one point."""
+    found: dict[str, str] = {}
+    for sweep in sweep_names:
+        directory = os.path.join(results_dir, sweep, tag)
+        for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
+            kept = os.path.join(directory, name)
+            if os.path.exists(os.path.join(kept, 'results.json')) or not latest_checkpoint(kept):
+                continue
+            if name not in found or latest_checkpoint(kept) > latest_checkpoint(found[name]):
+                found[name] = kept
+    return found
+
+
 def plan(
     points: Sequence[sweeps.Point],
     root: str,

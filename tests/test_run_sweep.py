@@ -317,3 +317,60 @@ def test_collect_copies_finished_points_without_checkpoints(tmp_path):
     with pytest.raises(ValueError, match='a-s0.log exists and differs'):
         run_sweep.collect(POINTS, str(root), str(destination))
     assert (destination / 'a-s0.log').read_text() == 'another run\n'
+
+
+def _checkpoint(workdir, step):
+    (workdir / 'checkpoints' / str(step)).mkdir(parents=True)
+    (workdir / 'checkpoints' / str(step) / 'state').write_text(f'state at {step}')
+
+
+def test_an_interrupted_point_is_carried_resumed_on_a_fresh_root_then_replaced(tmp_path):
+    root, results = tmp_path / 'runs', tmp_path / 'results'
+    destination = results / 'ladder' / 'e40'
+    _checkpoint(root / 'b-s0', 40)
+    _checkpoint(root / 'b-s0', 80)
+    (root / 'b-s0' / 'checkpoints' / '120.orbax-checkpoint-tmp').mkdir()  # unfinished write
+    (root / 'b-s0' / 'metrics.jsonl').write_text('{"step": 80}\n')
+    (root / 'b-s0.log').write_text('log of b\n')
+    assert run_sweep.carry(POINTS, str(root), str(destination)) == {'b-s0': 80}
+    kept = destination / 'b-s0'
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob('*')) == [
+        'checkpoints', 'checkpoints/80', 'checkpoints/80/state', 'metrics.jsonl'
+    ]  # fmt: skip
+    assert (destination / 'b-s0.log').read_text() == 'log of b\n'
+    assert sweep_plan.committed(['ladder'], str(results), 'e40') == set()  # not finished
+    carried = sweep_plan.carried(['ladder', 'spectrum'], str(results), 'e40')
+    assert carried == {'b-s0': str(kept)}
+
+    # A fresh machine's root: the point resumes from the carried step, with its log and metrics.
+    fresh = tmp_path / 'fresh'
+    assert run_sweep.resume_carried(POINTS, str(fresh), carried) == {'b-s0': 80}
+    assert (fresh / 'b-s0' / 'checkpoints' / '80' / 'state').read_text() == 'state at 80'
+    assert (fresh / 'b-s0' / 'metrics.jsonl').read_text() == '{"step": 80}\n'
+    assert (fresh / 'b-s0.log').read_text() == 'log of b\n'
+    assert sweep_plan.plan(POINTS[1:2], str(fresh), [])[0].done_steps == 80
+    # A root with a checkpoint of its own keeps it.
+    assert run_sweep.resume_carried(POINTS, str(fresh), carried) == {}
+    # A machine that is behind never replaces the carried step with an earlier one.
+    behind = tmp_path / 'behind'
+    _checkpoint(behind / 'b-s0', 40)
+    assert run_sweep.carry(POINTS, str(behind), str(destination)) == {'b-s0': 80}
+    assert os.listdir(kept / 'checkpoints') == ['80']
+
+    # One that went further replaces it.
+    _checkpoint(fresh / 'b-s0', 120)
+    assert run_sweep.carry(POINTS, str(fresh), str(destination)) == {'b-s0': 120}
+    assert os.listdir(kept / 'checkpoints') == ['120']
+
+    # Finished, the point is collected over its carried files, and its checkpoint goes.
+    _write_results(fresh / 'b-s0')
+    (fresh / 'b-s0' / 'metrics.jsonl').write_text('{"step": 1}\n{"step": 176}\n')
+    (fresh / 'b-s0.log').write_text('log of b, resumed\n')
+    assert run_sweep.collect(POINTS, str(fresh), str(destination)) == ['b-s0']
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob('*')) == [
+        'metrics.jsonl', 'results.json'
+    ]  # fmt: skip
+    assert (kept / 'metrics.jsonl').read_text() == '{"step": 1}\n{"step": 176}\n'
+    assert (destination / 'b-s0.log').read_text() == 'log of b, resumed\n'
+    assert sweep_plan.carried(['ladder'], str(results), 'e40') == {}
+    assert run_sweep.carry(POINTS, str(fresh), str(destination)) == {}

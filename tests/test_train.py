@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import default
+from experiments import run_sweep, sweeps
 from lineage import checkpoint, parallel, train
 from lineage.blocks import conv_forms
 
@@ -127,9 +128,8 @@ def test_conv_impl_holds_for_the_run_only(run8, tmp_path, monkeypatch):
         assert abs(shifted[step] - auto[step]) / abs(auto[step]) < 1e-4, step
 
 
-def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
-    workdir8, results8 = run8
-    workdir = str(tmp_path / 'resumed')
+def preempted_at_step_3(workdir, monkeypatch):
+    """Trains tiny_config() in `workdir` until a SIGTERM during the third step."""
     calls = []
     original = parallel.global_batch
 
@@ -141,10 +141,16 @@ def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
 
     monkeypatch.setattr(parallel, 'global_batch', preempt_during_third_step)
     first = train.train_and_evaluate(tiny_config(), workdir)
+    monkeypatch.setattr(parallel, 'global_batch', original)
     assert first == {'preempted': True, 'step': 3, 'signal': signal.SIGTERM}
     assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['3']
     assert not os.path.exists(os.path.join(workdir, 'results.json'))
-    monkeypatch.setattr(parallel, 'global_batch', original)
+
+
+def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
+    workdir8, results8 = run8
+    workdir = str(tmp_path / 'resumed')
+    preempted_at_step_3(workdir, monkeypatch)
 
     second = train.train_and_evaluate(tiny_config(), workdir)
     resumed, uninterrupted = losses(workdir), losses(workdir8)
@@ -162,6 +168,24 @@ def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
         }
     assert min(speeds) <= 3 < max(speeds)
     assert second['train_images_per_sec'] == statistics.median(speeds.values())
+
+
+def test_a_carried_checkpoint_resumes_on_another_root_as_uninterrupted(run8, tmp_path, monkeypatch):
+    # run_sweep --collect carries an interrupted point into the repo; a fresh machine's root,
+    # elsewhere, resumes from it (the first machine and its runs directory are gone).
+    workdir8, results8 = run8
+    point = sweeps.Point('p-s0', 'configs/default.py', {})
+    first, results, fresh = tmp_path / 'first', tmp_path / 'results', tmp_path / 'fresh'
+    preempted_at_step_3(str(first / 'p-s0'), monkeypatch)
+    assert run_sweep.carry([point], str(first), str(results)) == {'p-s0': 3}
+    shutil.rmtree(first)
+    carried = {'p-s0': str(results / 'p-s0')}
+    assert run_sweep.resume_carried([point], str(fresh), carried) == {'p-s0': 3}
+    second = train.train_and_evaluate(tiny_config(), str(fresh / 'p-s0'))
+    resumed, uninterrupted = losses(fresh / 'p-s0'), losses(workdir8)
+    assert list(resumed) == list(range(1, STEPS + 1))
+    np.testing.assert_allclose(list(resumed.values()), list(uninterrupted.values()), rtol=1e-6)
+    assert second['top1'] == results8['top1']
 
 
 def snapshot(directory):
