@@ -3,10 +3,11 @@
 `python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan` prints, per point left,
 where it stands (new, or resuming at its latest checkpoint), the training images it still needs,
 the images/s it is estimated at and the hours. Images/s come from the point's own metrics.jsonl
-when it was interrupted (the median of its logged images/s: this machine, this load), else from
-finished runs of the same point (same data set) found in the searched directories (the sweep's
-runs and experiments/results): the median of their `train_images_per_sec`, over the runs of the
-same length (train steps) where there are any, since a run's length moves its rate (plain3x3 in
+when it was interrupted (the median of its logged images/s: the machine and load that ran it,
+another machine's for a point `run_sweep --collect` carried), else from finished runs of the
+same point (same data set) found in the searched directories (the sweep's runs and
+experiments/results): the median of their `train_images_per_sec`, over the runs of the same
+length (train steps) where there are any, since a run's length moves its rate (plain3x3 in
 experiments/results/ladder_1epoch against ladder/e40); failing that, runs of the same block;
 failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the final
 eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
