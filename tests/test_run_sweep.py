@@ -374,3 +374,17 @@ def test_an_interrupted_point_is_carried_resumed_on_a_fresh_root_then_replaced(t
     assert (destination / 'b-s0.log').read_text() == 'log of b, resumed\n'
     assert sweep_plan.carried(['ladder'], str(results), 'e40') == {}
     assert run_sweep.carry(POINTS, str(fresh), str(destination)) == {}
+
+
+def test_a_carried_checkpoint_is_not_git_ignored():
+    # `--collect` carries it for committing; workdirs' own checkpoints stay ignored.
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isdir(os.path.join(repo, '.git')):
+        pytest.skip('not a git checkout')
+
+    def ignored(path):
+        check = ['git', '-C', repo, 'check-ignore', '-q', path]
+        return subprocess.run(check, check=False).returncode == 0
+
+    assert not ignored('experiments/results/spectrum/e40/p-s0/checkpoints/7/state/manifest')
+    assert ignored('experiments/results/ladder_digits/p-s0/checkpoints/7/state/manifest')
