@@ -286,9 +286,9 @@ def carry(points: Sequence[sweeps.Point], root: str, destination: str) -> dict[s
     for point in points:
         workdir = os.path.join(root, point.name)
         kept = os.path.join(destination, point.name)
-        step, before = sweep_plan.latest_checkpoint(workdir), sweep_plan.latest_checkpoint(kept)
         if finished(workdir) or os.path.exists(os.path.join(kept, 'results.json')):
             continue
+        step, before = sweep_plan.latest_checkpoint(workdir), sweep_plan.latest_checkpoint(kept)
         if step > before:
             log = os.path.join(root, f'{point.name}.log')
             _copy_run(workdir, log, kept, os.path.join(destination, f'{point.name}.log'), step)

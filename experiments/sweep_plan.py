@@ -148,16 +148,16 @@ def carried(sweep_names: Sequence[str], results_dir: str, tag: str) -> dict[str,
     """Point name -> `<results_dir>/<sweep>/<tag>/<point>/` for each unfinished point of
     `sweep_names` whose latest checkpoint is committed there (`run_sweep --collect` carries an
     interrupted point so), the newest step where two sweeps carry one point."""
-    found: dict[str, str] = {}
+    found: dict[str, tuple[int, str]] = {}  # point -> (step, directory)
     for sweep in sweep_names:
         directory = os.path.join(results_dir, sweep, tag)
         for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
             kept = os.path.join(directory, name)
-            if os.path.exists(os.path.join(kept, 'results.json')) or not latest_checkpoint(kept):
-                continue
-            if name not in found or latest_checkpoint(kept) > latest_checkpoint(found[name]):
-                found[name] = kept
-    return found
+            step = latest_checkpoint(kept)
+            done = os.path.exists(os.path.join(kept, 'results.json'))
+            if not done and step > found.get(name, (0, ''))[0]:
+                found[name] = (step, kept)
+    return {name: kept for name, (_, kept) in found.items()}
 
 
 def plan(
