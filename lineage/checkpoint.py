@@ -64,7 +64,7 @@ class OtherModelError(ValueError):
 
 # What each top-level fingerprint key belongs to, for the refusal's wording (others: model).
 _KINDS = {
-    'dataset': 'data set',
+    'data': 'data set',
     'num_classes': 'data set',
     'image_shape': 'data set',
     'optimizer': 'optimizer',
@@ -122,8 +122,11 @@ class Checkpoints:
         record = reader.restore(step, args=ocp.args.Composite(record=ocp.args.JsonRestore()))
         record = dict(record['record'])
         found = record.get('fingerprint', {})
-        # Keys a checkpoint from an older lineage lacks are not held against it.
-        mine = {k: v for k, v in self.fingerprint.items() if k in found or not found}
+        # Only the keys both hold are compared: another lineage version may have written fewer
+        # keys, or keys since retired. A record with no fingerprint at all is refused.
+        shared = set(found) & set(self.fingerprint) if found else set(self.fingerprint)
+        found = {k: v for k, v in found.items() if k in shared}
+        mine = {k: v for k, v in self.fingerprint.items() if k in shared}
         if found != mine:
             keys = {k for k in set(found) | set(mine) if found.get(k) != mine.get(k)}
             kinds = {_KINDS.get(k, 'model') for k in keys}

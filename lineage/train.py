@@ -14,7 +14,6 @@ and at evaluation.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 from typing import Any
@@ -91,12 +90,6 @@ def _check_finite(
     return fetched
 
 
-def data_source(dataset_config: Any) -> str:
-    """`dataset_config.data_dir` as an absolute path ('' stays '': the data set's default)."""
-    data_dir = dataset_config.get('data_dir') or ''
-    return os.path.abspath(os.path.expanduser(data_dir)) if data_dir else ''
-
-
 def train_and_evaluate(config: Any, workdir: str) -> dict:
     """Trains `config` in `workdir` (resuming from its latest checkpoint) and evaluates.
 
@@ -152,11 +145,12 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         'options': options,
         'num_classes': dataset.num_classes,
         'image_shape': list(dataset.image_shape),
-        'dataset': {'name': config.dataset.name, 'data_dir': data_source(config.dataset)},
+        # The data set by what it holds, not where it lies: a run resumes with its data moved.
+        'data': {'name': config.dataset.name, 'train': dataset.num_train, 'eval': dataset.num_eval},
         'optimizer': optim.state_fields(config),
+        # The state holds the parameter average only where this is set: only such a run resumes.
+        'ema_decay': config.get('ema_decay') or None,
     }
-    if config.get('ema_decay'):  # the state holds the average: only such a run resumes it
-        fingerprint['ema_decay'] = config.ema_decay
     ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
     start_step, record = ckpt.check()
     total = plan.total_steps

@@ -78,6 +78,19 @@ def test_other_model_is_refused_and_nothing_written(tmp_path):
     assert checkpoint.Checkpoints(str(tmp_path), same, keep=1).check()[0] == 5
 
 
+def test_only_keys_both_fingerprints_hold_are_compared(tmp_path):
+    """Another lineage version's record: its retired keys and the keys it lacks are not held."""
+    written = {**FINGERPRINT, 'dataset': {'name': 'image_folder', 'data_dir': '/old/place'}}
+    ckpt = checkpoint.Checkpoints(str(tmp_path), written, keep=1)
+    ckpt.save(5, state_at(5), elapsed_s=1.0)
+    ckpt.close()
+    now = {**FINGERPRINT, 'data': {'name': 'image_folder', 'train': 20, 'eval': 20}}
+    assert checkpoint.Checkpoints(str(tmp_path), now, keep=1).check()[0] == 5
+    other = {**now, 'options': {'block': 'separable', 'widths': (4, 8)}}
+    with pytest.raises(ValueError, match=r"another model \(options.block: 'plain3x3' there"):
+        checkpoint.Checkpoints(str(tmp_path), other, keep=1).check()
+
+
 def test_saving_a_step_twice_is_a_no_op(tmp_path):
     ckpt = checkpoint.Checkpoints(str(tmp_path), FINGERPRINT, keep=3)
     ckpt.save(4, state_at(4), elapsed_s=1.0)

@@ -9,7 +9,7 @@
 - a corrupt file in an image folder (not an image, or one cut short): skipped and counted, or
   rejected by name;
 - a workdir trained on another data set or with another optimizer: refused in one line naming
-  the fields that differ, nothing written.
+  the fields that differ, nothing written; one whose data set moved resumes.
 
 A real kill -9 at random moments is `experiments/kill9_demo.py`, kept out of the suite: even
 one trial is three launches of the command line (minutes on a loaded CPU). The tmp-folder
@@ -196,10 +196,28 @@ def test_workdir_of_another_data_set_is_refused(finished, tmp_path):
     with pytest.raises(ValueError) as error:
         train.train_and_evaluate(config, workdir)
     assert str(error.value) == (
-        f"{workdir} holds checkpoints of another data set (dataset.data_dir: '' there, "
-        f"'{tmp_path}/data' here; dataset.name: 'digits' there, 'image_folder' here); pass "
-        f'another --workdir, or delete {workdir}/checkpoints to start over'
+        f'{workdir} holds checkpoints of another data set (data.eval: 360 there, 20 here; '
+        "data.name: 'digits' there, 'image_folder' here; data.train: 1437 there, 20 here); "
+        f'pass another --workdir, or delete {workdir}/checkpoints to start over'
     )
+    assert snapshot(workdir) == before
+
+
+def test_a_run_resumes_with_its_data_moved_but_not_with_other_data(tmp_path):
+    """The data set is known by what it holds, not by its path."""
+    grayscale_folder(tmp_path / 'here')
+    workdir = str(tmp_path / 'run')
+    config = tiny_config(
+        **{'dataset.name': 'image_folder', 'dataset.data_dir': str(tmp_path / 'here')}
+    )
+    first = train.train_and_evaluate(config, workdir)
+    os.rename(tmp_path / 'here', tmp_path / 'there')
+    config.dataset.data_dir = str(tmp_path / 'there')
+    assert train.train_and_evaluate(config, workdir)['top1'] == first['top1']
+    os.remove(tmp_path / 'there' / 'train' / 'c0' / '0.png')
+    before = snapshot(workdir)
+    with pytest.raises(ValueError, match=r'another data set \(data.train: 20 there, 19 here\)'):
+        train.train_and_evaluate(config, workdir)
     assert snapshot(workdir) == before
 
 
