@@ -6,10 +6,11 @@ the images/s it is estimated at and the hours. Images/s come from the point's ow
 when it was interrupted (the median of its logged images/s: the machine and load that ran it,
 another machine's for a point `run_sweep --collect` carried), else from finished runs of the
 same point (same data set) found in the searched directories (the sweep's runs and
-experiments/results): the median of their `train_images_per_sec`, over the runs of the same
-length (train steps) where there are any, since a run's length moves its rate (plain3x3 in
-experiments/results/ladder_1epoch against ladder/e40); failing that, runs of the same block;
-failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the final
+experiments/results; not a run resumed on another machine, whose rate mixes two CPUs): the
+median of their `train_images_per_sec`, over the runs of the same length (train steps) where
+there are any, since a run's length moves its rate (plain3x3 in experiments/results/ladder_1epoch
+against ladder/e40); failing that, runs of the same block; failing that,
+DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the final
 eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
 Measured rates come from whatever machine and load ran them: a shared machine's runs make the
 estimate long, and runs of other budgets, older code or another CPU can be off several times
@@ -112,7 +113,8 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
             with open(os.path.join(directory, 'results.json')) as f:
                 run = json.load(f)
             ips = run.get('train_images_per_sec')
-            if not ips or 'train_steps' not in run:
+            # A run resumed on another machine has a rate and a wall time of two CPUs mixed.
+            if not ips or 'train_steps' not in run or len(run.get('hosts', [])) > 1:
                 continue
             train_s = run['train_steps'] * run['global_batch'] / ips
             entry = {

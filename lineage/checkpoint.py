@@ -4,8 +4,8 @@ A checkpoint holds the whole train state, `nnx.state((model, optimizer))`: param
 BatchNorm statistics, the dropout RNG stream, optimizer state and its step count. The step fixes
 the position in the data (`Dataset.train_batches(..., start_step)`), so a resumed run continues
 exactly where the saved one was. Beside the state each checkpoint stores a small JSON record:
-the model and data set that wrote it (refused if the config now asks for another) and the time
-trained so far.
+the model and data set that wrote it (refused if the config now asks for another), the time
+trained so far and the machines that trained it.
 
 Restoring goes straight into an abstract state (`jax.ShapeDtypeStruct`s carrying the target
 shardings), so nothing is initialized only to be overwritten, and every array lands replicated
@@ -27,7 +27,7 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import jax
@@ -281,11 +281,22 @@ class Checkpoints:
         )
         probe_workdir(self.workdir, MIN_FREE_BYTES + (self.keep + 1) * state_bytes)
 
-    def save(self, step: int, state: Any, elapsed_s: float) -> None:
-        """Saves `state` at `step` (asynchronously; the arrays are copied before it returns)."""
+    def save(
+        self, step: int, state: Any, elapsed_s: float, hosts: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        """Saves `state` at `step` (asynchronously; the arrays are copied before it returns).
+
+        `elapsed_s` (the time trained so far) and `hosts` (the machines that trained it, as
+        `metrics.host_info` names them) go into the JSON record beside the state.
+        """
         if step == self.saved_step:
             return
-        record = {'fingerprint': self.fingerprint, 'step': step, 'elapsed_s': elapsed_s}
+        record = {
+            'fingerprint': self.fingerprint,
+            'step': step,
+            'elapsed_s': elapsed_s,
+            'hosts': list(hosts),
+        }
         self.manager.save(
             step,
             args=ocp.args.Composite(

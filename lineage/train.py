@@ -175,6 +175,11 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
                 state = init_from.apply(state, pretrained, config.init_from, replicated)
                 logging.info('started from the weights in %s', config.init_from)
         elapsed_before = float(record.get('elapsed_s', 0.0))
+        # Every machine that trained the run: a run resumed elsewhere (a checkpoint carried to
+        # a new machine) has images/s and a wall time that are no one CPU's.
+        here = host_info()
+        hosts = record.get('hosts', [])
+        hosts = hosts if here in hosts else [*hosts, here]
         metrics = Metrics(workdir, total, plan.global_batch, start_step, jax.process_index() == 0)
         logging.info(
             '%s (%s params, %.1fM MACs) on %s: %d steps of %d images on %d device(s)',
@@ -234,7 +239,7 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
                         metrics.write(step, scalars)
                     if step % config.checkpoint_every_steps == 0 or step == total or stop:
                         _check_finite(pending, ckpt)  # never save a state that went NaN
-                        ckpt.save(step, state, elapsed())
+                        ckpt.save(step, state, elapsed(), hosts)
                         metrics.start_timer(step)
                     if (
                         config.eval_every_steps
@@ -276,7 +281,8 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
             'first_step_s': compile_s,
             'wall_time_s': elapsed(),
             'devices': parallel.device_info(mesh),
-            'host': host_info(),
+            'host': here,  # the machine that finished the run
+            'hosts': hosts,  # every machine that trained it, in order
             'versions': library_versions(),
             'config': config.to_dict(),
         }

@@ -33,16 +33,19 @@ def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatc
 
 
 def test_only_committed_runs_on_this_host_give_the_share(tmp_path):
-    def run(sweep, name, cpu, rate, cores=2):
+    def run(sweep, name, cpu, rate, cores=2, resumed_from=None):
         directory = tmp_path / sweep / 'e40' / name
         directory.mkdir(parents=True)
         fields = {'train_images_per_sec': rate, 'host': {'cpu': cpu, 'cores': cores}}
+        if resumed_from:  # resumed here from another machine's checkpoint
+            fields['hosts'] = [{'cpu': resumed_from, 'cores': 2}, fields['host']]
         (directory / 'results.json').write_text(json.dumps(fields))
 
     run('spectrum', 'spectrum-g1-s0', 'family 26', 900.0)
     run('spectrum', 'spectrum-g1-s1', 'family 25', 500.0)  # another CPU
     run('spectrum', 'spectrum-g1-s2', 'family 26', 1600.0, cores=4)  # the same CPU, more cores
     run('spectrum', 'spectrum-g16-s0', 'family 26', 700.0)  # another point
+    run('spectrum', 'spectrum-g1-s3', 'family 26', 300.0, resumed_from='family 25')
     # The ladder's rung is separable_act's 'none': filed under both, one run.
     run('ladder', 'separable-s0', 'family 26', 400.0)
     run('separable_act', 'separable-s0', 'family 26', 400.0)

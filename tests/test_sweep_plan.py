@@ -61,6 +61,14 @@ def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
     (plain,) = sweep_plan.plan(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
     # 2 epochs of digits are 44 steps: the two 44-step runs, not all four (median 85).
     assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
+    # A run resumed on another machine (its rate mixes two CPUs) sets no rate.
+    _finished(
+        tmp_path / 'old' / 'plain3x3-s9', dataset='digits', block='plain3x3',
+        train_images_per_sec=10.0, train_steps=44, global_batch=64, wall_time_s=60.0,
+        hosts=[{'cpu': 'a', 'cores': 2}, {'cpu': 'b', 'cores': 2}],
+    )  # fmt: skip
+    (plain,) = sweep_plan.plan(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
 
 
 def test_committed_results_count_as_finished_on_a_fresh_root(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 
 from configs import default
 from experiments import run_sweep, sweeps
-from lineage import checkpoint, parallel, train
+from lineage import checkpoint, metrics, parallel, train
 from lineage.blocks import conv_forms
 
 STEPS = 5
@@ -168,6 +168,7 @@ def test_sigterm_then_resume_equals_uninterrupted(run8, tmp_path, monkeypatch):
         }
     assert min(speeds) <= 3 < max(speeds)
     assert second['train_images_per_sec'] == statistics.median(speeds.values())
+    assert second['hosts'] == [second['host']] == [metrics.host_info()]
 
 
 def test_a_carried_checkpoint_resumes_on_another_root_as_uninterrupted(run8, tmp_path, monkeypatch):
@@ -181,11 +182,15 @@ def test_a_carried_checkpoint_resumes_on_another_root_as_uninterrupted(run8, tmp
     shutil.rmtree(first)
     carried = {'p-s0': str(results / 'p-s0')}
     assert run_sweep.resume_carried([point], str(fresh), carried) == {'p-s0': 3}
+    elsewhere = {'cpu': 'another CPU', 'cores': 2}
+    monkeypatch.setattr(train, 'host_info', lambda: elsewhere)
     second = train.train_and_evaluate(tiny_config(), str(fresh / 'p-s0'))
     resumed, uninterrupted = losses(fresh / 'p-s0'), losses(workdir8)
     assert list(resumed) == list(range(1, STEPS + 1))
     np.testing.assert_allclose(list(resumed.values()), list(uninterrupted.values()), rtol=1e-6)
     assert second['top1'] == results8['top1']
+    # Both machines are named: its images/s and wall time are no one CPU's.
+    assert (second['host'], second['hosts']) == (elsewhere, [metrics.host_info(), elsewhere])
 
 
 def snapshot(directory):
