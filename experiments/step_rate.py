@@ -118,8 +118,8 @@ def trained_here(
         for path in glob.glob(pattern):
             with open(path) as f:
                 run = json.load(f)
-            one_host = run.get('hosts', [host]) == [host]  # not resumed on another machine
-            if run.get('host') == host and one_host and run.get('train_images_per_sec'):
+            here = run.get('host') == host and sweep_plan.one_machine(run)
+            if here and run.get('train_images_per_sec'):
                 rates[os.path.basename(os.path.dirname(path))] = run['train_images_per_sec']
     return list(rates.values())
 

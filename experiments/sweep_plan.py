@@ -102,6 +102,12 @@ def _family(dataset: str) -> str:
     return 'digits' if dataset.startswith('digits') else 'cifar10'
 
 
+def one_machine(run: Mapping[str, Any]) -> bool:
+    """Whether a run's results.json rate and wall time are one machine's: not a run resumed on
+    another machine (a carried checkpoint), whose `hosts` name two CPUs."""
+    return len(run.get('hosts', [])) <= 1
+
+
 def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(data family, point name or block) -> [{'ips', 'overhead', 'steps', 'host'}] of finished
     runs."""
@@ -113,8 +119,7 @@ def measured(directories: Sequence[str]) -> dict[tuple[str, str], list[dict[str,
             with open(os.path.join(directory, 'results.json')) as f:
                 run = json.load(f)
             ips = run.get('train_images_per_sec')
-            # A run resumed on another machine has a rate and a wall time of two CPUs mixed.
-            if not ips or 'train_steps' not in run or len(run.get('hosts', [])) > 1:
+            if not ips or 'train_steps' not in run or not one_machine(run):
                 continue
             train_s = run['train_steps'] * run['global_batch'] / ips
             entry = {
