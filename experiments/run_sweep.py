@@ -352,7 +352,11 @@ def main(argv: list[str]) -> None:
             except ValueError as e:
                 sys.exit(f'error: {e}')
             steps = carry(mine, root, destination)
-            print(f'sweep {member}: {len(copied)} of {len(mine)} points in {destination}')
+            there = sum(finished(os.path.join(destination, point.name)) for point in mine)
+            print(
+                f'sweep {member}: {len(copied)} copied from {root}; '
+                f'{there} of {len(mine)} points finished in {destination}'
+            )
             for point, step in steps.items():
                 print(f'  {point}: interrupted, its checkpoint at step {step} carried there')
         return
