@@ -37,10 +37,11 @@ sweep goes on; the runner exits 1 if any point failed.
 `--collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints)
 into `experiments/results/<sweep>/<budget>/`, for committing; it never writes over a file that
 differs, except to complete one that the run appended to after it was collected. It carries each
-interrupted point there too: its latest checkpoint (a few hundred KB for the ladder's models),
-metrics.jsonl and log, which the next run (or `--plan`) on any machine, finding no checkpoint of
-that point in its root, copies in and resumes from; once the point finishes, `--collect`
-replaces the carried files with the finished run's and removes the checkpoint. Flags after
+interrupted point into `experiments/results/carried/<data set>/<budget>/`: its latest checkpoint
+(a few hundred KB for the ladder's models), metrics.jsonl and log, once however many sweeps share
+the point, which the next run (or `--plan`) of any of them on any machine, finding no checkpoint
+of that point in its root, copies in and resumes from; once the point's results are collected,
+`--collect` removes its carried files. Flags after
 `--` are appended to every point. The same command runs on a TPU VM: each point uses every local
 device.
 """
@@ -55,7 +56,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent import futures
 
 from absl import app, flags, logging
@@ -63,6 +64,9 @@ from absl import app, flags, logging
 from experiments import sweep_plan, sweeps
 
 RESULTS_DIR = os.path.join('experiments', 'results')
+# Interrupted points' checkpoints, by data set and budget like the runs root: one copy of a point
+# that several sweeps share, found from any of them.
+CARRIED_DIR = os.path.join(RESULTS_DIR, 'carried')
 # What a finished point leaves that is worth committing (checkpoints are not).
 COLLECTED = ('results.json', 'metrics.jsonl')
 STOPPED = 143  # the shell's status for a process ended by SIGTERM
@@ -214,9 +218,7 @@ def _extends(source: str, target: str) -> bool:
 
 
 def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list[str]:
-    """Copies each finished point's COLLECTED files and its log into `destination`; where the
-    point had been carried there (`carry`), its carried files are replaced and its checkpoint
-    removed.
+    """Copies each finished point's COLLECTED files and its log into `destination`.
 
     Returns:
       The names of the points copied (or already there, identical).
@@ -230,8 +232,6 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
         workdir = os.path.join(root, point.name)
         if not finished(workdir):
             continue
-        carried = os.path.join(destination, point.name, 'checkpoints')
-        superseded = os.path.isdir(carried)  # what is there was an interrupted run's
         pairs = [
             (os.path.join(workdir, f), os.path.join(destination, point.name, f)) for f in COLLECTED
         ]
@@ -240,7 +240,7 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
         for source, target in pairs:
             if not os.path.exists(source):
                 continue
-            if os.path.exists(target) and not superseded:
+            if os.path.exists(target):
                 if filecmp.cmp(source, target, shallow=False):
                     continue
                 if not _extends(source, target):
@@ -250,8 +250,6 @@ def collect(points: Sequence[sweeps.Point], root: str, destination: str) -> list
                     )
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(source, target)
-        if superseded:
-            shutil.rmtree(carried)
         copied.append(point.name)
     return copied
 
@@ -272,49 +270,52 @@ def _copy_run(source: str, source_log: str, target: str, target_log: str, step: 
             shutil.copyfile(from_path, to_path)
 
 
-def carry(points: Sequence[sweeps.Point], root: str, destination: str) -> dict[str, int]:
+def carry(
+    points: Sequence[sweeps.Point], root: str, carried_dir: str, committed: Collection[str] = ()
+) -> dict[str, int]:
     """Copies each interrupted point's latest checkpoint, metrics.jsonl and log into
-    `destination`, for committing: a session's machine, and the checkpoints in its runs
+    `carried_dir`, for committing: a session's machine, and the checkpoints in its runs
     directory, last only the session, and `resume_carried` lets the next machine go on from
-    there. A carried checkpoint is replaced only by a later step; `collect` removes it once the
-    point finishes.
+    there. A carried checkpoint is replaced only by a later step, and a point's carried files are
+    removed once it is among `committed` (its results collected).
 
     Returns:
       {point: the step carried} for every point carried now or before.
     """
     steps = {}
     for point in points:
-        workdir = os.path.join(root, point.name)
-        kept = os.path.join(destination, point.name)
-        if finished(workdir) or os.path.exists(os.path.join(kept, 'results.json')):
+        workdir, kept = os.path.join(root, point.name), os.path.join(carried_dir, point.name)
+        kept_log = os.path.join(carried_dir, f'{point.name}.log')
+        if point.name in committed:
+            shutil.rmtree(kept, ignore_errors=True)
+            if os.path.exists(kept_log):
+                os.remove(kept_log)
+            continue
+        if finished(workdir):
             continue
         step, before = sweep_plan.latest_checkpoint(workdir), sweep_plan.latest_checkpoint(kept)
         if step > before:
-            log = os.path.join(root, f'{point.name}.log')
-            _copy_run(workdir, log, kept, os.path.join(destination, f'{point.name}.log'), step)
+            _copy_run(workdir, os.path.join(root, f'{point.name}.log'), kept, kept_log, step)
         if max(step, before):
             steps[point.name] = max(step, before)
     return steps
 
 
-def resume_carried(
-    points: Sequence[sweeps.Point], root: str, carried: Mapping[str, str]
-) -> dict[str, int]:
-    """Puts each point's carried checkpoint (`carried`: point -> its directory, from
-    `sweep_plan.carried`), with its metrics.jsonl and log, into the point's workdir under `root`
-    where that holds no checkpoint and no results: `lineage.main` then resumes the point there.
+def resume_carried(points: Sequence[sweeps.Point], root: str, carried_dir: str) -> dict[str, int]:
+    """Puts each point's checkpoint carried in `carried_dir`, with its metrics.jsonl and log, into
+    the point's workdir under `root` where that holds no checkpoint and no results:
+    `lineage.main` then resumes the point there.
 
     Returns:
       {point: the step it now resumes from} for the points given a checkpoint.
     """
     steps = {}
     for point in points:
-        workdir = os.path.join(root, point.name)
-        kept = carried.get(point.name)
-        if not kept or finished(workdir) or sweep_plan.latest_checkpoint(workdir):
-            continue
+        workdir, kept = os.path.join(root, point.name), os.path.join(carried_dir, point.name)
         step = sweep_plan.latest_checkpoint(kept)
-        log = os.path.join(os.path.dirname(kept), f'{point.name}.log')
+        if not step or finished(workdir) or sweep_plan.latest_checkpoint(workdir):
+            continue
+        log = os.path.join(carried_dir, f'{point.name}.log')
         _copy_run(kept, log, workdir, os.path.join(root, f'{point.name}.log'), step)
         steps[point.name] = step
     return steps
@@ -343,6 +344,7 @@ def main(argv: list[str]) -> None:
     root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
     committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
     searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
+    carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
     if flags.FLAGS.collect:
         for member in sweeps.members(name):
             destination = os.path.join(RESULTS_DIR, member, tag)
@@ -351,18 +353,17 @@ def main(argv: list[str]) -> None:
                 copied = collect(mine, root, destination)
             except ValueError as e:
                 sys.exit(f'error: {e}')
-            steps = carry(mine, root, destination)
             there = sum(finished(os.path.join(destination, point.name)) for point in mine)
             print(
                 f'sweep {member}: {len(copied)} copied from {root}; '
                 f'{there} of {len(mine)} points finished in {destination}'
             )
-            for point, step in steps.items():
-                print(f'  {point}: interrupted, its checkpoint at step {step} carried there')
+        committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
+        for point, step in carry(points, root, carried_dir, committed).items():
+            print(f'  {point}: interrupted, its checkpoint at step {step} carried to {carried_dir}')
         return
-    carried = sweep_plan.carried(sweeps.members(name), RESULTS_DIR, tag)
-    for point, step in resume_carried(points, root, carried).items():
-        logging.info('%s: resumes from step %d, carried in %s', point, step, carried[point])
+    for point, step in resume_carried(points, root, carried_dir).items():
+        logging.info('%s: resumes from step %d, carried in %s', point, step, carried_dir)
     timed = {}
     if time_steps:
         from experiments import step_rate  # imports jax; the steps run in a child process

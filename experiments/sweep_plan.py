@@ -151,22 +151,6 @@ def committed(sweep_names: Sequence[str], results_dir: str, tag: str) -> set[str
     return names
 
 
-def carried(sweep_names: Sequence[str], results_dir: str, tag: str) -> dict[str, str]:
-    """Point name -> `<results_dir>/<sweep>/<tag>/<point>/` for each unfinished point of
-    `sweep_names` whose latest checkpoint is committed there (`run_sweep --collect` carries an
-    interrupted point so), the newest step where two sweeps carry one point."""
-    found: dict[str, tuple[int, str]] = {}  # point -> (step, directory)
-    for sweep in sweep_names:
-        directory = os.path.join(results_dir, sweep, tag)
-        for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
-            kept = os.path.join(directory, name)
-            step = latest_checkpoint(kept)
-            done = os.path.exists(os.path.join(kept, 'results.json'))
-            if not done and step > found.get(name, (0, ''))[0]:
-                found[name] = (step, kept)
-    return {name: kept for name, (_, kept) in found.items()}
-
-
 def plan(
     points: Sequence[sweeps.Point],
     root: str,

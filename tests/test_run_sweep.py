@@ -324,56 +324,49 @@ def _checkpoint(workdir, step):
     (workdir / 'checkpoints' / str(step) / 'state').write_text(f'state at {step}')
 
 
-def test_an_interrupted_point_is_carried_resumed_on_a_fresh_root_then_replaced(tmp_path):
-    root, results = tmp_path / 'runs', tmp_path / 'results'
-    destination = results / 'ladder' / 'e40'
+def test_an_interrupted_point_is_carried_once_resumed_on_a_fresh_root_then_removed(tmp_path):
+    root, carried = tmp_path / 'runs', tmp_path / 'results' / 'carried' / 'cifar10' / 'e40'
     _checkpoint(root / 'b-s0', 40)
     _checkpoint(root / 'b-s0', 80)
     (root / 'b-s0' / 'checkpoints' / '120.orbax-checkpoint-tmp').mkdir()  # unfinished write
     (root / 'b-s0' / 'metrics.jsonl').write_text('{"step": 80}\n')
     (root / 'b-s0.log').write_text('log of b\n')
-    assert run_sweep.carry(POINTS, str(root), str(destination)) == {'b-s0': 80}
-    kept = destination / 'b-s0'
-    assert sorted(str(p.relative_to(kept)) for p in kept.rglob('*')) == [
-        'checkpoints', 'checkpoints/80', 'checkpoints/80/state', 'metrics.jsonl'
+    assert run_sweep.carry(POINTS, str(root), str(carried)) == {'b-s0': 80}
+    # Carried again (a second sweep holding the point, a second collect), it is still one copy.
+    assert run_sweep.carry(POINTS, str(root), str(carried)) == {'b-s0': 80}
+    assert sorted(str(p.relative_to(carried)) for p in carried.rglob('*')) == [
+        'b-s0', 'b-s0.log', 'b-s0/checkpoints', 'b-s0/checkpoints/80',
+        'b-s0/checkpoints/80/state', 'b-s0/metrics.jsonl',
     ]  # fmt: skip
-    assert (destination / 'b-s0.log').read_text() == 'log of b\n'
-    assert sweep_plan.committed(['ladder'], str(results), 'e40') == set()  # not finished
-    carried = sweep_plan.carried(['ladder', 'spectrum'], str(results), 'e40')
-    assert carried == {'b-s0': str(kept)}
+    assert (carried / 'b-s0.log').read_text() == 'log of b\n'
 
     # A fresh machine's root: the point resumes from the carried step, with its log and metrics.
     fresh = tmp_path / 'fresh'
-    assert run_sweep.resume_carried(POINTS, str(fresh), carried) == {'b-s0': 80}
+    assert run_sweep.resume_carried(POINTS, str(fresh), str(carried)) == {'b-s0': 80}
     assert (fresh / 'b-s0' / 'checkpoints' / '80' / 'state').read_text() == 'state at 80'
     assert (fresh / 'b-s0' / 'metrics.jsonl').read_text() == '{"step": 80}\n'
     assert (fresh / 'b-s0.log').read_text() == 'log of b\n'
     assert sweep_plan.plan(POINTS[1:2], str(fresh), [])[0].done_steps == 80
     # A root with a checkpoint of its own keeps it.
-    assert run_sweep.resume_carried(POINTS, str(fresh), carried) == {}
+    assert run_sweep.resume_carried(POINTS, str(fresh), str(carried)) == {}
     # A machine that is behind never replaces the carried step with an earlier one.
     behind = tmp_path / 'behind'
     _checkpoint(behind / 'b-s0', 40)
-    assert run_sweep.carry(POINTS, str(behind), str(destination)) == {'b-s0': 80}
-    assert os.listdir(kept / 'checkpoints') == ['80']
+    assert run_sweep.carry(POINTS, str(behind), str(carried)) == {'b-s0': 80}
+    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['80']
 
     # One that went further replaces it.
     _checkpoint(fresh / 'b-s0', 120)
-    assert run_sweep.carry(POINTS, str(fresh), str(destination)) == {'b-s0': 120}
-    assert os.listdir(kept / 'checkpoints') == ['120']
+    assert run_sweep.carry(POINTS, str(fresh), str(carried)) == {'b-s0': 120}
+    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['120']
 
-    # Finished, the point is collected over its carried files, and its checkpoint goes.
+    # Finished, the point is carried no more; once collected, its carried files go.
     _write_results(fresh / 'b-s0')
-    (fresh / 'b-s0' / 'metrics.jsonl').write_text('{"step": 1}\n{"step": 176}\n')
-    (fresh / 'b-s0.log').write_text('log of b, resumed\n')
-    assert run_sweep.collect(POINTS, str(fresh), str(destination)) == ['b-s0']
-    assert sorted(str(p.relative_to(kept)) for p in kept.rglob('*')) == [
-        'metrics.jsonl', 'results.json'
-    ]  # fmt: skip
-    assert (kept / 'metrics.jsonl').read_text() == '{"step": 1}\n{"step": 176}\n'
-    assert (destination / 'b-s0.log').read_text() == 'log of b, resumed\n'
-    assert sweep_plan.carried(['ladder'], str(results), 'e40') == {}
-    assert run_sweep.carry(POINTS, str(fresh), str(destination)) == {}
+    assert run_sweep.carry(POINTS, str(fresh), str(carried)) == {}
+    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['120']
+    assert run_sweep.carry(POINTS, str(fresh), str(carried), committed={'b-s0'}) == {}
+    assert os.listdir(carried) == []
+    assert run_sweep.resume_carried(POINTS, str(tmp_path / 'another'), str(carried)) == {}
 
 
 def test_a_carried_checkpoint_is_not_git_ignored():
@@ -386,5 +379,7 @@ def test_a_carried_checkpoint_is_not_git_ignored():
         check = ['git', '-C', repo, 'check-ignore', '-q', path]
         return subprocess.run(check, check=False).returncode == 0
 
-    assert not ignored('experiments/results/spectrum/e40/p-s0/checkpoints/7/state/manifest')
+    assert not ignored('experiments/results/carried/cifar10/e40/p-s0/checkpoints/7/state/x')
+    assert not ignored('experiments/results/carried/digits/p-s0/checkpoints/7/state/x')
+    assert ignored('experiments/results/spectrum/e40/p-s0/checkpoints/7/state/manifest')
     assert ignored('experiments/results/ladder_digits/p-s0/checkpoints/7/state/manifest')
