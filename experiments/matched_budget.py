@@ -1,15 +1,19 @@
-"""Ladder widths per rung at a matched parameter budget, for the `ladder_matched` sweep.
+"""Ladder widths per rung at a matched parameter budget, for the `ladder_matched` and
+`equal_params` sweeps.
 
 Every rung keeps the ladder's shape (three stages, widths in ratio 1:2:4) and takes the
-widths (4k, 8k, 16k) whose trainable parameter count (`lineage.counting.param_count` on an
+widths (sk, 2sk, 4sk) at a width step s (4 for `ladder_matched`, 1 for `equal_params`) whose
+trainable parameter count (`lineage.counting.param_count` on an
 `nnx.eval_shape` model: nothing is allocated) is nearest the budget. Parameters grow with k,
 so a bisection finds the crossing and the nearer of its two sides wins.
 
-    python -m experiments.matched_budget          # prints MATCHED_WIDTHS for experiments/sweeps.py
+    python -m experiments.matched_budget                       # MATCHED_WIDTHS (75,290, step 4)
+    python -m experiments.matched_budget --budget=14090 --step=1  # EQUAL_WIDTHS
 """
 
 from __future__ import annotations
 
+from absl import app, flags
 from flax import nnx
 
 from lineage import counting
@@ -35,12 +39,13 @@ def ladder_params(block: str, widths: tuple[int, ...], in_channels: int = 3) -> 
     return counting.param_count(model)
 
 
-def matched_widths(block: str, budget: int) -> tuple[int, int, int]:
-    """The widths (4k, 8k, 16k) whose parameter count is nearest `budget`.
+def matched_widths(block: str, budget: int, step: int = STEP) -> tuple[int, int, int]:
+    """The widths (step k, 2 step k, 4 step k) whose parameter count is nearest `budget`.
 
     Args:
       block: a registered block name.
       budget: the target parameter count.
+      step: the width step s.
 
     Returns:
       The stage widths.
@@ -50,7 +55,7 @@ def matched_widths(block: str, budget: int) -> tuple[int, int, int]:
     """
 
     def widths(k: int) -> tuple[int, int, int]:
-        return (STEP * k, 2 * STEP * k, 4 * STEP * k)
+        return (step * k, 2 * step * k, 4 * step * k)
 
     def params(k: int) -> int:
         return ladder_params(block, widths(k))
@@ -68,11 +73,19 @@ def matched_widths(block: str, budget: int) -> tuple[int, int, int]:
     return widths(best)
 
 
-if __name__ == '__main__':
+def main(argv: list[str]) -> None:
+    del argv
     from experiments import sweeps
 
-    print(f'MATCHED_WIDTHS = {{  # budget {sweeps.MATCHED_BUDGET:,}')
+    budget, step = FLAGS.budget or sweeps.MATCHED_BUDGET, FLAGS.step
+    print(f'# widths nearest {budget:,} parameters, width step {step}')
     for rung in sweeps.RUNGS:
-        w = matched_widths(rung, sweeps.MATCHED_BUDGET)
+        w = matched_widths(rung, budget, step)
         print(f"    '{rung}': {w},  # {ladder_params(rung, w):,} params")
-    print('}')
+
+
+if __name__ == '__main__':
+    FLAGS = flags.FLAGS
+    flags.DEFINE_integer('budget', None, 'Target parameters; default: sweeps.MATCHED_BUDGET.')
+    flags.DEFINE_integer('step', STEP, 'Width step s: widths (s k, 2 s k, 4 s k).')
+    app.run(main)

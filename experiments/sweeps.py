@@ -12,8 +12,15 @@ configs/ladder_digits.py that runs on 2 CPU cores in minutes); seeds per point a
                      pointwise conv of the 'separable' rung: none, relu, elu. Seeds 0, 1, 2.
   linear_bottleneck  MobileNetV2's Fig. 6a: the inverted residual with a linear projection vs
                      a ReLU6 one. Seeds 0, 1, 2.
+  factorization      the factorization itself: `single5x5` (one 5x5 conv a block) against the
+                     ladder's `plain3x3` (two 3x3) at the same widths (Simonyan & Zisserman
+                     2014, Sec. 4.1; Szegedy et al. 2016, Sec. 3.1). Seeds 0, 1, 2.
   spectrum           the Xception paper's Inception -> Xception dial (Chollet 2017, Sec. 1.2):
-                     the 'spectrum' block with segments g = 1, 4, 16 and C (depthwise). Seeds 0, 1.
+                     the 'spectrum' block with segments g = 1, 4, 16 and C (depthwise). Seeds 0,
+                     1, 2.
+  equal_params       the rungs at EQUAL parameters: EQUAL_BUDGET (separable's 14,090 at widths
+                     16/32/64); a rung within 10% of it at those widths is the ladder's point,
+                     the others take EQUAL_WIDTHS. Seeds 0, 1, 2.
   ladder_matched     the rungs, widths scaled per rung to a matched parameter budget: the
                      baseline's MATCHED_BUDGET parameters (see MATCHED_WIDTHS). Seed 0.
   curve              the learning curve that picks the sweeps' budget: plain3x3 and separable,
@@ -60,9 +67,7 @@ RUNGS = (
 )
 BASELINE = 'plain3x3'
 DEFAULT_SEEDS = (0, 1, 2)
-# Fewer seeds where a sweep's points are many and the finding is about a trend (spectrum) or
-# where the sweep is a cross-check (the matched ladder).
-SPECTRUM_SEEDS = (0, 1)
+# One seed where the sweep is a cross-check (the 75k matched ladder).
 MATCHED_SEEDS = (0,)
 BASE_WIDTHS = (16, 32, 64)
 # Segment counts of the spectrum sweep; None is g = C (one segment per channel, depthwise).
@@ -89,6 +94,19 @@ MATCHED_WIDTHS = {
     'inverted_residual': (24, 48, 96),  # 68,242 params
 }
 
+# The budget of the equal-parameter ladder: `separable` (Xception's unit) at BASE_WIDTHS. Rungs
+# within EQUAL_TOLERANCE of it at BASE_WIDTHS keep those widths (and so share the ladder's
+# points); the others take the widths (k, 2k, 4k) nearest it, printed by
+# `python -m experiments.matched_budget --budget=14090 --step=1`.
+EQUAL_BUDGET = 14_090
+EQUAL_TOLERANCE = 0.10
+EQUAL_WIDTHS = {
+    'plain3x3': (7, 14, 28),  # 14,801 params
+    'plain5x5': (4, 8, 16),  # 13,198 params
+    'bottleneck': (20, 40, 80),  # 13,975 params
+    'mobilenet_separable': (18, 36, 72),  # 14,302 params
+    'inverted_residual': (10, 20, 40),  # 14,160 params
+}  # naive_inception 15,354, inception 13,846, factorized 13,377, separable 14,090 at 16/32/64
 
 # A point's name ends in its seed, `-s<seed>`; without it, the name of the row its seeds share.
 SEED_SUFFIX = re.compile(r'-s(\d+)$')
@@ -162,12 +180,31 @@ def ladder_matched(config: str, seeds: Sequence[int] | None = None) -> list[Poin
     return points
 
 
+def equal_params(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
+    """Every rung at EQUAL_BUDGET parameters: its EQUAL_WIDTHS, else the ladder's point."""
+    points = []
+    for block in RUNGS:
+        for seed in seeds or DEFAULT_SEEDS:
+            widths = EQUAL_WIDTHS.get(block)
+            if widths is None:
+                points.append(_point(config, block, seed))
+            else:
+                tag = f'-w{widths[0]}'
+                points.append(_point(config, block, seed, tag, **{'model.widths': widths}))
+    return points
+
+
+def factorization(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
+    """One 5x5 conv a block (`single5x5`) against the ladder's two 3x3 (`plain3x3`)."""
+    return [_point(config, b, s) for s in seeds or DEFAULT_SEEDS for b in ('single5x5', BASELINE)]
+
+
 def spectrum(config: str, seeds: Sequence[int] | None = None) -> list[Point]:
     """The 'spectrum' block at each of SEGMENTS."""
     return [
         _point(config, 'spectrum', s, f'-g{g or "C"}', {'segments': g})
         for g in SEGMENTS
-        for s in seeds or SPECTRUM_SEEDS
+        for s in seeds or DEFAULT_SEEDS
     ]
 
 
@@ -211,6 +248,8 @@ _KINDS: dict[str, Callable[..., list[Point]]] = {
     'separable_act': separable_act,
     'linear_bottleneck': linear_bottleneck,
     'spectrum': spectrum,
+    'factorization': factorization,
+    'equal_params': equal_params,
     'ladder_matched': ladder_matched,
     'curve': curve,
 }
@@ -218,7 +257,15 @@ _KINDS: dict[str, Callable[..., list[Point]]] = {
 OWN_BUDGET = ('curve', 'curve_digits')
 # The whole ablation plan, in the order that serves the claims first; `ablations` runs them as
 # one sweep, each shared point once.
-PLAN = ('ladder', 'separable_act', 'linear_bottleneck', 'spectrum', 'ladder_matched')
+PLAN = (
+    'ladder',
+    'separable_act',
+    'linear_bottleneck',
+    'factorization',
+    'equal_params',
+    'spectrum',
+    'ladder_matched',
+)
 # Sweeps made of other sweeps' points, each shared point once: name -> its member sweeps.
 COMPOSITES = {'ablations': PLAN, 'claims': tuple(claims.sweeps_needed())}
 SWEEPS = {

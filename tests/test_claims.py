@@ -66,7 +66,7 @@ def test_claims_table_from_committed_results(tmp_path):
     rows = [line.split(' | ') for line in table.splitlines()[2:]]
     assert [r[-1].rstrip(' |') for r in rows] == [
         'inconclusive', 'contradicted', 'reproduced', 'not yet run', 'inconclusive',
-        'not yet run',
+        'not yet run', 'not yet run', 'not yet run', 'not yet run',
     ]  # fmt: skip
     assert rows[2][2] == (
         'inverted_residual 71.00 ± 2.48 (1,000 params, 0.01M MACs) vs '
@@ -75,7 +75,10 @@ def test_claims_table_from_committed_results(tmp_path):
     assert rows[0][2].endswith(
         'plain3x3 65.50 ± 11.18 (1,000 params, 0.01M MACs): -0.50 pt (claim >= -1.1)'
     )
-    assert rows[3][2] == 'ladder: factorized not yet run; ladder: plain5x5 not yet run'
+    assert (
+        rows[3][2]
+        == 'ladder: factorized not yet run; factorization: plain3x3, single5x5 not yet run'
+    )
     assert rows[4][2] == (
         'inception 70.00 (1 seed, no CI; 1,000 params, 0.01M MACs) vs '
         'naive_inception 72.00 (1 seed, no CI; 2,000 params, 0.02M MACs): -2.00 pt (claim >= -1)'

@@ -93,7 +93,9 @@ def test_committed_results_count_as_finished_on_a_fresh_root(tmp_path):
 def test_budget_names_the_workdirs_and_shared_points_run_once():
     points = sweeps.sweep_points('ablations')
     names = [p.name for p in points]
-    assert len(names) == len(set(names)) == 9 * 3 + 2 * 3 + 3 + 4 * 2 + 9
+    # ladder, separable_act's two activations, linear_bottleneck's ReLU6, factorization's 5x5,
+    # equal_params' five re-widthed rungs, spectrum, ladder_matched.
+    assert len(names) == len(set(names)) == 9 * 3 + 2 * 3 + 3 + 3 + 5 * 3 + 4 * 3 + 9
     assert sweeps.budget_tag(10.0) == 'e10' and sweeps.budget_tag(None) == ''
     ten = sweeps.with_budget('ladder', points[:1], 10)
     assert ten[0].overrides['num_epochs'] == 10.0 and ten[0].overrides['num_train_steps'] == -1

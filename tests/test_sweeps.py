@@ -21,7 +21,8 @@ def test_seeds_per_sweep_as_planned():
 
     assert count('ladder') == 9 * 3 and 'bottleneck-s2' in sweeps.sweep_points('ladder')[17].name
     assert (count('separable_act'), count('linear_bottleneck')) == (3 * 3, 2 * 3)
-    assert (count('spectrum'), count('ladder_matched'), count('curve')) == (4 * 2, 9, 8)
+    assert (count('spectrum'), count('ladder_matched'), count('curve')) == (4 * 3, 9, 8)
+    assert (count('factorization'), count('equal_params')) == (2 * 3, 9 * 3)
     assert [p.name for p in sweeps.sweep_points('ladder', seeds=[7])][:2] == [
         'plain3x3-s7',
         'plain5x5-s7',
@@ -99,6 +100,31 @@ def test_matched_widths_table():
     assert gaps[k] < 0.05 * sweeps.MATCHED_BUDGET
 
 
+def test_equal_params_rungs_sit_within_tolerance_of_the_budget():
+    """Every rung of equal_params is within 10% of separable's parameters; the rungs already
+    within it at the ladder's widths are the ladder's own points (run once, shared)."""
+    budget = matched_budget.ladder_params('separable', sweeps.BASE_WIDTHS)
+    assert budget == sweeps.EQUAL_BUDGET
+    ladder = {p.name: p for p in sweeps.sweep_points('ladder', seeds=[0])}
+    for point in sweeps.sweep_points('equal_params', seeds=[0]):
+        block = point.overrides['model.block']
+        widths = point.overrides.get('model.widths', sweeps.BASE_WIDTHS)
+        params = matched_budget.ladder_params(block, widths)
+        assert abs(params - budget) <= sweeps.EQUAL_TOLERANCE * budget, (point.name, params)
+        assert (point.name in ladder) == (block not in sweeps.EQUAL_WIDTHS)
+    # plain3x3's widths are the nearest to the budget at width step 1.
+    assert matched_budget.matched_widths('plain3x3', budget, step=1) == (7, 14, 28)
+
+
+def test_factorization_pits_one_5x5_against_the_ladders_two_3x3():
+    a, b = sweeps.sweep_points('factorization', seeds=[0])
+    assert (a.name, b.name) == ('single5x5-s0', 'plain3x3-s0')
+    assert b == {p.name: p for p in sweeps.sweep_points('ladder')}['plain3x3-s0']
+    # The same receptive field at 25/18 of the weights for C -> C: at 16/32/64 (C/2 -> C first)
+    # the convs have 65,200 weights against 71,856.
+    assert matched_budget.ladder_params('single5x5', sweeps.BASE_WIDTHS) == 71_738
+
+
 def test_curve_runs_full_schedules_by_epochs_shortest_first():
     points = sweeps.sweep_points('curve')
     assert [p.name for p in points[:3]] == ['plain3x3-e5-s0', 'separable-e5-s0', 'plain3x3-e10-s0']
@@ -119,12 +145,21 @@ def test_claims_sweep_runs_the_compared_points_claim_by_claim_seed_by_seed():
         'mobilenet_separable-s0', 'plain3x3-s0', 'mobilenet_separable-s1', 'plain3x3-s1',
         'mobilenet_separable-s2', 'plain3x3-s2', 'separable-s0',
     ]  # fmt: skip
-    # Every compared point once (claim 4's plain3x3 is claim 1's); the bottleneck rung and the
-    # matched ladder, which no claim reads, are left out.
-    assert len(names) == len(set(names)) == 2 * 3 + 3 * 3 + 2 * 3 + 3 * 3 + 1 * 3 + 4 * 2
-    assert not any(n.startswith('bottleneck') or '-w' in n for n in names)
+    # Every compared point once (claim 4's plain3x3 is claim 1's; claim 7's are the ladder's);
+    # the bottleneck rung, spectrum-g1 and the 75k matched ladder, which no claim reads, are
+    # left out.
+    assert (
+        len(names)
+        == len(set(names))
+        == (2 * 3 + 3 * 3 + 2 * 3 + 3 * 3 + 1 * 3 + 3 * 3 + 0 + 2 * 3 + 1 * 3)
+    )
+    assert not any(n.startswith(('bottleneck', 'spectrum-g1-')) or '-w4' in n for n in names)
+    assert names[-3:] == [f'inverted_residual-w10-s{s}' for s in (0, 1, 2)]
     # The same points as their own sweeps', so they share workdirs and collect into them.
-    assert sweeps.members('claims') == ('ladder', 'separable_act', 'linear_bottleneck', 'spectrum')
+    assert sweeps.members('claims') == (
+        'ladder', 'separable_act', 'linear_bottleneck', 'factorization', 'spectrum',
+        'equal_params',
+    )  # fmt: skip
     own = {p.name: p for m in sweeps.members('claims') for p in sweeps.sweep_points(m)}
     assert all(p == own[p.name] for p in points)
     digits = sweeps.sweep_points('claims_digits', seeds=[4])
