@@ -17,7 +17,8 @@ root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps shar
 `separable` is separable_act's 'none') runs once.
 
 Across sessions: a point whose `results.json` exists is skipped, and so is one whose results are
-committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them), so a
+committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them) of any
+sweep on the same data set (equal_params reuses the ladder's points by name), so a
 fresh clone on a new machine runs only what is left; an interrupted point resumes from its own
 checkpoint (lineage.main does that), which lives in the root, on the machine that wrote it,
 unless `--collect` carried it (below). SIGTERM (a session ending) is forwarded to the running
@@ -342,7 +343,7 @@ def main(argv: list[str]) -> None:
         )
     tag = sweeps.budget_tag(epochs)
     root = os.path.join(flags.FLAGS.root or sweeps.default_root(name), tag)
-    committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
+    committed = sweep_plan.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
     searched = [flags.FLAGS.root or sweeps.default_root(name), RESULTS_DIR]
     carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
     if flags.FLAGS.collect:
@@ -358,7 +359,7 @@ def main(argv: list[str]) -> None:
                 f'sweep {member}: {len(copied)} copied from {root}; '
                 f'{there} of {len(mine)} points finished in {destination}'
             )
-        committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
+        committed = sweep_plan.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
         for point, step in carry(points, root, carried_dir, committed).items():
             print(f'  {point}: interrupted, its checkpoint at step {step} carried to {carried_dir}')
         return

@@ -330,6 +330,13 @@ def members(name: str) -> tuple[str, ...]:
     return (name,)
 
 
+def same_data_set(name: str) -> tuple[str, ...]:
+    """Every sweep on `name`'s data set: a point's name is its run in all of them (a shared point
+    has one name), so a point committed under any of them is finished for `name` too."""
+    digits = name.endswith('_digits')
+    return tuple(s for s in SWEEPS if s.endswith('_digits') == digits)
+
+
 def budget_tag(epochs: float | None) -> str:
     """The directory name of a sweep-wide budget: 'e10' for 10 epochs, '' for the config's own."""
     return f'e{epochs:g}' if epochs else ''

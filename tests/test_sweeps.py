@@ -3,7 +3,7 @@
 import pytest
 
 from configs import ladder_cifar10, ladder_digits
-from experiments import matched_budget, sweeps
+from experiments import matched_budget, sweep_plan, sweeps
 from lineage import main
 
 
@@ -165,3 +165,15 @@ def test_claims_sweep_runs_the_compared_points_claim_by_claim_seed_by_seed():
     digits = sweeps.sweep_points('claims_digits', seeds=[4])
     assert digits[0].name == 'mobilenet_separable-s4'
     assert digits[0].config == 'configs/ladder_digits.py'
+
+
+def test_a_point_committed_under_any_sweep_of_its_data_set_is_finished(tmp_path):
+    """equal_params reuses the ladder's `separable-s0` by name: committed under ladder/e40, it is
+    finished for equal_params too; a digits sweep's results never count for CIFAR."""
+    for sweep, point in (('ladder', 'separable-s0'), ('ladder_digits', 'plain3x3-w7-s0')):
+        (tmp_path / sweep / 'e40' / point).mkdir(parents=True)
+        (tmp_path / sweep / 'e40' / point / 'results.json').write_text('{}')
+    assert 'ladder' in sweeps.same_data_set('equal_params')
+    assert 'ladder' not in sweeps.same_data_set('equal_params_digits')
+    found = sweep_plan.committed(sweeps.same_data_set('equal_params'), str(tmp_path), 'e40')
+    assert found == {'separable-s0'}
