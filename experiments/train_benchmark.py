@@ -150,6 +150,9 @@ def worker_command(
     command = [python, '-m', f'experiments.bench_workers.{framework}_worker']
     command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
     command += [f'--steps={steps}', f'--warmup={warmup}']
+    peer = {'keras': 'keras', 'torch': 'timm'}.get(framework)
+    if peer and not rung and getattr(model_info(network), peer):
+        command.append(f'--peer_model={getattr(model_info(network), peer)}')
     options = json.loads(lineage_options) if framework == 'lineage' else {}
     if rung:
         options.update(model={'block': rung, **LADDER_MODEL}, nesterov=True)

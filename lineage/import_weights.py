@@ -137,7 +137,7 @@ def run(
 def define_flags() -> None:
     """The command's flags, defined when it runs (not at import: lineage.summary has --model)."""
     flags.DEFINE_enum('source', 'keras', SOURCES, 'Where the weights come from.')
-    flags.DEFINE_enum('model', None, sorted(keras_weights.APPLICATIONS), 'Network.')
+    flags.DEFINE_enum('model', None, sorted(keras_weights.MAPPINGS), 'Network.')
     flags.DEFINE_string('weights', None, 'The weights file (.h5 or .weights.h5).')
     flags.DEFINE_string('output', None, 'New directory for the imported weights.')
     flags.DEFINE_integer('num_classes', 1000, 'Classes of the weights file.')

@@ -1,9 +1,10 @@
 """Keras 3 applications' train step on the JAX backend, timed: the other peer.
 
     KERAS_BACKEND=jax .venv-peers/bin/python -m experiments.bench_workers.keras_worker \
-        --network=resnet50 --image_size=32 --batch_size=128
+        --network=resnet50 --peer_model=ResNet50 --image_size=32 --batch_size=128
 
-`keras.applications` model of the same architecture (`KERAS_NAMES`, `weights=None`), float32,
+`keras.applications` model of the same architecture (`--peer_model`, which
+experiments/train_benchmark.py takes from lineage's `ModelInfo.keras`; `weights=None`), float32,
 channels_last, compiled with sparse categorical cross-entropy and SGD with momentum and
 `jit_compile=True`; one `train_on_batch` per step (Keras's own jitted train step).
 """
@@ -21,24 +22,16 @@ import numpy as np  # noqa: E402
 
 from experiments.bench_workers import protocol  # noqa: E402
 
-# lineage's name -> the keras.applications constructor of the same architecture.
-KERAS_NAMES = {
-    'mobilenet_v2': 'MobileNetV2',
-    'resnet50': 'ResNet50',
-    'xception': 'Xception',
-    'inception_v3': 'InceptionV3',
-}
-
 
 def main() -> None:
     args = protocol.parse_args(__doc__.splitlines()[0])
-    if args.network not in KERAS_NAMES:
-        raise ValueError(f'no keras.applications model for {args.network!r}; add it to KERAS_NAMES')
+    if not args.peer_model:
+        raise ValueError(f'no keras.applications model for {args.network!r} (its ModelInfo.keras)')
     if keras.backend.backend() != 'jax':
         raise ValueError(f'KERAS_BACKEND is {keras.backend.backend()!r}; set KERAS_BACKEND=jax')
     keras.utils.set_random_seed(0)
     start, cpu = time.perf_counter(), time.process_time()
-    model = getattr(keras.applications, KERAS_NAMES[args.network])(
+    model = getattr(keras.applications, args.peer_model)(
         weights=None,
         input_shape=(args.image_size, args.image_size, 3),
         classes=args.num_classes,

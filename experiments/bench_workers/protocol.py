@@ -27,6 +27,11 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument('--batch_size', type=int, required=True)
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps after the first')
     parser.add_argument('--steps', type=int, default=5, help='timed steps (0: first step only)')
+    parser.add_argument(
+        '--peer_model',
+        default=None,
+        help="the peer's name of the same architecture (lineage's ModelInfo.keras or .timm)",
+    )
     parser.add_argument('--num_classes', type=int, default=1000)
     parser.add_argument('--learning_rate', type=float, default=0.01)
     parser.add_argument('--momentum', type=float, default=0.9)

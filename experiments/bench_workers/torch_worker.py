@@ -1,14 +1,15 @@
 """PyTorch + timm's train step, timed: the peer lineage is measured against.
 
     .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=resnet50 \
-        --image_size=32 --batch_size=128
+        --peer_model=resnet50 --image_size=32 --batch_size=128
 
     .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=ladder \
         --image_size=32 --batch_size=64 --num_classes=10 \
         --options='{"model": {"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]},
                     "nesterov": true}'
 
-The timm model of the same architecture (`TIMM_NAMES`), or for `--network=ladder` the twin of
+The timm model of the same architecture (`--peer_model`, which experiments/train_benchmark.py
+takes from lineage's `ModelInfo.timm`), or for `--network=ladder` the twin of
 lineage's ladder in experiments/bench_workers/torch_ladder.py (options: `model`, the ladder's
 `block`, `widths`, `depths`; `nesterov`), float32, channels_last (PyTorch's fast CPU layout for
 convs), train mode, cross-entropy, SGD with momentum: forward, backward and update per step,
@@ -24,27 +25,21 @@ import torch
 
 from experiments.bench_workers import protocol
 
-# lineage's name -> timm's model of the same architecture ('legacy_xception' is Chollet's).
-TIMM_NAMES = {
-    'mobilenet_v2': 'mobilenetv2_100',
-    'resnet50': 'resnet50',
-    'xception': 'legacy_xception',
-    'inception_v3': 'inception_v3',
-}
 
-
-def build(network: str, num_classes: int, options: dict) -> tuple[torch.nn.Module, str]:
-    """The model for `network` and the version line of what built it."""
+def build(
+    network: str, peer_model: str | None, num_classes: int, options: dict
+) -> tuple[torch.nn.Module, str]:
+    """The model for `network` (timm's `peer_model`) and the version line of what built it."""
     if network == 'ladder':
         from experiments.bench_workers.torch_ladder import Ladder
 
         model = Ladder(num_classes=num_classes, **options['model'])
         return model, f'torch {torch.__version__}'
-    if network not in TIMM_NAMES:
-        raise ValueError(f'no timm model for {network!r}; add it to TIMM_NAMES')
+    if not peer_model:
+        raise ValueError(f'no timm model for {network!r} (its ModelInfo.timm)')
     import timm
 
-    model = timm.create_model(TIMM_NAMES[network], num_classes=num_classes)
+    model = timm.create_model(peer_model, num_classes=num_classes)
     return model, f'torch {torch.__version__}, timm {timm.__version__}'
 
 
@@ -53,7 +48,7 @@ def main() -> None:
     options = json.loads(args.options)
     torch.manual_seed(0)
     start, cpu = time.perf_counter(), time.process_time()
-    model, version = build(args.network, args.num_classes, options)
+    model, version = build(args.network, args.peer_model, args.num_classes, options)
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.SGD(
         model.parameters(),

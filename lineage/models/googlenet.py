@@ -29,6 +29,7 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN, Dense
 from lineage.blocks.inception import Inception
 from lineage.blocks.pooling import avg_pool, max_pool
+from lineage.models.info import GOOGLENET, INCEPTION_V3, Published
 from lineage.models.registry import register_model
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
@@ -138,13 +139,26 @@ class GoogLeNet(nnx.Module):
         return (logits, *aux) if training else logits
 
 
-@register_model('googlenet', input_size=224, paper=PAPER)
+@register_model(
+    'googlenet',
+    input_size=224,
+    paper=PAPER,
+    params=7_005_832,  # torchvision's 6,624,904 + 380,928: 5x5 (not 3x3) towers
+    published=Published(
+        'GoogLeNet',
+        ('5M', f'{INCEPTION_V3}, Sec. 1: "GoogLeNet employed only 5 million parameters"'),
+        ('1.5G', f'{GOOGLENET}, Sec. 1: "a computational budget of 1.5 billion multiply-adds"'),
+        note="ours keeps the paper's 5x5 towers (torchvision's googlenet has 3x3 there) and puts "
+        'BatchNorm after every conv',
+        aux=True,
+    ),
+)
 def googlenet(**options) -> GoogLeNet:
     """GoogLeNet for 224x224 inputs. Options: `aux_logits`, `dropout`, `in_channels`."""
     return GoogLeNet(**options)
 
 
-@register_model('googlenet_cifar', input_size=32, paper=PAPER)
+@register_model('googlenet_cifar', input_size=32, paper=PAPER, params=6_886_664)  # 3x3 stem
 def googlenet_cifar(**options) -> GoogLeNet:
     """GoogLeNet for 32x32 inputs (3x3 stem, no early downsampling). Options as `googlenet`."""
     return GoogLeNet(cifar_stem=True, **options)

@@ -39,6 +39,7 @@ from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.factorized import FactorizedInception, GridReduction
 from lineage.blocks.pooling import avg_pool, max_pool
 from lineage.models import presets
+from lineage.models.info import INCEPTION_V3, Published
 from lineage.models.registry import register_model
 
 # Options matching keras.applications' weights (lineage/weights/keras.py imports them).
@@ -181,7 +182,20 @@ class InceptionV3(nnx.Module):
         return (logits, aux) if training else logits
 
 
-@register_model('inception_v3', input_size=299, paper=PAPER)
+@register_model(
+    'inception_v3',
+    input_size=299,
+    paper=PAPER,
+    params=23_834_568,  # torchvision, Keras (27,161,264 with the auxiliary head)
+    published=Published(
+        'Inception v3',
+        ('< 25M', f'{INCEPTION_V3}, abstract: "less than 25 million parameters"'),
+        ('5G', f'{INCEPTION_V3}, abstract: "5 billion multiply-adds per inference"'),
+        aux=True,
+    ),
+    keras='InceptionV3',
+    timm='inception_v3',
+)
 def inception_v3(**options) -> InceptionV3:
     """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`,
     `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -189,7 +203,7 @@ def inception_v3(**options) -> InceptionV3:
     return presets.build(InceptionV3, PRESETS, **options)
 
 
-@register_model('inception_v3_cifar', input_size=32, paper=PAPER)
+@register_model('inception_v3_cifar', input_size=32, paper=PAPER, params=23_834_568)
 def inception_v3_cifar(**options) -> InceptionV3:
     """Inception v3 for 32x32 inputs (stride-1 stem, no stem pools). Options as `inception_v3`."""
     return presets.build(InceptionV3, PRESETS, cifar_stem=True, **options)

@@ -90,7 +90,7 @@ class Ladder(nnx.Module):
         return self.head(x)
 
 
-@register_model('ladder', input_size=32, paper=PAPER)
+@register_model('ladder', input_size=32, paper=PAPER, params=425_736)  # plain3x3, 32/64/128
 def ladder(**options) -> Ladder:
     """The ladder network; `Ladder`'s defaults are the CIFAR-size frame (32x32 input, 3 stages)."""
     return Ladder(**options)

@@ -27,6 +27,7 @@ from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.conv import Activation
 from lineage.blocks.separable import SeparableConv
 from lineage.models import presets
+from lineage.models.info import MOBILENET, Published
 from lineage.models.registry import register_model
 
 # Options matching keras.applications' weights (lineage/weights/keras.py imports them).
@@ -97,7 +98,18 @@ class MobileNetV1(nnx.Module):
         return self.head(x)
 
 
-@register_model('mobilenet_v1', input_size=224, paper=PAPER)
+@register_model(
+    'mobilenet_v1',
+    input_size=224,
+    paper=PAPER,
+    params=4_231_976,  # Keras applications, alpha 1.0
+    published=Published(
+        'MobileNet v1 (alpha 1.0)',
+        ('4.2M', f'{MOBILENET}, Table 8'),
+        ('569M', f'{MOBILENET}, Table 8 (Mult-Adds)'),
+    ),
+    keras='MobileNet',
+)
 def mobilenet_v1(**options) -> MobileNetV1:
     """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`,
     and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -105,7 +117,7 @@ def mobilenet_v1(**options) -> MobileNetV1:
     return presets.build(MobileNetV1, PRESETS, **options)
 
 
-@register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER)
+@register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER, params=4_231_976)
 def mobilenet_v1_cifar(**options) -> MobileNetV1:
     """MobileNet v1 for 32x32 inputs (stride-1 stem). Options as `mobilenet_v1`."""
     return presets.build(MobileNetV1, PRESETS, stem_stride=1, **options)

@@ -24,6 +24,7 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.inverted_residual import InvertedResidual
 from lineage.models import presets
+from lineage.models.info import MOBILENET_V2, Published
 from lineage.models.registry import register_model
 
 # Options matching keras.applications' weights (lineage/weights/keras.py imports them).
@@ -118,7 +119,19 @@ class MobileNetV2(nnx.Module):
         return self.head(self.last_conv(x))
 
 
-@register_model('mobilenet_v2', input_size=224, paper=PAPER)
+@register_model(
+    'mobilenet_v2',
+    input_size=224,
+    paper=PAPER,
+    params=3_504_872,  # torchvision and Keras, width 1.0
+    published=Published(
+        'MobileNet v2 (width 1.0)',
+        ('3.4M', f'{MOBILENET_V2}, Table 4'),
+        ('300M', f'{MOBILENET_V2}, Table 4 (MAdds)'),
+    ),
+    keras='MobileNetV2',
+    timm='mobilenetv2_100',
+)
 def mobilenet_v2(**options) -> MobileNetV2:
     """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`, and
     `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -126,7 +139,7 @@ def mobilenet_v2(**options) -> MobileNetV2:
     return presets.build(MobileNetV2, PRESETS, **options)
 
 
-@register_model('mobilenet_v2_cifar', input_size=32, paper=PAPER)
+@register_model('mobilenet_v2_cifar', input_size=32, paper=PAPER, params=3_504_872)
 def mobilenet_v2_cifar(**options) -> MobileNetV2:
     """MobileNet v2 for 32x32 inputs (stride-1 stem and second stage). Options as
     `mobilenet_v2`.

@@ -4,15 +4,14 @@
 `fn(num_classes=..., rngs=..., dtype=None, **options)`. Every network takes `num_classes` (the
 classifier's outputs), `in_channels` (the image's channels, 3 by default), `dtype` (the
 computation dtype; parameters stay float32) and `rngs` (`nnx.Rngs` for initialization, and the
-dropout stream where it has dropout). The metadata (`ModelInfo`) is what the
-summary CLI, the benchmarks and the model table read instead of hard-coding each network's
-resolution. `tests/test_model_counts.py` holds the exact parameter count of every registered
-model at 1,000 classes and fails when a model is registered without one.
+dropout stream where it has dropout). The metadata (`ModelInfo`, lineage/models/info.py) is the
+one place each network's facts live: its input size, paper, exact parameter count, published
+figures and the Keras and timm names of the same architecture. The summary CLI, the Keras
+weights mapping, the benchmark workers, the model table and the count tests read it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 import re
@@ -21,35 +20,20 @@ from typing import Any
 
 from flax import nnx
 
+from lineage.models.info import ModelInfo
 from lineage.registry import Registry
 
 ModelBuilder = Callable[..., nnx.Module]
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """What a model is built for.
-
-    Attributes:
-      input_size: the height and width of the input it was designed for (224, 299, 32).
-      in_channels: the input channels its constructor defaults to.
-      paper: the paper, and the table or figure, the network comes from.
-    """
-
-    input_size: int
-    paper: str
-    in_channels: int = 3
 
 
 MODELS: Registry[ModelBuilder] = Registry('model', 'lineage.models')
 model_names = MODELS.names
 
 
-def register_model(
-    name: str, *, input_size: int, paper: str, in_channels: int = 3
-) -> Callable[[ModelBuilder], ModelBuilder]:
-    """Decorator registering a model constructor under `name` (names are unique)."""
-    return MODELS.register(name, ModelInfo(input_size, paper, in_channels))
+def register_model(name: str, **info: Any) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator registering a model constructor under `name` (names are unique), with its
+    facts: the fields of `ModelInfo` as keywords (`input_size`, `paper`, `params` required)."""
+    return MODELS.register(name, ModelInfo(**info))
 
 
 def model_info(name: str) -> ModelInfo:

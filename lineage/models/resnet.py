@@ -29,6 +29,7 @@ from lineage.blocks import ClassifierHead, ConvBN, convention
 from lineage.blocks.bottleneck import EXPANSION, Bottleneck
 from lineage.blocks.pooling import max_pool
 from lineage.models import presets
+from lineage.models.info import RESNET, TORCHVISION, Published
 from lineage.models.registry import register_model
 
 # Options matching keras.applications' weights (lineage/weights/keras.py imports them).
@@ -101,7 +102,24 @@ class ResNet(nnx.Module):
         return self.head(x)
 
 
-@register_model('resnet50', input_size=224, paper=PAPER)
+@register_model(
+    'resnet50',
+    input_size=224,
+    paper=PAPER,
+    params=25_557_032,  # torchvision
+    published=Published(
+        'ResNet-50',
+        ('25,557,032', f'{TORCHVISION} (the paper gives no count)'),
+        ('3.8G', f'{RESNET}, Table 1 ("FLOPs", counted as multiply-adds)'),
+        # Each of the 3 downsampling bottlenecks runs its 1x1 reduce at the input grid instead
+        # of the output grid: 56*56*256*128 - 28*28*256*128 = 77,070,336 MACs, the same at
+        # every stage (channels double as the grid halves).
+        note='ours is v1.5 (stride on the 3x3, as torchvision), 3 x 77.07M = 231M MACs more '
+        "than the paper's stride-on-the-1x1 layout",
+    ),
+    keras='ResNet50',
+    timm='resnet50',
+)
 def resnet50(**options) -> ResNet:
     """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`, `stride_in`,
     and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -109,7 +127,7 @@ def resnet50(**options) -> ResNet:
     return presets.build(ResNet, PRESETS, **options)
 
 
-@register_model('resnet50_cifar', input_size=32, paper=PAPER)
+@register_model('resnet50_cifar', input_size=32, paper=PAPER, params=25_549_352)  # 3x3 stem
 def resnet50_cifar(**options) -> ResNet:
     """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`."""
     return presets.build(ResNet, PRESETS, cifar_stem=True, **options)

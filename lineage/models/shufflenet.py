@@ -77,13 +77,13 @@ class ShuffleNetV2(nnx.Module):
         return self.head(self.last_conv(x))
 
 
-@register_model('shufflenet_v2_x0_5', input_size=224, paper=PAPER)
+@register_model('shufflenet_v2_x0_5', input_size=224, paper=PAPER, params=1_366_792)  # torchvision
 def shufflenet_v2_x0_5(**options) -> ShuffleNetV2:
     """ShuffleNet v2 x0.5 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`."""
     return ShuffleNetV2(widths=WIDTHS['0_5'], **options)
 
 
-@register_model('shufflenet_v2_x1_0', input_size=224, paper=PAPER)
+@register_model('shufflenet_v2_x1_0', input_size=224, paper=PAPER, params=2_278_604)  # torchvision
 def shufflenet_v2_x1_0(**options) -> ShuffleNetV2:
     """ShuffleNet v2 x1.0 for 224x224 inputs. Options: `repeats`, `in_channels`, `last_width`."""
     return ShuffleNetV2(widths=WIDTHS['1_0'], **options)

@@ -118,13 +118,13 @@ class SqueezeNet(nnx.Module):
         return jnp.mean(self.classifier(x), axis=(1, 2)).astype(jnp.float32)
 
 
-@register_model('squeezenet1_0', input_size=224, paper=PAPER)
+@register_model('squeezenet1_0', input_size=224, paper=PAPER, params=1_248_424)  # torchvision
 def squeezenet1_0(**options) -> SqueezeNet:
     """SqueezeNet 1.0 for 224x224 inputs. Options: `in_channels`, `dropout`."""
     return SqueezeNet(version='1_0', **options)
 
 
-@register_model('squeezenet1_1', input_size=224, paper=PAPER)
+@register_model('squeezenet1_1', input_size=224, paper=PAPER, params=1_235_496)  # torchvision
 def squeezenet1_1(**options) -> SqueezeNet:
     """SqueezeNet 1.1 for 224x224 inputs. Options: `in_channels`, `dropout`."""
     return SqueezeNet(version='1_1', **options)

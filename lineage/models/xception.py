@@ -36,6 +36,7 @@ from lineage.blocks.xception_blocks import (
     middle_flow_block,
 )
 from lineage.models import presets
+from lineage.models.info import XCEPTION, Published
 from lineage.models.registry import register_model
 
 # Options matching keras.applications' weights (lineage/weights/keras.py imports them).
@@ -108,7 +109,19 @@ class Xception(nnx.Module):
         return self.head(x)
 
 
-@register_model('xception', input_size=299, paper=PAPER)
+@register_model(
+    'xception',
+    input_size=299,
+    paper=PAPER,
+    params=22_855_952,  # Keras applications; the paper's Table 3
+    published=Published(
+        'Xception',
+        ('22,855,952', f'{XCEPTION}, Table 3'),
+        None,  # the paper gives no MACs
+    ),
+    keras='Xception',
+    timm='legacy_xception',  # Chollet's
+)
 def xception(**options) -> Xception:
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
     `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
@@ -116,7 +129,7 @@ def xception(**options) -> Xception:
     return presets.build(Xception, PRESETS, **options)
 
 
-@register_model('xception_cifar', input_size=32, paper=PAPER)
+@register_model('xception_cifar', input_size=32, paper=PAPER, params=22_855_952)
 def xception_cifar(**options) -> Xception:
     """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`."""
     return presets.build(Xception, PRESETS, cifar=True, **options)

@@ -23,19 +23,12 @@ import numpy as np
 from flax import nnx
 
 from lineage.blocks.factorized import SplitConv
+from lineage.models.registry import model_info
 from lineage.weights.transfer import Transfer, TransferError
 
 # Keras's backend for reading weights and for `--check`. TensorFlow builds and runs these
 # networks eagerly; the jax backend compiles each layer's initializer, minutes on 2 CPU cores.
 KERAS_BACKEND = 'tensorflow'
-
-APPLICATIONS = {
-    'xception': 'Xception',
-    'inception_v3': 'InceptionV3',
-    'mobilenet_v1': 'MobileNet',
-    'mobilenet_v2': 'MobileNetV2',
-    'resnet50': 'ResNet50',
-}
 
 
 def keras_module() -> Any:
@@ -53,20 +46,21 @@ def build_keras(
     """keras.applications' network `name` (logits out, random weights).
 
     Args:
-      name: a lineage model name in `APPLICATIONS`.
+      name: a lineage model name in `MAPPINGS` (its keras.applications constructor is its
+        `ModelInfo.keras`).
       num_classes: classifier outputs.
       input_shape: `(H, W, 3)`; None takes the network's default size.
       alpha: the MobileNets' width multiplier.
     """
-    if name not in APPLICATIONS:
-        raise ValueError(f'no Keras mapping for {name!r}; choose one of {", ".join(APPLICATIONS)}')
+    if name not in MAPPINGS:
+        raise ValueError(f'no Keras mapping for {name!r}; choose one of {", ".join(MAPPINGS)}')
     keras = keras_module()
     options = dict(
         weights=None, classes=num_classes, classifier_activation=None, input_shape=input_shape
     )
     if name.startswith('mobilenet'):
         options['alpha'] = alpha
-    return getattr(keras.applications, APPLICATIONS[name])(**options)
+    return getattr(keras.applications, model_info(name).keras)(**options)
 
 
 def read_weights(keras_model: Any) -> dict[tuple[str, str], np.ndarray]:
