@@ -15,13 +15,19 @@ are the 1-D parameters (`weight_decay_mask`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import jax
 import optax
 
-if TYPE_CHECKING:
-    from lineage.plan import Plan
+
+class Plan(Protocol):
+    """The derived values a schedule reads (`lineage.plan.Plan` has them, among others)."""
+
+    learning_rate: float
+    warmup_steps: int
+    total_steps: int
+    decay_every_steps: int
 
 
 def _cosine(schedule: Any, plan: Plan) -> optax.Schedule:

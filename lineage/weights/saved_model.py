@@ -1,7 +1,7 @@
 """A model's weights alone: what `lineage.import_weights` writes and `init_from` reads.
 
 `<dir>/model/` holds the parameters and BatchNorm statistics as one orbax checkpoint (a nested
-dict of arrays, `nnx.State.to_pure_dict`); `<dir>/model.json` says which model and options they
+dict of arrays, `nnx.to_pure_dict`); `<dir>/model.json` says which model and options they
 fit, and where they came from. No optimizer state: a run started from them begins its own.
 """
 
@@ -34,7 +34,7 @@ def save(directory: str, model: nnx.Module, fingerprint: dict[str, Any]) -> None
     if os.path.isdir(directory) and os.listdir(directory):
         raise ValueError(f'{directory} is not empty; pass a new --output directory')
     os.makedirs(directory, exist_ok=True)
-    state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)).to_pure_dict()
+    state = nnx.to_pure_dict(nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat)))
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(os.path.join(directory, ARRAYS), state)
     with open(os.path.join(directory, FINGERPRINT), 'w') as f:
