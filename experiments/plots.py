@@ -56,7 +56,7 @@ def scatter(rows: Sequence, x: str, path: str, title: str, front: set[str] = fro
         )  # fmt: skip
     if front:
         pts = sorted((getattr(r, x), 100 * r.top1_mean) for r in rows if r.point in front)
-        ax.plot(*zip(*pts, strict=True), '--', color='grey', label='Pareto front')
+        ax.plot(*zip(*pts, strict=True), '--', color='black', lw=0.8, label='Pareto front')
     ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_xscale('log')
     ax.set_xlabel('parameters' if x == 'params' else 'MACs per image')

@@ -12,7 +12,7 @@ Every `results.json` under `--root` is one run; runs of the same point with diff
                           of freedom) and the seeds' min..max, accuracy per million parameters
                           (top-1 in percent divided by millions of parameters, as lineage.train
                           writes it), train images/s and wall time (means over seeds), Pareto
-                          membership;
+                          membership (none for runs of several budgets);
   top1_vs_params.png      top-1 against parameters (log scale), 95% CI bars, and the Pareto
                           front when every run has the same budget (never across budgets);
   top1_vs_macs.png        top-1 against MACs (log scale), 95% CI bars;
@@ -164,9 +164,9 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """The rows as dictionaries of COLUMNS (top-1 in percent)."""
-    front = pareto_front(rows)
+def table(rows: Sequence[Row], front: set[str] | None) -> list[dict[str, Any]]:
+    """The rows as dictionaries of COLUMNS (top-1 in percent); 'pareto' None without a `front`
+    (runs of several budgets)."""
     out = []
     for r in rows:
         std, ci = r.top1_std, r.ci95
@@ -184,7 +184,7 @@ def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
             'acc_per_mparams': r.acc_per_mparams,
             'train_images_per_sec': r.images_per_sec,
             'wall_time_s': r.wall_time_s,
-            'pareto': r.point in front,
+            'pareto': None if front is None else r.point in front,
         })  # fmt: skip
     return out
 
@@ -258,18 +258,21 @@ def plot_title(root: str) -> str:
     return name
 
 
-def plot_all(runs: Sequence[dict[str, Any]], rows: Sequence[Row], root: str) -> None:
+def plot_all(
+    runs: Sequence[dict[str, Any]], rows: Sequence[Row], root: str, front: set[str] | None
+) -> None:
     """The plots of `root` (experiments.plots): arms for a sweep of plots.MAX_ARMS points or
-    fewer, else top-1 against parameters (with the Pareto front when every run has one budget)
-    and against MACs; the learning curve when the runs span budgets."""
+    fewer, else top-1 against parameters (with `front`, None across budgets) and against MACs;
+    the learning curve when the runs span budgets."""
     name = plot_title(root)
     seed, lines = curve(runs)
     budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
     if len(rows) <= plots.MAX_ARMS:
         plots.arms(rows, os.path.join(root, 'top1_by_arm.png'), name)
     else:
-        front = pareto_front(rows) if len({r['epochs'] for r in runs}) == 1 else set()
-        plots.scatter(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, front)
+        plots.scatter(
+            rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, front or set()
+        )
         plots.scatter(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
     if len(budgets) > 1:
         plots.curve(lines, budgets, seed, os.path.join(root, 'top1_vs_epochs.png'), name)
@@ -295,12 +298,14 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     if order:
         rank = {name: i for i, name in enumerate(order)}
         rows.sort(key=lambda r: rank.get(r.point, len(rank)))
-    records = table(rows)
+    one_budget = len({r.get('epochs') for r in runs}) == 1
+    front = pareto_front(rows) if one_budget else None  # never a front across budgets
+    records = table(rows, front)
     write_csv(os.path.join(root, 'results.csv'), records, COLUMNS)
     write_csv(os.path.join(root, 'runs.csv'), runs, RUN_COLUMNS)
     with open(os.path.join(root, 'results.md'), 'w') as f:
         f.write(markdown(records, runs))
-    plot_all(runs, rows, root)
+    plot_all(runs, rows, root, front)
     return records
 
 
