@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from experiments import markdown as md
@@ -234,6 +235,8 @@ def _spread_line(rows: Mapping[str, object]) -> str:
     )
 
 
+WIDTH = 100  # the docs' column limit for the generated prose (tables stay one line a row)
+
 RULE = (
     "Each comparison reads Welch's 95% confidence interval of mean(A) - mean(B) over seeds "
     '(top-1 in points; t with the Welch-Satterthwaite degrees of freedom; alpha 0.025 a side). '
@@ -241,7 +244,7 @@ RULE = (
     'within m" (non-inferiority): reproduced if its lower end is above -m, contradicted if its '
     'upper end is below -m. Otherwise, or with fewer than 2 seeds a side, inconclusive. A claim '
     'is reproduced when all its comparisons are, contradicted when any is. Where inconclusive, '
-    '"seeds for 80% power" is the fewest seeds a side at which a two-sample t test (the pooled '
+    '"seeds a side for 80% power" is the fewest at which a two-sample t test (the pooled '
     'observed sd, alpha 0.025 on one side; noncentral t, `scipy.stats.nct`) reaches 80% power at '
     'the observed distance from 0 (or -m). Margins, fixed before the data:'
 )
@@ -252,7 +255,9 @@ def markdown(rows: Mapping[str, object], budget: str) -> str:
     -> report.Row)."""
     assessed = [(i, assess(c, rows)) for i, claim in enumerate(CLAIMS, 1)
                 for c in claim.comparisons]  # fmt: skip
-    lines = [RULE, '', *_margin_lines(assessed), '', _spread_line(rows), '']
+    prose = [textwrap.fill(RULE, WIDTH), '']
+    prose += [textwrap.fill(m, WIDTH, subsequent_indent='  ') for m in _margin_lines(assessed)]
+    lines = [*prose, '', textwrap.fill(_spread_line(rows), WIDTH), '']
     lines += md.header(['claim', 'paper, figure/table and its numbers', f'verdict ({budget})'])
     for i, claim in enumerate(CLAIMS, 1):
         mine = [x for j, x in assessed if j == i]
