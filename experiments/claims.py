@@ -1,41 +1,53 @@
 """The lineage's published claims, checked against the committed sweep results.
 
-Each claim is one or more comparisons between two points of a sweep (`Comparison`), each read
-from 95% t confidence intervals over seeds (`report.Row.ci95`):
+Each claim is one or more comparisons of two points (`Comparison`), each read from Welch's 95%
+interval of the difference of their mean top-1 over seeds, with the rule of `experiments.welch`:
+'higher' (A beats B) against 0, 'keeps' (A keeps B's accuracy within `margin` points,
+non-inferiority) against -margin. A claim is reproduced when all its comparisons are,
+contradicted when any is, else inconclusive; a claim with a point not in the committed results
+says "not yet run" and names the point. Each margin is fixed before the data and carries its
+reason (`Comparison.why`), printed above the table.
 
-  'higher'  A beats B: reproduced when A's interval lies wholly above B's, contradicted when
-            wholly below, inconclusive when they overlap.
-  'keeps'   A keeps B's accuracy within `margin` points: reproduced when A's interval shifted
-            up by the margin lies wholly above B's (even A's low end is within the margin),
-            contradicted when it lies wholly below (even A's high end falls short by more),
-            inconclusive when they overlap.
-
-A point with one seed has no interval, so its comparisons are inconclusive. A claim is
-reproduced when all its comparisons are, contradicted when any is, else inconclusive; a claim
-whose points are not all in the committed results says "not yet run". The margins are the
-paper's own gap where it gives one (Howard et al. 2017, Table 4: 71.7 - 70.6 = 1.1 points),
-else 1 point, and are stated in the table.
+A point is found by its name alone: the same name in two sweeps is the same run (the runner
+shares it), so the `sweep` of a comparison says which sweep runs the point, not where its
+results must sit (`report.budget_rows`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import statistics
+import textwrap
 from collections.abc import Mapping, Sequence
 
-REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_RUN = (
-    'reproduced', 'contradicted', 'inconclusive', 'not yet run',
-)  # fmt: skip
+from experiments import markdown as md
+from experiments import welch
+
+NOT_RUN = 'not yet run'
+
+PAPER_GAP = "the paper's own gap: Howard et al. 2017, Table 4, 71.7 - 70.6 = 1.1 points"
+NONE_VS_ELU = (
+    "Fig. 10 puts none above ELU, so 'none is best' allows at most a small loss: half the "
+    '1-point margin; non-inferiority, since a superiority test at the observed difference and '
+    'spread would need {superiority} seeds a side'
+)
+ONE_POINT = (
+    'about the largest seed-to-seed sd of a committed point (below), so a loss within it is one '
+    'that reseeding alone makes, and the smallest difference a reader would act on'
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Point `a` against point `b` of `sweep`: 'higher' or 'keeps' (within `margin` points)."""
+    """Point `a` against point `b` (run by `sweep`): 'higher', or 'keeps' within `margin`
+    points for the reason `why`."""
 
     sweep: str
     a: str
     b: str
     kind: str = 'higher'
     margin: float = 0.0
+    why: str = ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +57,8 @@ class Claim:
     comparisons: tuple[Comparison, ...]
 
 
-def _keeps(sweep, a, b, margin=1.0):
-    return Comparison(sweep, a, b, 'keeps', margin)
+def _keeps(sweep, a, b, margin=1.0, why=ONE_POINT):
+    return Comparison(sweep, a, b, 'keeps', margin, why)
 
 
 CLAIMS = (
@@ -54,14 +66,14 @@ CLAIMS = (
         'Depthwise separable convolution costs little accuracy for far fewer parameters',
         'Howard et al. 2017 (MobileNets), Table 4: 70.6% at 4.2M (separable) vs 71.7% at 29.3M '
         '(full convolution)',
-        (_keeps('ladder', 'mobilenet_separable', 'plain3x3', 1.1),),
+        (_keeps('ladder', 'mobilenet_separable', 'plain3x3', 1.1, PAPER_GAP),),
     ),
     Claim(
         'No activation between depthwise and pointwise is best, ReLU worst',
         'Chollet 2017 (Xception), Sec. 4.7, Fig. 10: none > ELU > ReLU in ImageNet accuracy over '
         'training',
         (
-            _keeps('separable_act', 'separable', 'separable-elu', 0.5),
+            _keeps('separable_act', 'separable', 'separable-elu', 0.5, NONE_VS_ELU),
             Comparison('separable_act', 'separable-elu', 'separable-relu'),
         ),
     ),
@@ -120,64 +132,143 @@ CLAIMS = (
 )
 
 
-def compare(c: Comparison, a, b) -> str:
-    """The verdict of one comparison between rows `a` and `b` (report.Row, top-1 in [0, 1])."""
-    if a.ci95 is None or b.ci95 is None:
-        return INCONCLUSIVE
-    shift = c.margin / 100 if c.kind == 'keeps' else 0.0
-    a_low, a_high = a.top1_mean - a.ci95 + shift, a.top1_mean + a.ci95 + shift
-    b_low, b_high = b.top1_mean - b.ci95, b.top1_mean + b.ci95
-    if a_low > b_high:
-        return REPRODUCED
-    if a_high < b_low:
-        return CONTRADICTED
-    return INCONCLUSIVE
+@dataclasses.dataclass(frozen=True)
+class Assessment:
+    """One comparison on the committed results: the points it lacks, else its arms' top-1 in
+    percent per seed, Welch's interval (None under 2 seeds a side) and the verdict."""
+
+    comparison: Comparison
+    missing: tuple[str, ...] = ()
+    a: tuple[float, ...] = ()
+    b: tuple[float, ...] = ()
+    interval: welch.Interval | None = None
+    verdict: str = NOT_RUN
+
+    def seeds_for_power(self) -> int | None:
+        """Seeds a side for 80% power at the observed distance from the boundary (welch)."""
+        c = self.comparison
+        effect = self.interval.difference - welch.boundary(c.kind, c.margin)
+        return welch.seeds_for_power(effect, welch.pooled_sd(self.a, self.b))
 
 
-def verdict(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
-    """The claim's verdict from `rows`: (sweep, point) -> report.Row."""
-    pairs = [(rows.get((c.sweep, c.a)), rows.get((c.sweep, c.b))) for c in claim.comparisons]
-    if any(a is None or b is None for a, b in pairs):
-        return NOT_RUN
-    verdicts = [compare(c, a, b) for c, (a, b) in zip(claim.comparisons, pairs, strict=True)]
-    if all(v == REPRODUCED for v in verdicts):
-        return REPRODUCED
-    if CONTRADICTED in verdicts:
-        return CONTRADICTED
-    return INCONCLUSIVE
+def assess(c: Comparison, rows: Mapping[str, object]) -> Assessment:
+    """`c` on `rows` (point name -> report.Row, top-1 in [0, 1])."""
+    missing = tuple(p for p in (c.a, c.b) if p not in rows)
+    if missing:
+        return Assessment(c, missing)
+    a, b = (tuple(100 * t for t in rows[p].top1) for p in (c.a, c.b))
+    interval = welch.welch(a, b)
+    return Assessment(c, (), a, b, interval, welch.decide(c.kind, c.margin, interval))
 
 
-def _point_text(row) -> str:
+def verdict(assessments: Sequence[Assessment]) -> str:
+    """A claim's verdict from its comparisons' (see the module docstring)."""
+    verdicts = [x.verdict for x in assessments]
+    if NOT_RUN in verdicts:
+        missing = dict.fromkeys(p for x in assessments for p in x.missing)
+        return f'{NOT_RUN} ({", ".join(missing)})'
+    if all(v == welch.REPRODUCED for v in verdicts):
+        return welch.REPRODUCED
+    return welch.CONTRADICTED if welch.CONTRADICTED in verdicts else welch.INCONCLUSIVE
+
+
+def _test_text(c: Comparison) -> str:
+    if c.kind == 'higher':
+        return f'{c.a} > {c.b}'
+    return f'{c.a} keeps {c.b} within {c.margin:g}: difference > -{c.margin:g}'
+
+
+def _arm_text(point: str, values: Sequence[float], row) -> str:
     size = f'{row.params:,} params, {row.macs / 1e6:.2f}M MACs'
-    if row.ci95 is None:
-        return f'{row.point} {100 * row.top1_mean:.2f} (1 seed, no CI; {size})'
-    return f'{row.point} {100 * row.top1_mean:.2f} ± {100 * row.ci95:.2f} ({size})'
+    if len(values) < 2:
+        return f'{point}: n {len(values)}, {values[0]:.2f} ({size})'
+    sd = statistics.stdev(values)
+    return f'{point}: n {len(values)}, {statistics.fmean(values):.2f} sd {sd:.2f} ({size})'
 
 
-def result_text(claim: Claim, rows: Mapping[tuple[str, str], object]) -> str:
-    """'our result' cell: each comparison's two points (mean ± 95% CI half-width), the measured
-    difference of their means, and the difference the claim predicts (> 0, or >= -margin)."""
-    parts = []
-    for c in claim.comparisons:
-        a, b = rows.get((c.sweep, c.a)), rows.get((c.sweep, c.b))
-        if a is None or b is None:
-            missing = [p for p, r in ((c.a, a), (c.b, b)) if r is None]
-            parts.append(f'{c.sweep}: {", ".join(missing)} not yet run')
-            continue
-        predicted = '> 0' if c.kind == 'higher' else f'>= -{c.margin:g}'
-        difference = 100 * (a.top1_mean - b.top1_mean)
-        parts.append(
-            f'{_point_text(a)} vs {_point_text(b)}: {difference:+.2f} pt (claim {predicted})'
+def _comparison_cells(i: int, x: Assessment, rows: Mapping[str, object]) -> list[str]:
+    c = x.comparison
+    if x.missing:
+        return [str(i), _test_text(c), '-', '-', '-', f'{NOT_RUN}: {", ".join(x.missing)}', '-']
+    arms = [_arm_text(p, v, rows[p]) for p, v in ((c.a, x.a), (c.b, x.b))]
+    if x.interval is None:
+        difference = f'{statistics.fmean(x.a) - statistics.fmean(x.b):+.2f}, no interval'
+    else:
+        iv = x.interval
+        difference = f'{iv.difference:+.2f}, 95% CI [{iv.low:+.2f}, {iv.high:+.2f}]'
+    seeds = '-'
+    if x.verdict == welch.INCONCLUSIVE and x.interval is not None:
+        n = x.seeds_for_power()
+        seeds = f'> {welch.MAX_SEEDS}' if n is None else str(n)
+    return [str(i), _test_text(c), *arms, difference, x.verdict, seeds]
+
+
+def _margin_lines(assessed: Sequence[tuple[int, Assessment]]) -> list[str]:
+    """One bullet per margin: the claims that use it and why."""
+    by_margin: dict[tuple[float, str], list[tuple[int, Assessment]]] = {}
+    for i, x in assessed:
+        if x.comparison.kind == 'keeps':
+            by_margin.setdefault((x.comparison.margin, x.comparison.why), []).append((i, x))
+    lines = []
+    for (margin, why), users in by_margin.items():
+        superiority = 'more'
+        if users[0][1].interval is not None:
+            x = users[0][1]
+            n = welch.seeds_for_power(x.interval.difference, welch.pooled_sd(x.a, x.b))
+            superiority = f'more than {welch.MAX_SEEDS}' if n is None else str(n)
+        numbers = ', '.join(dict.fromkeys(str(i) for i, _ in users))
+        claims = 'claim' if len(users) == 1 else 'claims'
+        text = why.format(superiority=superiority)
+        lines.append(
+            f'- {margin:g} point{"" if margin == 1 else "s"} ({claims} {numbers}): {text}.'
         )
-    return '; '.join(parts)
+    return lines
 
 
-def claims_table(rows: Mapping[tuple[str, str], object]) -> list[list[str]]:
-    """One row per CLAIMS entry: claim | paper | our result | verdict."""
-    return [
-        [f'{i}. {c.claim}', c.paper, result_text(c, rows), verdict(c, rows)]
-        for i, c in enumerate(CLAIMS, 1)
-    ]
+def _spread_line(rows: Mapping[str, object]) -> str:
+    sds = sorted(100 * r.top1_std for r in rows.values() if r.top1_std is not None)
+    if not sds:
+        return 'No committed point has 2 seeds yet.'
+    return (
+        f'Seed-to-seed sd of the {len(sds)} committed points with 2 or more seeds: median '
+        f'{statistics.median(sds):.2f} points, smallest {sds[0]:.2f}, largest {sds[-1]:.2f}.'
+    )
+
+
+WIDTH = 100  # the docs' column limit for the generated prose (tables stay one line a row)
+
+RULE = (
+    "Each comparison reads Welch's 95% confidence interval of mean(A) - mean(B) over seeds "
+    '(top-1 in points; t with the Welch-Satterthwaite degrees of freedom; alpha 0.025 a side). '
+    '"A > B": reproduced if the interval lies above 0, contradicted if below 0. "A keeps B '
+    'within m" (non-inferiority): reproduced if its lower end is above -m, contradicted if its '
+    'upper end is below -m. Otherwise, or with fewer than 2 seeds a side, inconclusive. A claim '
+    'is reproduced when all its comparisons are, contradicted when any is. Where inconclusive, '
+    '"seeds a side for 80% power" is the fewest at which a two-sample t test (the pooled '
+    'observed sd, alpha 0.025 on one side; noncentral t, `scipy.stats.nct`) reaches 80% power at '
+    'the observed distance from 0 (or -m). Margins, fixed before the data:'
+)
+
+
+def markdown(rows: Mapping[str, object], budget: str) -> str:
+    """The rule, the margins and the two tables (claims; comparisons) from `rows` (point name
+    -> report.Row)."""
+    assessed = [(i, assess(c, rows)) for i, claim in enumerate(CLAIMS, 1)
+                for c in claim.comparisons]  # fmt: skip
+    prose = [textwrap.fill(RULE, WIDTH), '']
+    prose += [textwrap.fill(m, WIDTH, subsequent_indent='  ') for m in _margin_lines(assessed)]
+    lines = [*prose, '', textwrap.fill(_spread_line(rows), WIDTH), '']
+    lines += md.header(['claim', 'paper, figure/table and its numbers', f'verdict ({budget})'])
+    for i, claim in enumerate(CLAIMS, 1):
+        mine = [x for j, x in assessed if j == i]
+        lines.append(md.row([f'{i}. {claim.claim}', claim.paper, verdict(mine)]))
+    arm = 'n, top-1 % mean, sd (params, MACs)'
+    lines += ['', *md.header([
+        'claim', 'comparison', f'A: {arm}', f'B: {arm}', 'A - B (points), 95% CI', 'verdict',
+        'seeds a side for 80% power',
+    ])]  # fmt: skip
+    lines += [md.row(_comparison_cells(i, x, rows)) for i, x in assessed]
+    return '\n'.join(lines)
 
 
 def sweeps_needed(claims: Sequence[Claim] = CLAIMS) -> list[str]:

@@ -8,21 +8,29 @@ Every `results.json` under `--root` is one run; runs of the same point with diff
 
   runs.csv                one line per run (the raw numbers behind every row);
   results.csv, results.md one row per point: block, parameters, MACs, seeds, top-1 mean, std,
-                          95% confidence interval over seeds (t with n - 1 degrees of freedom)
-                          and min-max, accuracy per million parameters (top-1 in percent
-                          divided by millions of parameters, as lineage.train writes it), train
-                          images/s and wall time (means over seeds), Pareto membership;
-  top1_vs_params.png      top-1 against parameters (log scale), 95% CI bars, the Pareto front;
+                          95% confidence interval of the mean over seeds (t with n - 1 degrees
+                          of freedom) and the seeds' min..max, accuracy per million parameters
+                          (top-1 in percent divided by millions of parameters, as lineage.train
+                          writes it), train images/s and wall time (means over seeds), Pareto
+                          membership (none for runs of several budgets);
+  top1_vs_params.png      top-1 against parameters (log scale), 95% CI bars, and the Pareto
+                          front when every run has the same budget (never across budgets);
   top1_vs_macs.png        top-1 against MACs (log scale), 95% CI bars;
+  top1_by_arm.png         instead of the two above, for a sweep of 3 points or fewer (the arms
+                          of a comparison): one dot and 95% CI bar per arm;
   top1_vs_epochs.png      the learning curve, when the runs have more than one budget: top-1
-                          (mean over seeds) against epochs (log scale), one line per block.
+                          of one seed (the lowest run) against epochs, one line per block.
 
 The Pareto front is the points no other point beats on both axes: none has at most as many
 parameters and at least as high a mean top-1, one of the two strictly.
 
-`--claims` reads the committed results of each sweep the claims need
-(`experiments/results/<sweep>/<budget>/`, see `experiments.claims`) and rewrites the claims
-table between the CLAIMS_BEGIN and CLAIMS_END lines of experiments/README.md.
+`--claims` rewrites the claims' rule, margins and tables (`experiments.claims`) between the
+CLAIMS_BEGIN and CLAIMS_END lines of experiments/README.md, from the committed results at
+`--budget`. A point is found by its name in whichever sweep directory at that budget holds it
+(`experiments/results/*/<budget>/<point>-s<seed>/`): the same point name is the same run, which
+the runner files under every sweep that shares it or under one of them, so the equal-parameter
+claims read the ladder's `separable` where no `equal_params` directory holds it, and nothing is
+copied. Two directories holding different results under one run name is an error.
 """
 
 from __future__ import annotations
@@ -37,15 +45,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
+from absl import app, flags
 from scipy import stats
 
-matplotlib.use('Agg')  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from experiments import markdown as md  # noqa: E402
-from experiments import sweeps  # noqa: E402
+from experiments import claims, plots, sweeps
+from experiments import markdown as md
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,9 +164,9 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
-    """The rows as dictionaries of COLUMNS (top-1 in percent)."""
-    front = pareto_front(rows)
+def table(rows: Sequence[Row], front: set[str] | None) -> list[dict[str, Any]]:
+    """The rows as dictionaries of COLUMNS (top-1 in percent); 'pareto' None without a `front`
+    (runs of several budgets)."""
     out = []
     for r in rows:
         std, ci = r.top1_std, r.ci95
@@ -180,7 +184,7 @@ def table(rows: Sequence[Row]) -> list[dict[str, Any]]:
             'acc_per_mparams': r.acc_per_mparams,
             'train_images_per_sec': r.images_per_sec,
             'wall_time_s': r.wall_time_s,
-            'pareto': r.point in front,
+            'pareto': None if front is None else r.point in front,
         })  # fmt: skip
     return out
 
@@ -216,12 +220,12 @@ def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) 
     lines = [f'Runs: {"; ".join(budget)}.', '']
     lines += md.header([
         'point', 'block', 'params', 'MACs', 'seeds', 'top-1 % mean ± std', '95% CI',
-        'min-max', 'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
+        'seeds min..max', 'top-1 % per M params', 'train img/s', 'wall s', 'Pareto',
     ])  # fmt: skip
     for r in records:
-        spread = f'{r["top1_min"]:.2f}-{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
+        spread = f'{r["top1_min"]:.2f}..{r["top1_max"]:.2f}' if r['seeds'] > 1 else '-'
         ci = '-' if r['top1_ci95'] is None else (
-            f'{r["top1_mean"] - r["top1_ci95"]:.2f}-{r["top1_mean"] + r["top1_ci95"]:.2f}'
+            f'[{r["top1_mean"] - r["top1_ci95"]:.2f}, {r["top1_mean"] + r["top1_ci95"]:.2f}]'
         )  # fmt: skip
         std = '' if r['top1_std'] is None else f' ± {r["top1_std"]:.2f}'
         lines.append(md.row([
@@ -232,66 +236,15 @@ def markdown(records: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) 
     return '\n'.join(lines) + '\n'
 
 
-def plot(rows: Sequence[Row], x: str, path: str, title: str, front: set[str] = frozenset()):
-    """Mean top-1 (95% CI bars, none for one seed) against `x` ('params' or 'macs', log scale),
-    labelled points; the points of `front` joined by a line."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        on_front = r.point in front
-        ax.errorbar(
-            getattr(r, x), 100 * r.top1_mean, yerr=100 * (r.ci95 or 0.0), fmt='o',
-            color='tab:red' if on_front else 'tab:blue', capsize=3,
-        )  # fmt: skip
-        ax.annotate(r.point, (getattr(r, x), 100 * r.top1_mean), fontsize=7,
-                    textcoords='offset points', xytext=(4, 4))  # fmt: skip
-    if front:
-        pts = sorted((getattr(r, x), 100 * r.top1_mean) for r in rows if r.point in front)
-        ax.plot(*zip(*pts, strict=True), '--', color='tab:red', label='Pareto front')
-        ax.legend(loc='lower right')
-    ax.set_xscale('log')
-    ax.set_xlabel('parameters' if x == 'params' else 'MACs per image')
-    ax.set_ylabel('test top-1 (%), mean and 95% CI over seeds')
-    ax.set_title(title)
-    ax.grid(True, which='both', alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def curve(runs: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
-    """Per block, (epochs, mean top-1 in percent over seeds) for each budget, shortest first."""
-    groups: dict[str, dict[float, list[float]]] = {}
+def curve(runs: Sequence[dict[str, Any]]) -> tuple[int, dict[str, list[tuple[float, float]]]]:
+    """The learning curve of one seed, the lowest any run has (the curve sweep runs seed 0):
+    that seed and, per block, (epochs, top-1 in percent) for each budget, shortest first."""
+    seed = min(int(r['config']['seed']) for r in runs)
+    groups: dict[str, list[tuple[float, float]]] = {}
     for r in runs:
-        by_budget = groups.setdefault(r['block'], {})
-        by_budget.setdefault(round(r['epochs'], 2), []).append(100 * r['top1'])
-    return {
-        block: sorted((e, statistics.mean(t)) for e, t in by_budget.items())
-        for block, by_budget in groups.items()
-    }
-
-
-def plot_curve(
-    lines: dict[str, list[tuple[float, float]]], budgets: Sequence[float], path: str, title: str
-) -> None:
-    """The learning curve (`curve`): top-1 against `budgets` in epochs (log scale), a line per
-    block."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for block, points in lines.items():
-        ax.plot(*zip(*points, strict=True), 'o-', label=block)
-        for epochs, top1 in points:
-            ax.annotate(f'{top1:.2f}', (epochs, top1), fontsize=7,
-                        textcoords='offset points', xytext=(4, -10))  # fmt: skip
-    ax.set_xscale('log', base=2)
-    ax.set_xticks(budgets, [f'{epochs:g}' for epochs in budgets], minor=False)
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel('budget (epochs, each a full schedule)')
-    ax.set_ylabel('test top-1 (%), mean over seeds')
-    ax.set_title(title)
-    ax.legend(loc='lower right')
-    ax.grid(True, which='both', alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        if int(r['config']['seed']) == seed:
+            groups.setdefault(r['block'], []).append((round(r['epochs'], 2), 100 * r['top1']))
+    return seed, {block: sorted(points) for block, points in groups.items()}
 
 
 def plot_title(root: str) -> str:
@@ -303,6 +256,26 @@ def plot_title(root: str) -> str:
     if match and parent:
         return f'{parent}, {match.group(1)} epochs'
     return name
+
+
+def plot_all(
+    runs: Sequence[dict[str, Any]], rows: Sequence[Row], root: str, front: set[str] | None
+) -> None:
+    """The plots of `root` (experiments.plots): arms for a sweep of plots.MAX_ARMS points or
+    fewer, else top-1 against parameters (with `front`, None across budgets) and against MACs;
+    the learning curve when the runs span budgets."""
+    name = plot_title(root)
+    seed, lines = curve(runs)
+    budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
+    if len(rows) <= plots.MAX_ARMS:
+        plots.arms(rows, os.path.join(root, 'top1_by_arm.png'), name)
+    else:
+        plots.scatter(
+            rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, front or set()
+        )
+        plots.scatter(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
+    if len(budgets) > 1:
+        plots.curve(lines, budgets, seed, os.path.join(root, 'top1_vs_epochs.png'), name)
 
 
 def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -325,18 +298,14 @@ def report(root: str, order: Sequence[str] | None = None) -> list[dict[str, Any]
     if order:
         rank = {name: i for i, name in enumerate(order)}
         rows.sort(key=lambda r: rank.get(r.point, len(rank)))
-    records = table(rows)
+    one_budget = len({r.get('epochs') for r in runs}) == 1
+    front = pareto_front(rows) if one_budget else None  # never a front across budgets
+    records = table(rows, front)
     write_csv(os.path.join(root, 'results.csv'), records, COLUMNS)
     write_csv(os.path.join(root, 'runs.csv'), runs, RUN_COLUMNS)
     with open(os.path.join(root, 'results.md'), 'w') as f:
         f.write(markdown(records, runs))
-    name = plot_title(root)
-    plot(rows, 'params', os.path.join(root, 'top1_vs_params.png'), name, pareto_front(rows))
-    plot(rows, 'macs', os.path.join(root, 'top1_vs_macs.png'), name)
-    lines = curve(runs)
-    budgets = sorted({epochs for points in lines.values() for epochs, _ in points})
-    if len(budgets) > 1:
-        plot_curve(lines, budgets, os.path.join(root, 'top1_vs_epochs.png'), name)
+    plot_all(runs, rows, root, front)
     return records
 
 
@@ -344,27 +313,41 @@ CLAIMS_BEGIN = '<!-- claims table: generated by python -m experiments.report --c
 CLAIMS_END = '<!-- end of claims table -->'
 
 
-def claims_markdown(results_dir: str, budget: str) -> str:
-    """The claims table (experiments.claims) from `<results_dir>/<sweep>/<budget>/`."""
-    from experiments import claims
+def budget_rows(results_dir: str, budget: str) -> dict[str, Row]:
+    """Every point committed at `budget`, by name, from every sweep directory that holds it
+    (`<results_dir>/*/<budget>/`): a point's name is its run, whichever sweeps share it.
 
-    rows = {}
-    for sweep in claims.sweeps_needed():
+    Raises:
+      ValueError: one run name holds different results in two directories.
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    for sweep in sorted(os.listdir(results_dir)):
         root = os.path.join(results_dir, sweep, budget)
-        runs = load_runs(root) if os.path.isdir(root) else []
-        rows.update({(sweep, row.point): row for row in summarize(runs)})
-    ours = f'our result (top-1 %, mean ± 95% CI half-width; CIFAR-10, budget {budget})'
-    lines = md.header(['claim', 'paper, figure/table and its numbers', ours, 'verdict'])
-    lines += [md.row(cells) for cells in claims.claims_table(rows)]
-    return '\n'.join(lines)
+        for run in load_runs(root) if os.path.isdir(root) else []:
+            seen = runs.setdefault(run['run'], run)
+            if (seen['top1'], seen['params']) != (run['top1'], run['params']):
+                raise ValueError(
+                    f'run {run["run"]!r} differs between {seen["path"]} and {run["path"]}; '
+                    'one point name must be one run: rename one of them'
+                )
+    return {row.point: row for row in summarize(list(runs.values()))}
+
+
+def claims_markdown(results_dir: str, budget: str) -> str:
+    """The claims' rule and tables (experiments.claims) from the results at `budget`."""
+    if not os.path.isdir(results_dir):
+        raise ValueError(f'no directory {results_dir}; pass --results=<the results directory>')
+    return claims.markdown(budget_rows(results_dir, budget), budget)
 
 
 def write_claims(readme: str, results_dir: str, budget: str) -> str:
     """Replaces the lines between CLAIMS_BEGIN and CLAIMS_END of `readme` with the claims table.
 
     Raises:
-      ValueError: `readme` lacks the two marker lines.
+      ValueError: `readme` is not a file or lacks the two marker lines.
     """
+    if not os.path.isfile(readme):
+        raise ValueError(f'no file {readme}; pass --readme=<a file with the claims markers>')
     with open(readme) as f:
         text = f.read()
     if CLAIMS_BEGIN not in text or CLAIMS_END not in text:
@@ -403,7 +386,7 @@ if __name__ == '__main__':
     flags.DEFINE_string('root', None, 'Directory searched for results.json files.')
     flags.DEFINE_string('sweep', None, 'Optional sweep name: rows in its point order.')
     flags.DEFINE_bool('claims', False, 'Rewrite the claims table of --readme instead.')
-    flags.DEFINE_string('budget', 'e10', 'Claims: the budget directory the results sit in.')
+    flags.DEFINE_string('budget', 'e40', 'Claims: the budget directory the results sit in.')
     flags.DEFINE_string('results', os.path.join('experiments', 'results'), 'Claims: results.')
     flags.DEFINE_string('readme', os.path.join('experiments', 'README.md'), 'Claims: the file.')
     app.run(main)

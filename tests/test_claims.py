@@ -1,12 +1,103 @@
-"""The claims table on made-up committed results: a verdict of each kind, and 'not yet run'."""
+"""The claims' test (Welch's interval of the difference, its verdicts, the seeds for 80% power)
+on hand-computed cases, and the claims table on made-up committed results."""
 
 import json
+import math
 import os
 
 import pytest
 
-from experiments import claims, report
+from experiments import claims, report, welch
 from experiments.report import CLAIMS_BEGIN, CLAIMS_END
+
+
+def test_welch_interval_matches_a_worked_example():
+    # a = 1, 2, 3: mean 2, variance 1.  b = 2, 4, 6, 8: mean 5, variance 20/3.
+    # Squared standard error: 1/3 + (20/3)/4 = 2.  Welch-Satterthwaite degrees of freedom:
+    # 2^2 / ((1/3)^2 / 2 + (5/3)^2 / 3) = 4 / (1/18 + 25/27) = 216/53 = 4.0755.
+    # t(0.975) at 4.0755 df, interpolated in 1/df between a t table's 2.7764 (4 df) and
+    # 2.5706 (5 df): 2.7764 - (0.25 - 53/216) / 0.05 * 0.2058 = 2.757.
+    interval = welch.welch((1.0, 2.0, 3.0), (2.0, 4.0, 6.0, 8.0))
+    assert interval.difference == pytest.approx(-3.0)
+    assert interval.df == pytest.approx(216 / 53)
+    t = (interval.high - interval.difference) / math.sqrt(2)
+    assert t == pytest.approx(2.757, abs=2e-3)
+    assert interval.difference - interval.low == pytest.approx(interval.high - interval.difference)
+    assert welch.welch((1.0,), (2.0, 3.0)) is None  # one seed: no interval
+
+
+# 70, 71, 72 against 60, 61, 62: difference 10, standard error sqrt(1/3 + 1/3) = 0.8165,
+# 4 df (equal variances and sizes), t(0.975, 4) = 2.7764: interval 10 +- 2.267 = [7.733, 12.267].
+HIGH, LOW = (70.0, 71.0, 72.0), (60.0, 61.0, 62.0)
+
+
+def test_the_worked_interval_of_equal_arms():
+    interval = welch.welch(HIGH, LOW)
+    assert (interval.low, interval.high) == (pytest.approx(7.733, abs=1e-3),
+                                             pytest.approx(12.267, abs=1e-3))  # fmt: skip
+    assert interval.df == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ('a', 'b', 'kind', 'margin', 'expected'),
+    [
+        (HIGH, LOW, 'higher', 0.0, welch.REPRODUCED),  # [7.73, 12.27] above 0
+        (LOW, HIGH, 'higher', 0.0, welch.CONTRADICTED),  # [-12.27, -7.73] below 0
+        (HIGH, (69.0, 71.0, 73.0), 'higher', 0.0, welch.INCONCLUSIVE),  # straddles 0
+        (LOW, HIGH, 'keeps', 13.0, welch.REPRODUCED),  # lower end -12.27 above -13
+        (LOW, HIGH, 'keeps', 7.0, welch.CONTRADICTED),  # upper end -7.73 below -7
+        (LOW, HIGH, 'keeps', 12.0, welch.INCONCLUSIVE),  # -12 inside [-12.27, -7.73]
+        (HIGH, (50.0,), 'higher', 0.0, welch.INCONCLUSIVE),  # one seed: no interval
+    ],
+)
+def test_each_verdict(a, b, kind, margin, expected):
+    assert welch.decide(kind, margin, welch.welch(a, b)) == expected
+
+
+def test_an_unknown_kind_is_one_clear_error():
+    with pytest.raises(ValueError, match="'lower' is not 'higher' or 'keeps'"):
+        welch.decide('lower', 0.0, welch.welch(HIGH, LOW))
+
+
+def test_seeds_for_power_against_known_cases():
+    # Two-sample t, alpha 0.05 two-sided, 80% power: 17 a side at d = 1 and 64 at d = 0.5
+    # (Cohen 1988, Table 2.4.1); the normal approximation 2 (1.960 + 0.842)^2 / d^2 gives 15.7
+    # and 62.8, which the t's heavier tails round up.
+    assert welch.seeds_for_power(1.0, 1.0) == 17
+    assert welch.seeds_for_power(-0.5, 1.0) == 64  # the side does not matter
+    assert welch.power(1.0, 1.0, 16) < 0.8 <= welch.power(1.0, 1.0, 17)
+    assert welch.seeds_for_power(2.0, 2.0) == 17  # only effect / sd counts
+    assert welch.seeds_for_power(0.0, 1.0) is None  # no difference: never
+    assert welch.seeds_for_power(0.01, 1.0) is None  # past MAX_SEEDS
+
+
+def test_pooled_sd_by_hand():
+    # Sums of squares 2 (1, 2, 3) and 20 (2, 4, 6, 8) over 3 + 4 - 2 = 5 df: sqrt(22/5).
+    assert welch.pooled_sd((1.0, 2.0, 3.0), (2.0, 4.0, 6.0, 8.0)) == pytest.approx(math.sqrt(4.4))
+
+
+def test_a_keeps_comparison_powers_the_distance_from_its_margin():
+    # 70.5, 71.5, 72.5 against 70, 71, 72: difference 0.5, 1.5 from the -1 margin; sd 1.
+    row = report.Row
+    rows = {
+        'a': row('a', 'a', 1, 1, (0, 1, 2), (0.705, 0.715, 0.725), None, 1.0),
+        'b': row('b', 'b', 1, 1, (0, 1, 2), (0.70, 0.71, 0.72), None, 1.0),
+    }
+    x = claims.assess(claims.Comparison('s', 'a', 'b', 'keeps', 1.0), rows)
+    assert x.verdict == welch.INCONCLUSIVE  # [0.5 - 2.267, 0.5 + 2.267] holds -1
+    assert x.seeds_for_power() == welch.seeds_for_power(1.5, 1.0) == 9
+
+
+def test_claim_verdicts_combine_comparisons():
+    def made(verdict, missing=()):
+        return claims.Assessment(claims.Comparison('s', 'a', 'b'), missing, verdict=verdict)
+
+    r, c, i = welch.REPRODUCED, welch.CONTRADICTED, welch.INCONCLUSIVE
+    assert claims.verdict([made(r), made(r)]) == r
+    assert claims.verdict([made(r), made(c)]) == c
+    assert claims.verdict([made(i), made(c)]) == c
+    assert claims.verdict([made(r), made(i)]) == i
+    assert claims.verdict([made(r), made(claims.NOT_RUN, ('x', 'y'))]) == 'not yet run (x, y)'
 
 
 def _seeds(results, sweep, point, top1s, params=1000):
@@ -20,70 +111,85 @@ def _seeds(results, sweep, point, top1s, params=1000):
         }))  # fmt: skip
 
 
-def _row(point, top1s):
-    return report.Row(point, point, 1000, 1, tuple(range(len(top1s))), tuple(top1s), None, 1.0)
+def _committed(results):
+    # Claim 3 reproduced: linear 10 points above ReLU6, [+7.73, +12.27].
+    _seeds(results, 'linear_bottleneck', 'inverted_residual', (0.70, 0.71, 0.72))
+    _seeds(results, 'linear_bottleneck', 'inverted_residual-relu6', (0.60, 0.61, 0.62))
+    # Claim 2 contradicted: none 10 points below ELU, past the 0.5 margin.
+    _seeds(results, 'separable_act', 'separable', (0.50, 0.51, 0.52))
+    _seeds(results, 'separable_act', 'separable-elu', (0.60, 0.61, 0.62))
+    _seeds(results, 'separable_act', 'separable-relu', (0.40, 0.41, 0.42))
+    # Claim 1 inconclusive: 0.5 points below plain3x3, the interval far wider than 1.1.
+    _seeds(results, 'ladder', 'mobilenet_separable', (0.60, 0.65, 0.70), params=100)
+    _seeds(results, 'ladder', 'plain3x3', (0.61, 0.655, 0.70))
+    # Claim 5 inconclusive: one seed of inception has no interval.  Claim 7 reads separable
+    # from separable_act's directory and factorized from the ladder's.
+    _seeds(results, 'ladder', 'inception', (0.70,))
+    _seeds(results, 'ladder', 'naive_inception', (0.72,), params=2000)
+    _seeds(results, 'ladder', 'factorized', (0.40, 0.41, 0.42))
 
 
-def test_comparisons_read_the_confidence_intervals():
-    # Means 0.70 and 0.60, std 0.01 with 3 seeds: CI half-width 4.303 * 0.01 / sqrt(3) = 0.0248.
-    high, low = _row('a', (0.69, 0.70, 0.71)), _row('b', (0.59, 0.60, 0.61))
-    higher = claims.Comparison('s', 'a', 'b')
-    assert claims.compare(higher, high, low) == claims.REPRODUCED
-    assert claims.compare(higher, low, high) == claims.CONTRADICTED
-    near = _row('c', (0.66, 0.68, 0.70))  # CI 0.68 +- 0.0497: overlaps 0.70 +- 0.0248
-    assert claims.compare(higher, high, near) == claims.INCONCLUSIVE
-    assert claims.compare(higher, high, _row('d', (0.5,))) == claims.INCONCLUSIVE  # 1 seed
-    # 'keeps' within 16 points: 0.60's interval shifted up by 0.16 (0.735-0.785) clears 0.70's
-    # (0.675-0.725); within 4 points (0.615-0.665) it falls short of it entirely; within 10 the
-    # two overlap.
-    for margin, expected in ((16.0, claims.REPRODUCED), (4.0, claims.CONTRADICTED),
-                             (10.0, claims.INCONCLUSIVE)):  # fmt: skip
-        keeps = claims.Comparison('s', 'b', 'a', 'keeps', margin)
-        assert claims.compare(keeps, low, high) == expected, margin
+def _table_rows(table, first_cell):
+    """The cells of the table rows whose first cell matches `first_cell` (a predicate)."""
+    rows = [line.strip('| ').split(' | ') for line in table.splitlines() if line.startswith('| ')]
+    return [r for r in rows if first_cell(r[0])]
 
 
 def test_claims_table_from_committed_results(tmp_path):
     results = tmp_path / 'results'
-    # Claim 3 reproduced: linear well above ReLU6.
-    _seeds(results, 'linear_bottleneck', 'inverted_residual', (0.70, 0.71, 0.72))
-    _seeds(results, 'linear_bottleneck', 'inverted_residual-relu6', (0.60, 0.61, 0.62))
-    # Claim 2 contradicted: ELU well above none.
-    _seeds(results, 'separable_act', 'separable', (0.50, 0.51, 0.52))
-    _seeds(results, 'separable_act', 'separable-elu', (0.60, 0.61, 0.62))
-    _seeds(results, 'separable_act', 'separable-relu', (0.40, 0.41, 0.42))
-    # Claim 1 inconclusive: MobileNet's layers 0.5 points below plain3x3, CIs too wide for a 1.1
-    # margin.
-    _seeds(results, 'ladder', 'mobilenet_separable', (0.60, 0.65, 0.70), params=100)
-    _seeds(results, 'ladder', 'plain3x3', (0.61, 0.655, 0.70))
-    # Claim 5 inconclusive: one seed a side has no interval.
-    _seeds(results, 'ladder', 'inception', (0.70,))
-    _seeds(results, 'ladder', 'naive_inception', (0.72,), params=2000)
+    _committed(results)
     readme = tmp_path / 'README.md'
     readme.write_text(f'# Ablations\n\n{CLAIMS_BEGIN}\nold table\n{CLAIMS_END}\n\nafter\n')
     table = report.write_claims(str(readme), str(results), 'e10')
     text = readme.read_text()
     assert 'old table' not in text and text.endswith(f'{table}\n{CLAIMS_END}\n\nafter\n')
-    rows = [line.split(' | ') for line in table.splitlines()[2:]]
-    assert [r[-1].rstrip(' |') for r in rows] == [
-        'inconclusive', 'contradicted', 'reproduced', 'not yet run', 'inconclusive',
-        'not yet run', 'not yet run', 'not yet run', 'not yet run',
+    verdicts = [r[-1] for r in _table_rows(table, lambda cell: '. ' in cell[:4])]
+    assert verdicts == [
+        'inconclusive', 'contradicted', 'reproduced', 'not yet run (single5x5)', 'inconclusive',
+        'not yet run (spectrum-g4, spectrum-gC, spectrum-g16)', 'inconclusive',
+        'not yet run (mobilenet_separable-w18, plain3x3-w7)',
+        'not yet run (inverted_residual-w10, mobilenet_separable-w18)',
     ]  # fmt: skip
-    assert rows[2][2] == (
-        'inverted_residual 71.00 ± 2.48 (1,000 params, 0.01M MACs) vs '
-        'inverted_residual-relu6 61.00 ± 2.48 (1,000 params, 0.01M MACs): +10.00 pt (claim > 0)'
-    )
-    assert rows[0][2].endswith(
-        'plain3x3 65.50 ± 11.18 (1,000 params, 0.01M MACs): -0.50 pt (claim >= -1.1)'
-    )
-    assert (
-        rows[3][2]
-        == 'ladder: factorized not yet run; factorization: plain3x3, single5x5 not yet run'
-    )
-    assert rows[4][2] == (
-        'inception 70.00 (1 seed, no CI; 1,000 params, 0.01M MACs) vs '
-        'naive_inception 72.00 (1 seed, no CI; 2,000 params, 0.02M MACs): -2.00 pt (claim >= -1)'
-    )
-    assert '70.6% at 4.2M' in rows[0][1]
+    comparisons = _table_rows(table, str.isdigit)
+    assert comparisons[2] == [
+        '2', 'separable-elu > separable-relu',
+        'separable-elu: n 3, 61.00 sd 1.00 (1,000 params, 0.01M MACs)',
+        'separable-relu: n 3, 41.00 sd 1.00 (1,000 params, 0.01M MACs)',
+        '+20.00, 95% CI [+17.73, +22.27]', 'reproduced', '-',
+    ]  # fmt: skip
+    assert comparisons[1][4:6] == ['-10.00, 95% CI [-12.27, -7.73]', 'contradicted']
+    one = comparisons[0]
+    assert one[1] == 'mobilenet_separable keeps plain3x3 within 1.1: difference > -1.1'
+    # 0.6 points from the -1.1 margin at a pooled sd of sqrt((5^2 + 4.5^2) / 2) = 4.757: the
+    # normal approximation gives 2 (1.960 + 0.842)^2 (4.757 / 0.6)^2 = 987, the t one more.
+    assert (one[5], one[6]) == ('inconclusive', '988')
+    assert comparisons[4][4:6] == ['-29.00, no interval', 'inconclusive']  # 1 seed of inception
+    assert comparisons[5][2:] == ['-', '-', '-', 'not yet run: single5x5', '-']
+    assert comparisons[6][4:6] == ['-2.00, no interval', 'inconclusive']
+    assert comparisons[9][2].startswith('separable: n 3, 51.00 sd 1.00')  # another sweep's
+    assert comparisons[9][5] == 'reproduced'
+    prose = ' '.join(table.split())  # the generated prose wraps at 100 columns
+    assert 'half the 1-point margin; non-inferiority, since a superiority test at the ' in prose
+    assert 'would need 2 seeds a side' in prose  # 10 points at sd 1: two seeds suffice
+    assert "- 1.1 points (claim 1): the paper's own gap: Howard et al. 2017, Table 4" in prose
+    assert '- 1 point (claims 4, 5): about the largest seed-to-seed sd' in prose
+    assert 'median 1.00 points, smallest 1.00, largest 5.00' in prose
+    assert max(len(line) for line in table.splitlines() if not line.startswith('|')) <= 100
+
+
+def test_one_run_name_with_two_results_is_rejected(tmp_path):
+    results = tmp_path / 'results'
+    _seeds(results, 'ladder', 'separable', (0.50, 0.51))
+    _seeds(results, 'separable_act', 'separable', (0.50, 0.52))
+    with pytest.raises(ValueError, match="run 'separable-s1' differs between"):
+        report.budget_rows(str(results), 'e10')
+
+
+def test_a_run_filed_under_two_sweeps_counts_once(tmp_path):
+    results = tmp_path / 'results'
+    _seeds(results, 'ladder', 'separable', (0.50, 0.51))
+    _seeds(results, 'separable_act', 'separable', (0.50, 0.51))
+    assert report.budget_rows(str(results), 'e10')['separable'].top1 == (0.50, 0.51)
 
 
 def test_readme_without_markers_is_one_line(tmp_path):
@@ -91,3 +197,5 @@ def test_readme_without_markers_is_one_line(tmp_path):
     readme.write_text('no markers\n')
     with pytest.raises(ValueError, match='lacks the lines'):
         report.write_claims(str(readme), str(tmp_path), 'e10')
+    with pytest.raises(ValueError, match='no file'):
+        report.write_claims(str(tmp_path / 'absent.md'), str(tmp_path), 'e10')

@@ -101,8 +101,8 @@ def test_report_writes_tables_and_plots_in_the_given_order(root):
     md = (root / 'results.md').read_text()
     assert 'digits, 20 steps of 8 (0.50 epochs), 1 cpu device(s)' in md
     assert (
-        '| big | big | 2,000,000 | 800,000,000 | 3 | 84.00 ± 4.00 | 74.06-93.94 | 80.00-88.00 | '
-        '42.0 |'
+        '| big | big | 2,000,000 | 800,000,000 | 3 | 84.00 ± 4.00 | [74.06, 93.94] | '
+        '80.00..88.00 | 42.0 |'
     ) in md
     assert '| tiny | tiny | 100,000 | 50,000,000 | 1 | 40.00 | - | - | 400.0 |' in md
 
@@ -114,12 +114,50 @@ def test_runs_at_several_budgets_make_a_learning_curve(tmp_path):
                  block=block, epochs=float(epochs))  # fmt: skip
     _run(tmp_path, 'plain-e20-s1', params=10, macs=10, top1=0.77, seed=1, block='plain',
          epochs=20.0)  # fmt: skip
-    assert report.curve(report.load_runs(str(tmp_path))) == {
-        'plain': [(5.0, 60.0), (10.0, 70.0), (20.0, pytest.approx(76.0))],
+    # One seed's curve (the lowest, 0), not a mean: plain-e20's seed 1 (0.77) is left out.
+    assert report.curve(report.load_runs(str(tmp_path))) == (0, {
+        'plain': [(5.0, 60.0), (10.0, 70.0), (20.0, 75.0)],
         'sep': [(5.0, 50.0), (10.0, 65.0), (20.0, 72.0)],
-    }
-    report.report(str(tmp_path))
+    })  # fmt: skip
+    records = report.report(str(tmp_path))
     assert (tmp_path / 'top1_vs_epochs.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert (tmp_path / 'top1_vs_params.png').exists()
+    assert {r['pareto'] for r in records} == {None}  # no front across budgets in the table
+
+
+def test_no_pareto_front_is_drawn_across_budgets(tmp_path, monkeypatch):
+    fronts = []
+    monkeypatch.setattr(report.plots, 'scatter', lambda *args: fronts.append(args[4:]))
+    monkeypatch.setattr(report.plots, 'curve', lambda *args: None)
+    for name, epochs_of in (('mixed', (5, 5, 10, 10)), ('one', (10, 10, 10, 10))):
+        os.makedirs(tmp_path / name)
+        for i, epochs in enumerate(epochs_of):
+            _run(tmp_path / name, f'p{i}-s0', params=10 + i, macs=10, top1=0.5 + i / 10, seed=0,
+                 epochs=float(epochs))  # fmt: skip
+        report.report(str(tmp_path / name))
+    # Each report: the params plot (with its front), then the MACs plot (none).
+    assert fronts == [(set(),), (), ({'p0', 'p1', 'p2', 'p3'},), ()]
+
+
+def test_a_sweep_of_three_points_or_fewer_is_drawn_as_arms(tmp_path):
+    for point, top1s in (('sep-none', (0.70, 0.72)), ('sep-relu', (0.60, 0.62))):
+        for seed, top1 in enumerate(top1s):
+            _run(tmp_path, f'{point}-s{seed}', params=10, macs=10, top1=top1, seed=seed)
+    report.report(str(tmp_path))
+    assert (tmp_path / 'top1_by_arm.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert not (tmp_path / 'top1_vs_params.png').exists()
+    assert not (tmp_path / 'top1_vs_macs.png').exists()
+
+
+def test_error_bars_say_what_they_are():
+    def row(n):
+        return report.Row('p', 'b', 1, 1, tuple(range(n)), (0.5,) * n, None, 1.0)
+
+    assert report.plots.ci_label([row(3), row(3)]) == 'mean, 95% CI over 3 seeds'
+    assert report.plots.ci_label([row(2), row(3), row(1)]) == (
+        'mean, 95% CI over n seeds (n = 2..3, in the legend)'
+    )
+    assert report.plots.ci_label([row(1)]) == 'one seed a point, no interval'
 
 
 def test_one_budget_makes_no_learning_curve(root):
