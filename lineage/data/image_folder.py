@@ -178,6 +178,13 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     train, evaluation = splits[train_split], splits[eval_split]
     if not train.paths:
         raise ValueError(f'image folder {data_dir!r} has no images under {train_split!r}')
+    trained = sorted({classes[label] for label in train.labels})
+    if len(trained) < 2:  # it would train to predict that class, and score 100% on it
+        raise ValueError(
+            f'image folder {data_dir!r} has {train_split} images of one class only '
+            f'({trained[0]!r}); a classifier needs two or more: give each class a folder of '
+            f'images under {train_split}/'
+        )
     logging.info('image_folder: %d classes: %s', len(classes), ', '.join(classes))
     for split, found in splits.items():
         present = set(found.labels)
