@@ -82,10 +82,27 @@ def decodes(paths: Sequence[str]) -> list[bool]:
     return ok.tolist()
 
 
+def _stat(path: str) -> os.stat_result | None:
+    """The file's status, following links; None for a broken or looping link (a bad file)."""
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _look(quick: Callable[[str], bool], path: str) -> bool:
+    """`quick(path)`, False where the file cannot be read (a bad file, not a crash)."""
+    try:
+        return quick(path)
+    except OSError:
+        return False
+
+
 def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -> list[bool]:
     """Whether each file under `root` passes `quick` (a cheap look at its bytes) and decodes.
 
-    Files unchanged since a cached verdict (same size and modification time) are not read.
+    Files unchanged since a cached verdict (same size and modification time) are not read. A
+    file that cannot be read (a broken or looping link, no permission) is bad.
 
     Args:
       root: the folder holding `paths` (a split folder); the cache is kept per folder.
@@ -99,25 +116,25 @@ def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -
     cache_file = cache_path(root)
     cached = _load(cache_file)
     keys = [os.path.relpath(p, root) for p in paths]
-    stats = [os.stat(p) for p in paths]
+    stats = [_stat(p) for p in paths]
     verdicts: list[bool | None] = []
     for key, st in zip(keys, stats, strict=True):
         hit = cached.get(key)
-        fresh = hit is not None and hit[:2] == [st.st_size, st.st_mtime_ns]
-        verdicts.append(bool(hit[2]) if fresh else None)
+        fresh = hit is not None and st is not None and hit[:2] == [st.st_size, st.st_mtime_ns]
+        verdicts.append(False if st is None else bool(hit[2]) if fresh else None)
     todo = [i for i, v in enumerate(verdicts) if v is None]
     if not todo:
         return verdicts
     # Reading headers is I/O-bound: threads hide the latency of network file systems.
     with ThreadPoolExecutor(16) as pool:
-        look = list(pool.map(quick, [paths[i] for i in todo], chunksize=256))
+        look = list(pool.map(lambda p: _look(quick, p), [paths[i] for i in todo], chunksize=256))
     whole = [i for i, ok in zip(todo, look, strict=True) if ok]
     for i in todo:
         verdicts[i] = False
     for i, ok in zip(whole, decodes([paths[i] for i in whole]), strict=True):
         verdicts[i] = ok
     rows = zip(keys, stats, verdicts, strict=True)
-    _save(cache_file, {k: [st.st_size, st.st_mtime_ns, v] for k, st, v in rows})
+    _save(cache_file, {k: [st.st_size, st.st_mtime_ns, v] for k, st, v in rows if st})
     logging.info(
         'image_check: decoded %d files of %s in %.1f s to check them (%d unchanged since the '
         'last check were not read; verdicts cached in %s)',

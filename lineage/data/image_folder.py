@@ -9,8 +9,10 @@ resizes them. Anything else in a class folder (a README, an HTML error page rena
 image whose download stopped midway, recognized by its last bytes, or one that does not decode,
 found by decoding every file once before training: `image_check`) is a bad image: skipped with
 one counted warning (`on_bad_image='skip'`, the default, as a folder gathered from the web
-usually holds a few) or rejected naming the file (`'error'`).
-Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+usually holds a few) or rejected naming the file (`'error'`); so is a broken or looping link.
+Links to folders are followed, but no folder is read twice: a link back to a folder already read
+(a loop) is not followed, with one warning. Hidden files and folders (`.DS_Store`,
+`.ipynb_checkpoints`) are ignored.
 
 Each split is decoded once into memory where it fits (`config.dataset.cache`,
 `lineage.data.cache`), with the same batches as decoding every epoch.
@@ -74,32 +76,90 @@ def is_image(path: str) -> bool:
     return False
 
 
+def _holds(folder: str, root: str) -> bool:
+    """Whether the real folder `folder` is the real folder `root` or one above it."""
+    return folder == root or root.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _folders(root: str) -> tuple[list[str], list[str]]:
+    """(class folder names, links that lead back to `root` or above it: loops) in `root`."""
+    real = os.path.realpath(root)
+    names, loops = [], []
+    for e in sorted(os.scandir(root), key=lambda e: e.name):
+        if e.is_dir() and e.name[0] != '.':
+            (loops if _holds(os.path.realpath(e.path), real) else names).append(e.name)
+    return names, [os.path.join(root, name) for name in loops]
+
+
 def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
-    """Sorted union of the class folders under each `data_dir/<split>`."""
+    """Sorted union of the class folders under each `data_dir/<split>`; a link that leads back
+    to the split folder (or above it) is a loop, not a class."""
     names = set()
     for split in splits:
-        root = os.path.join(data_dir, split)
-        names.update(e.name for e in os.scandir(root) if e.is_dir() and e.name[0] != '.')
+        names.update(_folders(os.path.join(data_dir, split))[0])
     return sorted(names)
+
+
+def _walk_once(top: str, split: str, seen: set[str], links: list[str]) -> list[str]:
+    """The files under `top` in sorted order, following folder links but entering each real
+    folder once: a link to a folder already read, or to one above the split, goes to `links`.
+
+    Args:
+      top: a class folder.
+      split: the real path of the split folder.
+      seen: real paths of the folders read so far; grows.
+      links: the folder links not followed; grows.
+    """
+    files = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirnames if d[0] != '.'):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen or _holds(real, split):
+                links.append(os.path.join(dirpath, d))
+            else:
+                seen.add(real)
+                kept.append(d)
+        dirnames[:] = kept
+        files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f[0] != '.')
+    return files
 
 
 def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
     """Lists `root/<class>/**` in sorted order; checks each file's first and last bytes, then
     that it decodes (`image_check`, cached).
 
-    Files directly in `root` (outside any class folder) count as bad images.
+    Files directly in `root` (outside any class folder) count as bad images, and so do broken
+    or looping links. Folder links are followed, but no real folder is read twice (one
+    warning counts the links not followed).
     """
     candidates, labels = [], []
+    links = _folders(root)[1]
+    split = os.path.realpath(root)
+    seen = {split}
     for label, name in enumerate(classes):
         class_dir = os.path.join(root, name)
-        for dirpath, dirnames, filenames in os.walk(class_dir):
-            dirnames[:] = sorted(d for d in dirnames if d[0] != '.')
-            for filename in sorted(f for f in filenames if f[0] != '.'):
-                candidates.append(os.path.join(dirpath, filename))
-                labels.append(label)
+        real = os.path.realpath(class_dir)
+        if not os.path.isdir(class_dir):
+            continue
+        if real in seen:  # a class folder linked to another one
+            links.append(class_dir)
+            continue
+        seen.add(real)
+        files = _walk_once(class_dir, split, seen, links)
+        candidates.extend(files)
+        labels.extend([label] * len(files))
+    if links:
+        logging.warning(
+            'image_folder: did not follow %d folder links in %s that lead to a folder read '
+            'already or above the split: a loop, or a second path to the same images (first: %s)',
+            len(links),
+            root,
+            links[0],
+        )
     stray = sorted(
-        e.path for e in os.scandir(root) if e.is_file() and e.name[0] != '.'
-    )  # files next to the class folders
+        e.path for e in os.scandir(root) if not e.is_dir() and e.name[0] != '.'
+    )  # files (and broken links) next to the class folders
     ok = image_check.check_files(root, candidates, is_image)
     return FolderSplit(
         paths=[p for p, good in zip(candidates, ok, strict=True) if good],
@@ -131,13 +191,18 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
     if not bad:
         return
     if policy == 'error':
+        what = (
+            'a broken or looping link'
+            if not os.path.exists(bad[0])
+            else 'not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt'
+        )
         raise ValueError(
-            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt ({len(bad)} '
-            f'such files in {split_dir}); remove it, or set --config.dataset.on_bad_image=skip'
+            f'{bad[0]!r} is {what} ({len(bad)} such files in {split_dir}); remove it, or set '
+            '--config.dataset.on_bad_image=skip'
         )
     logging.warning(
-        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images or are cut '
-        'short or corrupt (first: %s); '
+        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images, are cut '
+        'short or corrupt, or are broken links (first: %s); '
         'set --config.dataset.on_bad_image=error to stop instead',
         len(bad),
         split_dir,
