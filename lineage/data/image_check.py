@@ -7,8 +7,13 @@ training each file is decoded once, by the decoder the pipeline uses (`tf.io.dec
 parallel `tf.data` map; a file that fails to decode is a bad image like any other.
 
 Verdicts are kept per split folder in `$XDG_CACHE_HOME/lineage/image_check/` (default
-`~/.cache/lineage/image_check/`), keyed by each file's path, size and modification time, so a
-rerun on an unchanged folder decodes nothing, and a replaced or touched file is checked again.
+`~/.cache/lineage/image_check/`), keyed by each file's path, size, modification time, status
+change time and inode, so a rerun on an unchanged folder decodes nothing, and a replaced or
+touched file is checked again: even one swapped in at the same size and then given the old
+modification time (`touch -r`), which changes its ctime (and, replaced by a rename, its inode).
+
+A file can still change after the check (during a run). The pipeline then names it
+(`naming_bad_files`), where TensorFlow's decode error names no file.
 What the check costs on CIFAR-10: experiments/results/image_check.md.
 """
 
@@ -18,13 +23,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from absl import logging
 
-VERSION = 1  # of the cache's format and of what a verdict covers
+VERSION = 2  # of the cache's format and of what a verdict covers
 
 
 def cache_path(root: str) -> str:
@@ -35,7 +40,7 @@ def cache_path(root: str) -> str:
 
 
 def _load(path: str) -> dict[str, list]:
-    """{relative path: [size, mtime_ns, ok]}; empty when there is no usable cache."""
+    """{relative path: [*key, ok]} (`_key`); empty when there is no usable cache."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -90,6 +95,12 @@ def _stat(path: str) -> os.stat_result | None:
         return None
 
 
+def _key(st: os.stat_result) -> list[int]:
+    """What a cached verdict is valid for: the file's size, mtime, ctime and inode. A file's
+    ctime cannot be set back (`touch -r` sets only mtime and atime)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
 def _look(quick: Callable[[str], bool], path: str) -> bool:
     """`quick(path)`, False where the file cannot be read (a bad file, not a crash)."""
     try:
@@ -101,7 +112,7 @@ def _look(quick: Callable[[str], bool], path: str) -> bool:
 def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -> list[bool]:
     """Whether each file under `root` passes `quick` (a cheap look at its bytes) and decodes.
 
-    Files unchanged since a cached verdict (same size and modification time) are not read. A
+    Files unchanged since a cached verdict (same `_key`) are not read. A
     file that cannot be read (a broken or looping link, no permission) is bad.
 
     Args:
@@ -120,8 +131,8 @@ def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -
     verdicts: list[bool | None] = []
     for key, st in zip(keys, stats, strict=True):
         hit = cached.get(key)
-        fresh = hit is not None and st is not None and hit[:2] == [st.st_size, st.st_mtime_ns]
-        verdicts.append(False if st is None else bool(hit[2]) if fresh else None)
+        fresh = hit is not None and st is not None and hit[:-1] == _key(st)
+        verdicts.append(False if st is None else bool(hit[-1]) if fresh else None)
     todo = [i for i, v in enumerate(verdicts) if v is None]
     if not todo:
         return verdicts
@@ -134,7 +145,7 @@ def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -
     for i, ok in zip(whole, decodes([paths[i] for i in whole]), strict=True):
         verdicts[i] = ok
     rows = zip(keys, stats, verdicts, strict=True)
-    _save(cache_file, {k: [st.st_size, st.st_mtime_ns, v] for k, st, v in rows if st})
+    _save(cache_file, {k: [*_key(st), v] for k, st, v in rows if st})
     logging.info(
         'image_check: decoded %d files of %s in %.1f s to check them (%d unchanged since the '
         'last check were not read; verdicts cached in %s)',
@@ -145,3 +156,32 @@ def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -
         cache_file,
     )
     return verdicts
+
+
+def naming_bad_files(batches: Iterator, batch_paths: Callable[[int], Sequence[str]]) -> Iterator:
+    """`batches`, except that a decode failure in batch n ends them with one line naming the file.
+
+    Args:
+      batches: an iterator over a tf.data pipeline that reads and decodes image files.
+      batch_paths: `n -> the files of batch n`.
+
+    Raises:
+      ValueError: a file of the failing batch no longer decodes (the TensorFlow error is raised
+        as it is where every file of that batch decodes).
+    """
+    import tensorflow as tf
+
+    n = 0
+    try:
+        for batch in batches:
+            yield batch
+            n += 1
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        paths = list(batch_paths(n))
+        bad = [p for p, ok in zip(paths, decodes(paths), strict=True) if not ok]
+        if not bad:
+            raise
+        raise ValueError(
+            f'{bad[0]!r} no longer decodes: it changed after the check before training; replace '
+            'or remove it, then rerun'
+        ) from None
