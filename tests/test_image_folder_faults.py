@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lineage import train
-from lineage.data import build_dataset, image_check, image_folder
+from lineage.data import build_dataset, image_check, image_folder, image_header
 from lineage.data import dataset_config as data_config
 from tests.test_input_faults import folder, folder_config
 
@@ -99,9 +99,9 @@ def test_a_file_swapped_at_the_same_size_and_mtime_is_checked_again(tmp_path):
     os.makedirs(split)
     path = split / 'a.jpg'
     path.write_bytes(good)
-    assert image_check.check_files(str(split), [str(path)], image_folder.is_image) == [True]
+    assert image_check.check_files(str(split), [str(path)], image_folder.look)[0] == [True]
     swap_keeping_size_and_mtime(path, bad)
-    assert image_check.check_files(str(split), [str(path)], image_folder.is_image) == [False]
+    assert image_check.check_files(str(split), [str(path)], image_folder.look)[0] == [False]
 
 
 @pytest.mark.parametrize('cache', [True, False])
@@ -115,7 +115,11 @@ def test_a_decode_failure_in_training_names_the_file(tmp_path, monkeypatch, cach
             os.makedirs(data / split / name)
             for k in range(count):
                 (data / split / name / f'{k}.jpg').write_bytes(good)
-    monkeypatch.setattr(image_check, 'check_files', lambda root, paths, quick: [True] * len(paths))
+
+    def passed(root, paths, look, max_pixels):
+        return [True] * len(paths), [256] * len(paths)
+
+    monkeypatch.setattr(image_check, 'check_files', passed)
     (data / 'train' / 'b' / '4.jpg').write_bytes(bad)  # after a check that passed
     config = dataset_config(data, preprocess='none', cache=cache)
     with pytest.raises(ValueError) as error:
@@ -126,3 +130,55 @@ def test_a_decode_failure_in_training_names_the_file(tmp_path, monkeypatch, cach
         f"'{data}/train/b/4.jpg' no longer decodes: it changed after the check before training; "
         'replace or remove it, then rerun'
     )
+
+
+def bomb_jpeg(size=12000) -> bytes:
+    """A 16x16 JPEG whose frame header (SOF0) states `size` x `size`: small on disk, huge to
+    decode."""
+    data = bytearray(jpeg_pair()[0])
+    sof = data.index(b'\xff\xc0')  # length (2), precision (1), height (2), width (2)
+    data[sof + 5 : sof + 9] = size.to_bytes(2, 'big') * 2
+    return bytes(data)
+
+
+def test_an_image_over_the_pixel_limit_is_named_and_skipped_not_decoded(tmp_path, caplog):
+    data = tmp_path / 'data'
+    folder(data, {'train': {'a': 8, 'b': 8}, 'test': {'a': 2, 'b': 2}})
+    (data / 'train' / 'a' / 'bomb.jpg').write_bytes(bomb_jpeg())
+    assert image_header.pixels(str(data / 'train' / 'a' / 'bomb.jpg')) == 12000 * 12000
+    with caplog.at_level(logging.WARNING):
+        dataset = build_dataset(dataset_config(data, preprocess='none'), 0, 1)
+    assert dataset.num_train == 16
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f'image_folder: skipped 1 images in {data}/train over config.dataset.max_image_pixels='
+        f'89,478,485 pixels, a guard against decompression bombs (first: '
+        f'{data}/train/a/bomb.jpg, 144,000,000 pixels); raise it to use them'
+    ]
+    with pytest.raises(ValueError) as error:
+        build_dataset(dataset_config(data, on_bad_image='error'), 0, 1)
+    assert str(error.value) == (
+        f"'{data}/train/a/bomb.jpg' is 144,000,000 pixels, over "
+        '--config.dataset.max_image_pixels=89,478,485 (a guard against decompression bombs); '
+        'raise it to use the image, or remove it'
+    )
+
+
+def test_the_pixel_limit_is_an_option(tmp_path):
+    data = tmp_path / 'data'
+    folder(data, {'train': {'a': 8, 'b': 8}, 'test': {'a': 2, 'b': 2}})
+    (data / 'train' / 'a' / 'big.jpg').write_bytes(jpeg_pair()[0])  # 16x16, 256 pixels
+    # 8x8 PNGs (64 pixels) pass a limit of 100, the 16x16 JPEG does not; with the limit
+    # raised, its check (skipped before, and cached so) runs and it is in.
+    assert build_dataset(dataset_config(data, max_image_pixels=100), 0, 1).num_train == 16
+    assert build_dataset(dataset_config(data, max_image_pixels=256), 0, 1).num_train == 17
+    assert build_dataset(dataset_config(data, max_image_pixels=0), 0, 1).num_train == 17
+
+
+@pytest.mark.parametrize('fmt', ['JPEG', 'PNG', 'GIF', 'BMP'])
+@pytest.mark.parametrize('mode', ['RGB', 'L'])
+def test_the_header_size_is_the_decoded_size(tmp_path, fmt, mode):
+    path = tmp_path / f'image.{fmt.lower()}'
+    Image.new(mode, (29, 13)).save(path, fmt)  # width 29, height 13
+    assert image_header.size(str(path)) == (13, 29)
+    assert image_header.size(__file__) is None

@@ -33,7 +33,7 @@ from typing import Any
 from absl import logging
 
 from lineage.data import config as fields
-from lineage.data import image_check
+from lineage.data import image_check, image_header
 from lineage.data.dataset import Dataset, register_dataset
 
 # File signatures (magic numbers) of the formats tf.io.decode_image reads.
@@ -46,11 +46,13 @@ TAIL = 64
 
 @dataclasses.dataclass(frozen=True)
 class FolderSplit:
-    """The images of one split: paths, integer labels, and the files that were not images."""
+    """The images of one split: paths, integer labels, the files that were not images, and the
+    images over the pixel limit with the pixels their headers state."""
 
     paths: list[str]
     labels: list[int]
     bad: list[str]
+    large: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
 def is_image(path: str) -> bool:
@@ -125,13 +127,20 @@ def _walk_once(top: str, split: str, seen: set[str], links: list[str]) -> list[s
     return files
 
 
-def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
+def look(path: str) -> int:
+    """The pixels a whole image's header states (1 where it states none that reads: decoding
+    decides); 0 for a file that is not a whole image (`is_image`)."""
+    return (image_header.pixels(path) or 1) if is_image(path) else 0
+
+
+def scan_split(root: str, classes: Sequence[str], max_pixels: int = 0) -> FolderSplit:
     """Lists `root/<class>/**` in sorted order; checks each file's first and last bytes, then
     that it decodes (`image_check`, cached).
 
     Files directly in `root` (outside any class folder) count as bad images, and so do broken
     or looping links. Folder links are followed, but no real folder is read twice (one
-    warning counts the links not followed).
+    warning counts the links not followed). Images over `max_pixels` (0: no limit) are not
+    decoded, and are listed apart.
     """
     candidates, labels = [], []
     links = _folders(root)[1]
@@ -160,11 +169,14 @@ def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
     stray = sorted(
         e.path for e in os.scandir(root) if not e.is_dir() and e.name[0] != '.'
     )  # files (and broken links) next to the class folders
-    ok = image_check.check_files(root, candidates, is_image)
+    ok, pixels = image_check.check_files(root, candidates, look, max_pixels)
+    large = [0 < max_pixels < px for px in pixels]
+    good = [k and not big for k, big in zip(ok, large, strict=True)]
     return FolderSplit(
-        paths=[p for p, good in zip(candidates, ok, strict=True) if good],
-        labels=[y for y, good in zip(labels, ok, strict=True) if good],
-        bad=stray + [p for p, good in zip(candidates, ok, strict=True) if not good],
+        paths=[p for p, g in zip(candidates, good, strict=True) if g],
+        labels=[y for y, g in zip(labels, good, strict=True) if g],
+        bad=stray + [p for p, k, big in zip(candidates, ok, large, strict=True) if not (k or big)],
+        large=[(p, px) for p, px, big in zip(candidates, pixels, large, strict=True) if big],
     )
 
 
@@ -210,6 +222,27 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
     )
 
 
+def _report_large(split_dir: str, large: list[tuple[str, int]], policy: str, limit: int) -> None:
+    if not large:
+        return
+    (path, pixels), guard = large[0], 'a guard against decompression bombs'
+    if policy == 'error':
+        raise ValueError(
+            f'{path!r} is {pixels:,} pixels, over --config.dataset.max_image_pixels={limit:,} '
+            f'({guard}); raise it to use the image, or remove it'
+        )
+    logging.warning(
+        'image_folder: skipped %d images in %s over config.dataset.max_image_pixels=%s pixels, '
+        '%s (first: %s, %s pixels); raise it to use them',
+        len(large),
+        split_dir,
+        f'{limit:,}',
+        guard,
+        path,
+        f'{pixels:,}',
+    )
+
+
 def _native_shape(path: str) -> tuple[int, int, int]:
     """(height, width, channels) of an image file, from its header."""
     from PIL import Image
@@ -236,10 +269,13 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     classes = class_names(data_dir, (train_split, eval_split))
     if not classes:
         raise ValueError(f'image folder {data_dir!r} has no class folders under {train_split!r}')
+    limit = fields.get(config, 'max_image_pixels')
     splits = {}
     for split in (train_split, eval_split):
-        splits[split] = scan_split(os.path.join(data_dir, split), classes)
-        _report_bad(os.path.join(data_dir, split), splits[split].bad, policy)
+        split_dir = os.path.join(data_dir, split)
+        splits[split] = scan_split(split_dir, classes, limit)
+        _report_bad(split_dir, splits[split].bad, policy)
+        _report_large(split_dir, splits[split].large, policy, limit)
     train, evaluation = splits[train_split], splits[eval_split]
     if not train.paths:
         raise ValueError(f'image folder {data_dir!r} has no images under {train_split!r}')
