@@ -110,9 +110,12 @@ def run(
 
     Raises:
       ValueError: one line on a bad file, a mapping that does not fit, a difference above
-        `tolerance` or an output directory in use; nothing is written then.
+        `tolerance`, an output directory in use or a file at `output`; nothing is written then.
     """
-    if os.path.isdir(output) and os.listdir(output):  # before the work, not after
+    # Before the work, not after.
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f'{os.path.abspath(output)} is a file; pass a new --output directory')
+    if os.path.isdir(output) and os.listdir(output):
         raise ValueError(f'{os.path.abspath(output)} is not empty; pass a new --output directory')
     model, keras_model = import_keras(name, weights, num_classes, alpha, image_size)
     diff = None

@@ -30,6 +30,7 @@ lineage/compilation_cache.py), so a rerun or a resumed run skips most of the com
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging as std_logging
 import os
 import signal
@@ -77,16 +78,28 @@ def config_arg(argv: list[str]) -> str | None:
     return values[-1] if values else None
 
 
+def load_config(config_path: str) -> ConfigDict:
+    """The config `--config=file.py[:argument]` names, loaded as config_flags loads it.
+
+    Raises:
+      TypeError: an argument after ':' to a `get_config` that takes none (one line).
+      Exception: whatever the config file raises.
+    """
+    path, _, arg = config_path.partition(':')
+    spec = importlib.util.spec_from_file_location('_config', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if arg and not inspect.signature(module.get_config).parameters:
+        raise TypeError(f"{path} takes no argument after ':'; use --config={path}")
+    return module.get_config(arg) if arg else module.get_config()
+
+
 def unknown_fields(argv: list[str]) -> list[str]:
     """The `--config.a.b=...` overrides in `argv` that name no field of the config file."""
     path = config_arg(argv)
     if path is None:
         return []
-    path, _, arg = path.partition(':')
-    spec = importlib.util.spec_from_file_location('_config', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg) if arg else module.get_config()
+    config = load_config(path)
     unknown = []
     for a in argv:
         if a.startswith('--config.'):
@@ -104,6 +117,13 @@ def parse_flags(argv: list[str]) -> list[str]:
     config_path = config_arg(argv)
     if config_path and not os.path.isfile(config_path.partition(':')[0]):
         sys.exit(f'error: --config={config_path}: no such file; e.g. --config=configs/default.py')
+    if config_path:  # loaded here first: config_flags would print its failure as a traceback
+        try:
+            load_config(config_path)
+        except TypeError as e:
+            sys.exit(f'error: --config={config_path}: {e}')
+        except Exception as e:
+            sys.exit(f'error: could not load --config={config_path}: {" ".join(str(e).split())}')
     try:
         args = app.parse_flags_with_usage(argv)  # prints bad flag values itself, and exits
         _CONFIG.value.keys()  # config_flags keeps a load failure until the config is read

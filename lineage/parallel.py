@@ -16,6 +16,7 @@ Multi-host: each process holds its own slice of the global batch (`Dataset` yiel
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import jax
@@ -71,7 +72,12 @@ def initialize(
         return
     # CPU processes need gloo for cross-process collectives; TPU and GPU ignore the setting.
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+    jax.distributed.initialize(
+        coordinator_address,
+        num_processes,
+        process_id,
+        coordinator_bind_address=bind_address(coordinator_address),
+    )
     logging.info(
         'process %d of %d, %d local devices of %d',
         jax.process_index(),
@@ -79,6 +85,25 @@ def initialize(
         jax.local_device_count(),
         jax.device_count(),
     )
+
+
+def bind_address(coordinator_address: str | None) -> str | None:
+    """Where process 0's coordination service listens: the address given, when it is an IP
+    address or localhost; None (JAX's default, every interface) otherwise.
+
+    A host name is not bound: on the host itself it may resolve to a loopback address (Debian
+    maps its own name to 127.0.1.1 in /etc/hosts) that the other hosts cannot reach.
+    """
+    if not coordinator_address:
+        return None
+    host = coordinator_address.rpartition(':')[0].strip('[]')
+    if host == 'localhost':
+        return coordinator_address
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return coordinator_address
 
 
 def make_mesh(num_devices: int = 0) -> Mesh:

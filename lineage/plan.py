@@ -70,20 +70,80 @@ STANDARD_FIELDS = (
 )  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """The values a numeric field takes: from `low` to `high`, each end in or out."""
+
+    low: float
+    high: float = math.inf
+    low_in: bool = True
+    high_in: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_in else value > self.low
+        below = value <= self.high if self.high_in else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        if self.high == math.inf:
+            return f'a value {">=" if self.low_in else ">"} {self.low:g}'
+        ends = ('[' if self.low_in else '(', ']' if self.high_in else ')')
+        return f'a value in {ends[0]}{self.low:g}, {self.high:g}{ends[1]}'
+
+
+FRACTION = Interval(0, 1)  # [0, 1): rates, decays, momenta
+NON_NEGATIVE = Interval(0)
+POSITIVE = Interval(0, low_in=False)
+COUNT = Interval(1)
+
+# The numeric fields and their ranges. A field a config leaves out (`model.dropout`,
+# `ema_decay`, `aux_loss_weight`) or sets to None (`optimizer.eps`: the optimizer's default)
+# is not checked.
+RANGES: dict[str, Interval] = {
+    'batch_size': COUNT,
+    'label_smoothing': FRACTION,
+    'log_every_steps': COUNT,
+    'checkpoint_every_steps': COUNT,
+    'keep_checkpoints': COUNT,
+    'model.dropout': FRACTION,
+    'optimizer.learning_rate': NON_NEGATIVE,
+    'optimizer.lr_reference_batch': NON_NEGATIVE,
+    'optimizer.momentum': FRACTION,
+    'optimizer.decay': FRACTION,
+    'optimizer.eps': POSITIVE,
+    'optimizer.b1': FRACTION,
+    'optimizer.b2': FRACTION,
+    'optimizer.weight_decay': NON_NEGATIVE,
+    'optimizer.grad_clip_norm': NON_NEGATIVE,
+    'schedule.warmup_epochs': NON_NEGATIVE,
+    'schedule.end_factor': Interval(0, 1, high_in=True),
+    'schedule.decay_epochs': POSITIVE,
+    'schedule.decay_rate': Interval(0, 1, low_in=False, high_in=True),
+    'ema_decay': FRACTION,
+    'aux_loss_weight': NON_NEGATIVE,
+}
+
+
+_MISSING = object()
+
+
+def _field(config: Any, field: str, default: Any = None) -> Any:
+    """`config.<field>` (a dotted name), or `default` where the config has no such field."""
+    node = config
+    for part in field.split('.'):
+        if not hasattr(node, 'keys') or part not in node.keys():
+            return default
+        node = node[part]
+    return node
+
+
 def check_fields(config: Any) -> None:
     """Checks that `config` has every standard field, before any is read.
 
     Raises:
       ValueError: one line naming the missing fields.
     """
-    missing = []
-    for field in STANDARD_FIELDS:
-        node = config
-        for part in field.split('.'):
-            if not hasattr(node, 'keys') or part not in node.keys():
-                missing.append(field)
-                break
-            node = node[part]
+    missing = [f for f in STANDARD_FIELDS if _field(config, f, _MISSING) is _MISSING]
     if missing:
         raise ValueError(
             f'the config has no {", ".join(missing)}; every config sets the fields of '
@@ -109,19 +169,14 @@ def validate(config: Any) -> None:
             f'--config.eval_every_steps={config.eval_every_steps}: give 0 (evaluate at the end '
             'only) or a number of steps >= 1'
         )
-    if config.batch_size < 1:
-        raise ValueError(f'--config.batch_size={config.batch_size}: give a positive batch size')
+    for field, interval in RANGES.items():
+        value = _field(config, field)
+        if value is not None and value not in interval:
+            raise ValueError(f'--config.{field}={value}: give {interval}')
     if config.num_train_steps <= 0 and config.num_epochs <= 0:
         raise ValueError(
             'nothing to train: set --config.num_epochs or --config.num_train_steps > 0'
         )
-    if not 0 <= config.label_smoothing < 1:
-        raise ValueError(
-            f'--config.label_smoothing={config.label_smoothing}: give a value in [0, 1)'
-        )
-    for key in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
-        if config[key] < 1:
-            raise ValueError(f'--config.{key}={config[key]}: give a value >= 1')
 
 
 def model_options(config: Any) -> tuple[str, dict[str, Any]]:

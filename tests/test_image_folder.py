@@ -183,7 +183,7 @@ def test_grayscale_folder_widened_only_when_asked(tmp_path):
 def test_missing_folder_and_split_and_size_say_what_to_set(tmp_path):
     with pytest.raises(ValueError, match='does not exist; set --config.dataset.data_dir'):
         build(tmp_path / 'nowhere')
-    write_folder(tmp_path, layout={'train': {'cat': 2}, 'holdout': {'cat': 1}})
+    write_folder(tmp_path, layout={'train': {'cat': 2, 'dog': 1}, 'holdout': {'cat': 1}})
     with pytest.raises(
         ValueError, match=r"has no 'test/validation/val' folder \(it has: holdout, train\)"
     ):

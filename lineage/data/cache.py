@@ -48,10 +48,13 @@ def decode_split(
 
     Returns:
       The array, or None when an image decodes to another size (one log line says so).
+
+    Raises:
+      ValueError: an image does not decode (named).
     """
     import tensorflow as tf
 
-    from lineage.data import preprocess
+    from lineage.data import image_check, preprocess
 
     def one(path):
         image = preprocess.decode(read(path), channels)
@@ -64,7 +67,9 @@ def decode_split(
     ds = tf.data.Dataset.from_tensor_slices(tf.constant(list(paths), tf.string))
     ds = ds.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(BATCH).prefetch(tf.data.AUTOTUNE)
-    batches = ds.as_numpy_iterator()
+    batches = image_check.naming_bad_files(
+        ds.as_numpy_iterator(), lambda n: paths[n * BATCH : (n + 1) * BATCH]
+    )
     for start, (images, same) in zip(range(0, len(paths), BATCH), batches, strict=True):
         if not same.all():
             bad = paths[start + int(np.argmin(same))]

@@ -27,6 +27,9 @@ Fields:
     fit cache_max_mb MiB decoded and their images share one size, else one line says it is off.
   on_bad_image: image folders only: 'skip' files that are not JPEG/PNG/BMP/GIF images with one
     counted warning, or 'error' naming the first such file.
+  max_image_pixels: image folders only: an image whose header states more pixels is not decoded
+    but skipped or refused as on_bad_image says (a decompression bomb: a small file that decodes
+    to gigabytes); 0 = no limit. The default is PIL's `Image.MAX_IMAGE_PIXELS`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     'on_bad_image': 'skip',
     'cache': True,
     'cache_max_mb': 4096,
+    'max_image_pixels': 89_478_485,
 }
 
 EVAL_SPLIT_CHOICES = ('test', 'validation', 'val')

@@ -7,8 +7,13 @@ training each file is decoded once, by the decoder the pipeline uses (`tf.io.dec
 parallel `tf.data` map; a file that fails to decode is a bad image like any other.
 
 Verdicts are kept per split folder in `$XDG_CACHE_HOME/lineage/image_check/` (default
-`~/.cache/lineage/image_check/`), keyed by each file's path, size and modification time, so a
-rerun on an unchanged folder decodes nothing, and a replaced or touched file is checked again.
+`~/.cache/lineage/image_check/`), keyed by each file's path, size, modification time, status
+change time and inode, so a rerun on an unchanged folder decodes nothing, and a replaced or
+touched file is checked again: even one swapped in at the same size and then given the old
+modification time (`touch -r`), which changes its ctime (and, replaced by a rename, its inode).
+
+A file can still change after the check (during a run). The pipeline then names it
+(`naming_bad_files`), where TensorFlow's decode error names no file.
 What the check costs on CIFAR-10: experiments/results/image_check.md.
 """
 
@@ -18,13 +23,13 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from absl import logging
 
-VERSION = 1  # of the cache's format and of what a verdict covers
+VERSION = 2  # of the cache's format and of what a verdict covers
 
 
 def cache_path(root: str) -> str:
@@ -35,7 +40,8 @@ def cache_path(root: str) -> str:
 
 
 def _load(path: str) -> dict[str, list]:
-    """{relative path: [size, mtime_ns, ok]}; empty when there is no usable cache."""
+    """{relative path: [*key, pixels, decodes]} (`_key`; decodes is None where the file was
+    not decoded, over the pixel limit); empty when there is no usable cache."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -82,49 +88,109 @@ def decodes(paths: Sequence[str]) -> list[bool]:
     return ok.tolist()
 
 
-def check_files(root: str, paths: Sequence[str], quick: Callable[[str], bool]) -> list[bool]:
-    """Whether each file under `root` passes `quick` (a cheap look at its bytes) and decodes.
+def _stat(path: str) -> os.stat_result | None:
+    """The file's status, following links; None for a broken or looping link (a bad file)."""
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
-    Files unchanged since a cached verdict (same size and modification time) are not read.
+
+def _key(st: os.stat_result) -> list[int]:
+    """What a cached verdict is valid for: the file's size, mtime, ctime and inode. A file's
+    ctime cannot be set back (`touch -r` sets only mtime and atime)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _look(look: Callable[[str], int], path: str) -> int:
+    """`look(path)`, 0 (not an image) where the file cannot be read: a bad file, not a crash."""
+    try:
+        return look(path)
+    except OSError:
+        return 0
+
+
+def check_files(
+    root: str, paths: Sequence[str], look: Callable[[str], int], max_pixels: int = 0
+) -> tuple[list[bool], list[int]]:
+    """Whether each file under `root` is a whole image (`look`) within `max_pixels` that decodes.
+
+    Files unchanged since a cached verdict (same `_key`) are not read. A file that cannot be
+    read (a broken or looping link, no permission) is bad. A file over `max_pixels` is not
+    decoded (a decompression bomb would take seconds and gigabytes); its size is cached, so a
+    rerun with the limit raised decodes it then.
 
     Args:
       root: the folder holding `paths` (a split folder); the cache is kept per folder.
       paths: the files, under `root`.
-      quick: `path -> bool`, run first; a file it rejects is not decoded.
+      look: `path -> pixels its header states`, 0 when it is not a whole image; run first (a
+        cheap look at its first and last bytes): a file it rejects is not decoded.
+      max_pixels: the most pixels an image may state; 0 for no limit.
 
     Returns:
-      One verdict per path.
+      (whether each file decodes, False where it was not decoded; the pixels its header states).
     """
     started = time.perf_counter()
     cache_file = cache_path(root)
     cached = _load(cache_file)
     keys = [os.path.relpath(p, root) for p in paths]
-    stats = [os.stat(p) for p in paths]
-    verdicts: list[bool | None] = []
+    stats = [_stat(p) for p in paths]
+    over = lambda px: 0 < max_pixels < px  # noqa: E731
+    found: list[list | None] = []  # [pixels, decodes (None: not decoded)] per file, or None
     for key, st in zip(keys, stats, strict=True):
         hit = cached.get(key)
-        fresh = hit is not None and hit[:2] == [st.st_size, st.st_mtime_ns]
-        verdicts.append(bool(hit[2]) if fresh else None)
-    todo = [i for i, v in enumerate(verdicts) if v is None]
-    if not todo:
-        return verdicts
-    # Reading headers is I/O-bound: threads hide the latency of network file systems.
-    with ThreadPoolExecutor(16) as pool:
-        look = list(pool.map(quick, [paths[i] for i in todo], chunksize=256))
-    whole = [i for i, ok in zip(todo, look, strict=True) if ok]
-    for i in todo:
-        verdicts[i] = False
-    for i, ok in zip(whole, decodes([paths[i] for i in whole]), strict=True):
-        verdicts[i] = ok
-    rows = zip(keys, stats, verdicts, strict=True)
-    _save(cache_file, {k: [st.st_size, st.st_mtime_ns, v] for k, st, v in rows})
-    logging.info(
-        'image_check: decoded %d files of %s in %.1f s to check them (%d unchanged since the '
-        'last check were not read; verdicts cached in %s)',
-        len(whole),
-        root,
-        time.perf_counter() - started,
-        len(paths) - len(todo),
-        cache_file,
-    )
-    return verdicts
+        fresh = hit is not None and st is not None and hit[:-2] == _key(st)
+        found.append([0, False] if st is None else hit[-2:] if fresh else None)
+    todo = [i for i, f in enumerate(found) if f is None or (f[1] is None and not over(f[0]))]
+    if todo:
+        # Reading headers is I/O-bound: threads hide the latency of network file systems.
+        with ThreadPoolExecutor(16) as pool:
+            sizes = list(
+                pool.map(lambda p: _look(look, p), [paths[i] for i in todo], chunksize=256)
+            )
+        for i, px in zip(todo, sizes, strict=True):
+            found[i] = [px, None if over(px) else False]
+        whole = [i for i in todo if found[i][0] and not over(found[i][0])]
+        for i, ok in zip(whole, decodes([paths[i] for i in whole]), strict=True):
+            found[i][1] = ok
+        rows = zip(keys, stats, found, strict=True)
+        _save(cache_file, {k: [*_key(st), *f] for k, st, f in rows if st})
+        logging.info(
+            'image_check: decoded %d files of %s in %.1f s to check them (%d unchanged since '
+            'the last check were not read; verdicts cached in %s)',
+            len(whole),
+            root,
+            time.perf_counter() - started,
+            len(paths) - len(todo),
+            cache_file,
+        )
+    return [bool(f[1]) for f in found], [int(f[0]) for f in found]
+
+
+def naming_bad_files(batches: Iterator, batch_paths: Callable[[int], Sequence[str]]) -> Iterator:
+    """`batches`, except that a decode failure in batch n ends them with one line naming the file.
+
+    Args:
+      batches: an iterator over a tf.data pipeline that reads and decodes image files.
+      batch_paths: `n -> the files of batch n`.
+
+    Raises:
+      ValueError: a file of the failing batch no longer decodes (the TensorFlow error is raised
+        as it is where every file of that batch decodes).
+    """
+    import tensorflow as tf
+
+    n = 0
+    try:
+        for batch in batches:
+            yield batch
+            n += 1
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        paths = list(batch_paths(n))
+        bad = [p for p, ok in zip(paths, decodes(paths), strict=True) if not ok]
+        if not bad:
+            raise
+        raise ValueError(
+            f'{bad[0]!r} no longer decodes: it changed after the check before training; replace '
+            'or remove it, then rerun'
+        ) from None

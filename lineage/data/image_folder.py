@@ -9,8 +9,10 @@ resizes them. Anything else in a class folder (a README, an HTML error page rena
 image whose download stopped midway, recognized by its last bytes, or one that does not decode,
 found by decoding every file once before training: `image_check`) is a bad image: skipped with
 one counted warning (`on_bad_image='skip'`, the default, as a folder gathered from the web
-usually holds a few) or rejected naming the file (`'error'`).
-Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+usually holds a few) or rejected naming the file (`'error'`); so is a broken or looping link.
+Links to folders are followed, but no folder is read twice: a link back to a folder already read
+(a loop) is not followed, with one warning. Hidden files and folders (`.DS_Store`,
+`.ipynb_checkpoints`) are ignored.
 
 Each split is decoded once into memory where it fits (`config.dataset.cache`,
 `lineage.data.cache`), with the same batches as decoding every epoch.
@@ -31,7 +33,7 @@ from typing import Any
 from absl import logging
 
 from lineage.data import config as fields
-from lineage.data import image_check
+from lineage.data import image_check, image_header
 from lineage.data.dataset import Dataset, register_dataset
 
 # File signatures (magic numbers) of the formats tf.io.decode_image reads.
@@ -44,11 +46,13 @@ TAIL = 64
 
 @dataclasses.dataclass(frozen=True)
 class FolderSplit:
-    """The images of one split: paths, integer labels, and the files that were not images."""
+    """The images of one split: paths, integer labels, the files that were not images, and the
+    images over the pixel limit with the pixels their headers state."""
 
     paths: list[str]
     labels: list[int]
     bad: list[str]
+    large: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
 def is_image(path: str) -> bool:
@@ -74,37 +78,105 @@ def is_image(path: str) -> bool:
     return False
 
 
+def _holds(folder: str, root: str) -> bool:
+    """Whether the real folder `folder` is the real folder `root` or one above it."""
+    return folder == root or root.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _folders(root: str) -> tuple[list[str], list[str]]:
+    """(class folder names, links that lead back to `root` or above it: loops) in `root`."""
+    real = os.path.realpath(root)
+    names, loops = [], []
+    for e in sorted(os.scandir(root), key=lambda e: e.name):
+        if e.is_dir() and e.name[0] != '.':
+            (loops if _holds(os.path.realpath(e.path), real) else names).append(e.name)
+    return names, [os.path.join(root, name) for name in loops]
+
+
 def class_names(data_dir: str, splits: Sequence[str]) -> list[str]:
-    """Sorted union of the class folders under each `data_dir/<split>`."""
+    """Sorted union of the class folders under each `data_dir/<split>`; a link that leads back
+    to the split folder (or above it) is a loop, not a class."""
     names = set()
     for split in splits:
-        root = os.path.join(data_dir, split)
-        names.update(e.name for e in os.scandir(root) if e.is_dir() and e.name[0] != '.')
+        names.update(_folders(os.path.join(data_dir, split))[0])
     return sorted(names)
 
 
-def scan_split(root: str, classes: Sequence[str]) -> FolderSplit:
+def _walk_once(top: str, split: str, seen: set[str], links: list[str]) -> list[str]:
+    """The files under `top` in sorted order, following folder links but entering each real
+    folder once: a link to a folder already read, or to one above the split, goes to `links`.
+
+    Args:
+      top: a class folder.
+      split: the real path of the split folder.
+      seen: real paths of the folders read so far; grows.
+      links: the folder links not followed; grows.
+    """
+    files = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+        kept = []
+        for d in sorted(d for d in dirnames if d[0] != '.'):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen or _holds(real, split):
+                links.append(os.path.join(dirpath, d))
+            else:
+                seen.add(real)
+                kept.append(d)
+        dirnames[:] = kept
+        files.extend(os.path.join(dirpath, f) for f in sorted(filenames) if f[0] != '.')
+    return files
+
+
+def look(path: str) -> int:
+    """The pixels a whole image's header states (1 where it states none that reads: decoding
+    decides); 0 for a file that is not a whole image (`is_image`)."""
+    return (image_header.pixels(path) or 1) if is_image(path) else 0
+
+
+def scan_split(root: str, classes: Sequence[str], max_pixels: int = 0) -> FolderSplit:
     """Lists `root/<class>/**` in sorted order; checks each file's first and last bytes, then
     that it decodes (`image_check`, cached).
 
-    Files directly in `root` (outside any class folder) count as bad images.
+    Files directly in `root` (outside any class folder) count as bad images, and so do broken
+    or looping links. Folder links are followed, but no real folder is read twice (one
+    warning counts the links not followed). Images over `max_pixels` (0: no limit) are not
+    decoded, and are listed apart.
     """
     candidates, labels = [], []
+    links = _folders(root)[1]
+    split = os.path.realpath(root)
+    seen = {split}
     for label, name in enumerate(classes):
         class_dir = os.path.join(root, name)
-        for dirpath, dirnames, filenames in os.walk(class_dir):
-            dirnames[:] = sorted(d for d in dirnames if d[0] != '.')
-            for filename in sorted(f for f in filenames if f[0] != '.'):
-                candidates.append(os.path.join(dirpath, filename))
-                labels.append(label)
+        real = os.path.realpath(class_dir)
+        if not os.path.isdir(class_dir):
+            continue
+        if real in seen:  # a class folder linked to another one
+            links.append(class_dir)
+            continue
+        seen.add(real)
+        files = _walk_once(class_dir, split, seen, links)
+        candidates.extend(files)
+        labels.extend([label] * len(files))
+    if links:
+        logging.warning(
+            'image_folder: did not follow %d folder links in %s that lead to a folder read '
+            'already or above the split: a loop, or a second path to the same images (first: %s)',
+            len(links),
+            root,
+            links[0],
+        )
     stray = sorted(
-        e.path for e in os.scandir(root) if e.is_file() and e.name[0] != '.'
-    )  # files next to the class folders
-    ok = image_check.check_files(root, candidates, is_image)
+        e.path for e in os.scandir(root) if not e.is_dir() and e.name[0] != '.'
+    )  # files (and broken links) next to the class folders
+    ok, pixels = image_check.check_files(root, candidates, look, max_pixels)
+    large = [0 < max_pixels < px for px in pixels]
+    good = [k and not big for k, big in zip(ok, large, strict=True)]
     return FolderSplit(
-        paths=[p for p, good in zip(candidates, ok, strict=True) if good],
-        labels=[y for y, good in zip(labels, ok, strict=True) if good],
-        bad=stray + [p for p, good in zip(candidates, ok, strict=True) if not good],
+        paths=[p for p, g in zip(candidates, good, strict=True) if g],
+        labels=[y for y, g in zip(labels, good, strict=True) if g],
+        bad=stray + [p for p, k, big in zip(candidates, ok, large, strict=True) if not (k or big)],
+        large=[(p, px) for p, px, big in zip(candidates, pixels, large, strict=True) if big],
     )
 
 
@@ -131,17 +203,43 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
     if not bad:
         return
     if policy == 'error':
+        what = (
+            'a broken or looping link'
+            if not os.path.exists(bad[0])
+            else 'not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt'
+        )
         raise ValueError(
-            f'{bad[0]!r} is not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt ({len(bad)} '
-            f'such files in {split_dir}); remove it, or set --config.dataset.on_bad_image=skip'
+            f'{bad[0]!r} is {what} ({len(bad)} such files in {split_dir}); remove it, or set '
+            '--config.dataset.on_bad_image=skip'
         )
     logging.warning(
-        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images or are cut '
-        'short or corrupt (first: %s); '
+        'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images, are cut '
+        'short or corrupt, or are broken links (first: %s); '
         'set --config.dataset.on_bad_image=error to stop instead',
         len(bad),
         split_dir,
         bad[0],
+    )
+
+
+def _report_large(split_dir: str, large: list[tuple[str, int]], policy: str, limit: int) -> None:
+    if not large:
+        return
+    (path, pixels), guard = large[0], 'a guard against decompression bombs'
+    if policy == 'error':
+        raise ValueError(
+            f'{path!r} is {pixels:,} pixels, over --config.dataset.max_image_pixels={limit:,} '
+            f'({guard}); raise it to use the image, or remove it'
+        )
+    logging.warning(
+        'image_folder: skipped %d images in %s over config.dataset.max_image_pixels=%s pixels, '
+        '%s (first: %s, %s pixels); raise it to use them',
+        len(large),
+        split_dir,
+        f'{limit:,}',
+        guard,
+        path,
+        f'{pixels:,}',
     )
 
 
@@ -171,13 +269,23 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     classes = class_names(data_dir, (train_split, eval_split))
     if not classes:
         raise ValueError(f'image folder {data_dir!r} has no class folders under {train_split!r}')
+    limit = fields.get(config, 'max_image_pixels')
     splits = {}
     for split in (train_split, eval_split):
-        splits[split] = scan_split(os.path.join(data_dir, split), classes)
-        _report_bad(os.path.join(data_dir, split), splits[split].bad, policy)
+        split_dir = os.path.join(data_dir, split)
+        splits[split] = scan_split(split_dir, classes, limit)
+        _report_bad(split_dir, splits[split].bad, policy)
+        _report_large(split_dir, splits[split].large, policy, limit)
     train, evaluation = splits[train_split], splits[eval_split]
     if not train.paths:
         raise ValueError(f'image folder {data_dir!r} has no images under {train_split!r}')
+    trained = sorted({classes[label] for label in train.labels})
+    if len(trained) < 2:  # it would train to predict that class, and score 100% on it
+        raise ValueError(
+            f'image folder {data_dir!r} has {train_split} images of one class only '
+            f'({trained[0]!r}); a classifier needs two or more: give each class a folder of '
+            f'images under {train_split}/'
+        )
     logging.info('image_folder: %d classes: %s', len(classes), ', '.join(classes))
     for split, found in splits.items():
         present = set(found.labels)

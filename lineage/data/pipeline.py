@@ -24,11 +24,13 @@ accelerators) and imports TensorFlow, so data sets import it only when they are 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
 
+from lineage.data import image_check
 from lineage.data.dataset import Batch, Dataset
 from lineage.data.preprocess import Transform
 
@@ -213,7 +215,13 @@ def _train_stream(source, transform, batch_size, seed, start_step, steps, proces
         ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.batch(batch_size, drop_remainder=True)
         ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        yield from ds.prefetch(tf.data.AUTOTUNE).with_options(_options()).as_numpy_iterator()
+        ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+        yield from _numpy(
+            ds,
+            source,
+            lambda n, e=epoch, o=offset: source.train_epoch(e, seed, o + n * batch_size),
+            batch_size,
+        )
         epoch, step = epoch + 1, 0
 
 
@@ -250,7 +258,33 @@ def eval_batches(source: Source, transform: Transform, *, batch_size: int) -> It
     ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
     ds = ds.batch(batch_size, drop_remainder=True)
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options()).as_numpy_iterator()
+    ds = ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
+    return _numpy(ds, source, lambda n: source.eval_examples().skip(n * batch_size), batch_size)
+
+
+def _numpy(
+    ds: tf.data.Dataset,
+    source: Source,
+    examples_from: Callable[[int], tf.data.Dataset],
+    batch_size: int,
+) -> Iterator[Batch]:
+    """`ds`'s batches as numpy; where the examples are files, one that fails to decode is named.
+
+    Args:
+      ds: the batched pipeline.
+      source: its source (`read` set: 'encoded' holds file paths).
+      examples_from: `n -> the source's examples from batch n on`, in the pipeline's order.
+      batch_size: examples per batch.
+    """
+    batches = ds.as_numpy_iterator()
+    if source.read is None:
+        return batches
+
+    def paths(n: int) -> list[str]:
+        examples = examples_from(n).take(batch_size).as_numpy_iterator()
+        return [os.fsdecode(example['encoded']) for example in examples]
+
+    return image_check.naming_bad_files(batches, paths)
 
 
 def make_dataset(
