@@ -42,8 +42,12 @@ DAMAGED_DIR = 'checkpoints_damaged'
 Loaded = TypeVar('Loaded')
 
 
-def _plain(value: Any) -> Any:
-    """The JSON form of `value`, so a fingerprint compares equal after a save and a load."""
+def json_form(value: Any) -> Any:
+    """The JSON form of `value`, so a fingerprint compares equal after a save and a load.
+
+    A config holds tuples where the saved JSON holds lists: every comparison of a config with
+    a saved fingerprint (here, and `lineage.init_from`) compares the JSON forms of both.
+    """
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
@@ -98,7 +102,7 @@ class Checkpoints:
     def __init__(self, workdir: str, fingerprint: dict[str, Any], keep: int):
         self.workdir = workdir
         self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
-        self.fingerprint = _plain(fingerprint)
+        self.fingerprint = json_form(fingerprint)
         self.keep = keep
         self._manager: ocp.CheckpointManager | None = None
         self.saved_step: int | None = None
