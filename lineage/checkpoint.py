@@ -82,7 +82,7 @@ def _reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text}'
 
 
-def _everywhere(ok: bool) -> bool:
+def everywhere(ok: bool) -> bool:
     """Whether `ok` holds on every process (one all-gather when there are several)."""
     if jax.process_count() == 1:
         return ok
@@ -150,14 +150,14 @@ class Checkpoints:
         )
 
     def _newest_first(
-        self, load: Callable[[ocp.CheckpointManager, int], Loaded], everywhere: bool
+        self, load: Callable[[ocp.CheckpointManager, int], Loaded], on_all: bool
     ) -> tuple[int, Loaded | None, list[tuple[int, str]]]:
         """Tries `load(reader, step)` on each saved step, newest first, until one succeeds.
 
         Args:
           load: reads what the caller needs of one step; any exception means the step is
             damaged, except `OtherModelError`, which is raised.
-          everywhere: a step counts only if it loaded on every process.
+          on_all: a step counts only if it loaded on every process.
 
         Returns:
           (step, what `load` returned, the newer steps that failed with why); (0, None, [])
@@ -176,7 +176,7 @@ class Checkpoints:
                     raise
                 except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
                     reason = _reason(e)
-                if _everywhere(not reason) if everywhere else not reason:
+                if everywhere(not reason) if on_all else not reason:
                     return step, loaded, failures
                 failures.append((step, reason or 'failed on another process'))
         if failures:
@@ -201,7 +201,7 @@ class Checkpoints:
                 f'{self.directory} is a file, not the folder of checkpoints; move it away, or '
                 'pass another --workdir'
             )
-        step, record, _ = self._newest_first(self._record, everywhere=False)
+        step, record, _ = self._newest_first(self._record, on_all=False)
         return step, record or {}
 
     def resume(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]]:
@@ -232,7 +232,7 @@ class Checkpoints:
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
             return reader.restore(step, args=args)['state'], record
 
-        step, loaded, failures = self._newest_first(restore, everywhere=True)
+        step, loaded, failures = self._newest_first(restore, on_all=True)
         if loaded is None:
             return 0, None, {}
         if failures:

@@ -223,6 +223,16 @@ class Metrics:
             self._file = None
 
 
+def read_results(workdir: str) -> dict[str, Any] | None:
+    """`<workdir>/results.json`, or None when there is none or it does not read."""
+    try:
+        with open(os.path.join(workdir, 'results.json')) as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) else None
+
+
 def summary_line(results: dict[str, Any]) -> str:
     """The run's last line: test accuracy, parameters, MACs, accuracy per million parameters."""
     return (
