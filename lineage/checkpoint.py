@@ -14,7 +14,8 @@ on the mesh as the train step expects.
 Faults. orbax writes each checkpoint into `<step>.orbax-checkpoint-tmp` and renames it to
 `<step>` once complete, so a process killed mid-write (kill -9, power) leaves at worst a tmp
 folder, which `latest_step` never lists and the next writer removes. A finished checkpoint that
-was damaged afterwards (truncated or missing files) fails to restore: `resume` then takes the
+was damaged afterwards (truncated or missing files, or bytes changed at the same size, which
+the crc32 of each array kept in the record finds) fails to restore: `resume` then takes the
 one before it, logs one line naming both, and moves the damaged one to `checkpoints_damaged/`
 (the step is trained and saved again). When no checkpoint restores, it says so in one line.
 `probe` finds an unwritable or full workdir before any training (lineage/workdir_probe.py);
@@ -27,6 +28,7 @@ import contextlib
 import json
 import os
 import shutil
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -80,6 +82,36 @@ def _reason(error: BaseException) -> str:
     text = ' '.join(str(error).split())
     text = text if len(text) <= 160 else text[:157] + '...'
     return f'{type(error).__name__}: {text}'
+
+
+def checksums(state: Any) -> dict[str, str]:
+    """The crc32 of each array's bytes in `state`, by its path in the tree.
+
+    Saved in each checkpoint's record and checked on restore: a checkpoint whose bytes changed
+    at the same size (a bit flip on disk) restores without error, but not to these values.
+    The arrays are replicated, so each process hashes its own copy.
+    """
+    sums = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        if isinstance(leaf, jax.Array):
+            leaf = leaf.addressable_data(0)
+        data = np.ascontiguousarray(np.asarray(leaf))
+        sums[jax.tree_util.keystr(path)] = f'{zlib.crc32(data.tobytes()):08x}'
+    return sums
+
+
+def _verify(state: Any, saved: dict[str, str] | None) -> None:
+    """Raises naming the first array whose checksum is not the saved one (none saved: passes)."""
+    if saved is None:  # written before checksums were kept
+        return
+    found = checksums(state)
+    for key in sorted(set(saved) | set(found)):
+        if saved.get(key) != found.get(key):
+            raise ValueError(
+                f'checksum mismatch in {key}: the bytes on disk changed since the save'
+            )
 
 
 def everywhere(ok: bool) -> bool:
@@ -230,7 +262,9 @@ class Checkpoints:
             if not os.path.exists(metadata):
                 raise FileNotFoundError(f'{metadata} is missing')
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-            return reader.restore(step, args=args)['state'], record
+            state = reader.restore(step, args=args)['state']
+            _verify(state, record.get('checksums'))
+            return state, record
 
         step, loaded, failures = self._newest_first(restore, on_all=True)
         if loaded is None:
@@ -300,6 +334,7 @@ class Checkpoints:
             'step': step,
             'elapsed_s': elapsed_s,
             'hosts': list(hosts),
+            'checksums': checksums(state),
         }
         self.manager.save(
             step,
