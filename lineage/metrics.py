@@ -167,8 +167,11 @@ class Metrics:
             return
         scalars = {k: float(v) for k, v in scalars.items()}
         self._writer.write_scalars(step, scalars)
-        self._file.write(json.dumps({'step': step, **scalars}) + '\n')
-        self._file.flush()
+        try:
+            self._file.write(json.dumps({'step': step, **scalars}) + '\n')
+            self._file.flush()
+        except OSError as e:  # a file object's error names no file: name it (a full disk)
+            raise OSError(e.errno, e.strerror, self.path) from e
 
     def timing(self, step: int) -> dict[str, float]:
         """images/s and ms/step since the last call (or `start_timer`); logs a progress line.

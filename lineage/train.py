@@ -23,7 +23,16 @@ import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, init_from, optim, parallel, train_step, workdir_lock
+from lineage import (
+    checkpoint,
+    counting,
+    disk_full,
+    init_from,
+    optim,
+    parallel,
+    train_step,
+    workdir_lock,
+)
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, host_info, library_versions, read_results
@@ -194,7 +203,8 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         pretrained = init_from.read(config.init_from, name, options)
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
     ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
-    with workdir_lock.hold(workdir):  # a second run on this workdir: one line, now
+    # A second run on this workdir: one line, now; a disk that fills up: one line, at once.
+    with workdir_lock.hold(workdir), disk_full.reported(workdir):
         # The latest checkpoint that restores: a damaged later one is named and set aside.
         start_step, state, record = ckpt.resume(state_def.abstract)
         if start_step == total and (results := _finished(workdir, total)) is not None:
@@ -295,8 +305,10 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
                 if final is None:
                     return _stopped(total, preemption.signum)
             finally:
-                ckpt.close()
-                metrics.close()
+                try:
+                    ckpt.close()
+                finally:  # the writers close even when the checkpoint's write failed
+                    metrics.close()
         # An epoch is `steps_per_epoch` batches, or the whole split when one batch is larger
         # (the digits then wrap into the next epoch).
         images_per_epoch = min(plan.steps_per_epoch * plan.global_batch, dataset.num_train)
