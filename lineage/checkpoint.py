@@ -25,9 +25,13 @@ SIGTERM handling is lineage/preemption.py.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import logging as std_logging
 import os
 import shutil
+import sys
+import types
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -112,6 +116,39 @@ def _verify(state: Any, saved: dict[str, str] | None) -> None:
             raise ValueError(
                 f'checksum mismatch in {key}: the bytes on disk changed since the save'
             )
+
+
+class _PendingTasks(std_logging.Filter):
+    """asyncio's report of a task destroyed while pending: one per abandoned read."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return 'Task was destroyed but it is pending' not in record.getMessage()
+
+
+def _drop_abandoned_reads() -> None:
+    """Collects, quietly, the reads a failed restore left in flight.
+
+    When one array of a damaged checkpoint fails to read, orbax's restore raises while the
+    other reads are pending, and closes its event loop without cancelling them
+    (orbax.checkpoint._src.asyncio_utils._run_sync_via_new_loop). Each, when collected, reports
+    "Exception ignored in: <coroutine ...>" with a traceback, and asyncio may log "Task was
+    destroyed but it is pending!": hundreds of lines around the one that names the damage.
+    They are collected here, with exactly those reports silenced.
+    """
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.object, types.CoroutineType):
+            hook(unraisable)
+
+    pending = _PendingTasks()
+    std_logging.getLogger('asyncio').addFilter(pending)
+    sys.unraisablehook = quiet
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        std_logging.getLogger('asyncio').removeFilter(pending)
 
 
 def everywhere(ok: bool) -> bool:
@@ -208,6 +245,8 @@ class Checkpoints:
                     raise
                 except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
                     reason = _reason(e)
+                if reason:  # the failure (and its traceback's frames) released: collect now
+                    _drop_abandoned_reads()
                 if everywhere(not reason) if on_all else not reason:
                     return step, loaded, failures
                 failures.append((step, reason or 'failed on another process'))
