@@ -32,7 +32,6 @@ import os
 import shutil
 import sys
 import types
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +41,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
+from lineage import array_checksums
 from lineage.workdir_probe import MIN_FREE_BYTES, probe_workdir
 
 DAMAGED_DIR = 'checkpoints_damaged'
@@ -86,36 +86,6 @@ def _reason(error: BaseException) -> str:
     text = ' '.join(str(error).split())
     text = text if len(text) <= 160 else text[:157] + '...'
     return f'{type(error).__name__}: {text}'
-
-
-def checksums(state: Any) -> dict[str, str]:
-    """The crc32 of each array's bytes in `state`, by its path in the tree.
-
-    Saved in each checkpoint's record and checked on restore: a checkpoint whose bytes changed
-    at the same size (a bit flip on disk) restores without error, but not to these values.
-    The arrays are replicated, so each process hashes its own copy.
-    """
-    sums = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        if isinstance(leaf, jax.Array):
-            leaf = leaf.addressable_data(0)
-        data = np.ascontiguousarray(np.asarray(leaf))
-        sums[jax.tree_util.keystr(path)] = f'{zlib.crc32(data.tobytes()):08x}'
-    return sums
-
-
-def _verify(state: Any, saved: dict[str, str] | None) -> None:
-    """Raises naming the first array whose checksum is not the saved one (none saved: passes)."""
-    if saved is None:  # written before checksums were kept
-        return
-    found = checksums(state)
-    for key in sorted(set(saved) | set(found)):
-        if saved.get(key) != found.get(key):
-            raise ValueError(
-                f'checksum mismatch in {key}: the bytes on disk changed since the save'
-            )
 
 
 class _PendingTasks(std_logging.Filter):
@@ -302,7 +272,7 @@ class Checkpoints:
                 raise FileNotFoundError(f'{metadata} is missing')
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
             state = reader.restore(step, args=args)['state']
-            _verify(state, record.get('checksums'))
+            array_checksums.verify(state, record.get('checksums'))
             return state, record
 
         step, loaded, failures = self._newest_first(restore, on_all=True)
@@ -373,7 +343,7 @@ class Checkpoints:
             'step': step,
             'elapsed_s': elapsed_s,
             'hosts': list(hosts),
-            'checksums': checksums(state),
+            'checksums': array_checksums.of(state),
         }
         self.manager.save(
             step,
