@@ -39,7 +39,10 @@ class Preemption:
         return self.signum is not None
 
     def asked(self) -> bool:
-        """Whether this process got the signal: polled where all processes need not agree."""
+        """Whether a stop was asked for, polled outside the step loop (the final evaluation).
+
+        Always False across processes: there every host stops only at a step `reached` agreed.
+        """
         return not self._multi and self.requested
 
     def _handler(self, signum, frame):
