@@ -14,7 +14,8 @@ on the mesh as the train step expects.
 Faults. orbax writes each checkpoint into `<step>.orbax-checkpoint-tmp` and renames it to
 `<step>` once complete, so a process killed mid-write (kill -9, power) leaves at worst a tmp
 folder, which `latest_step` never lists and the next writer removes. A finished checkpoint that
-was damaged afterwards (truncated or missing files) fails to restore: `resume` then takes the
+was damaged afterwards (truncated or missing files, or bytes changed at the same size, which
+the crc32 of each array kept in the record finds) fails to restore: `resume` then takes the
 one before it, logs one line naming both, and moves the damaged one to `checkpoints_damaged/`
 (the step is trained and saved again). When no checkpoint restores, it says so in one line.
 `probe` finds an unwritable or full workdir before any training (lineage/workdir_probe.py);
@@ -24,9 +25,13 @@ SIGTERM handling is lineage/preemption.py.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import logging as std_logging
 import os
 import shutil
+import sys
+import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -36,14 +41,19 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
+from lineage import array_checksums
 from lineage.workdir_probe import MIN_FREE_BYTES, probe_workdir
 
 DAMAGED_DIR = 'checkpoints_damaged'
 Loaded = TypeVar('Loaded')
 
 
-def _plain(value: Any) -> Any:
-    """The JSON form of `value`, so a fingerprint compares equal after a save and a load."""
+def json_form(value: Any) -> Any:
+    """The JSON form of `value`, so a fingerprint compares equal after a save and a load.
+
+    A config holds tuples where the saved JSON holds lists: every comparison of a config with
+    a saved fingerprint (here, and `lineage.init_from`) compares the JSON forms of both.
+    """
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
@@ -78,7 +88,40 @@ def _reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text}'
 
 
-def _everywhere(ok: bool) -> bool:
+class _PendingTasks(std_logging.Filter):
+    """asyncio's report of a task destroyed while pending: one per abandoned read."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return 'Task was destroyed but it is pending' not in record.getMessage()
+
+
+def _drop_abandoned_reads() -> None:
+    """Collects, quietly, the reads a failed restore left in flight.
+
+    When one array of a damaged checkpoint fails to read, orbax's restore raises while the
+    other reads are pending, and closes its event loop without cancelling them
+    (orbax.checkpoint._src.asyncio_utils._run_sync_via_new_loop). Each, when collected, reports
+    "Exception ignored in: <coroutine ...>" with a traceback, and asyncio may log "Task was
+    destroyed but it is pending!": hundreds of lines around the one that names the damage.
+    They are collected here, with exactly those reports silenced.
+    """
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.object, types.CoroutineType):
+            hook(unraisable)
+
+    pending = _PendingTasks()
+    std_logging.getLogger('asyncio').addFilter(pending)
+    sys.unraisablehook = quiet
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        std_logging.getLogger('asyncio').removeFilter(pending)
+
+
+def everywhere(ok: bool) -> bool:
     """Whether `ok` holds on every process (one all-gather when there are several)."""
     if jax.process_count() == 1:
         return ok
@@ -98,7 +141,7 @@ class Checkpoints:
     def __init__(self, workdir: str, fingerprint: dict[str, Any], keep: int):
         self.workdir = workdir
         self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints'))
-        self.fingerprint = _plain(fingerprint)
+        self.fingerprint = json_form(fingerprint)
         self.keep = keep
         self._manager: ocp.CheckpointManager | None = None
         self.saved_step: int | None = None
@@ -146,14 +189,14 @@ class Checkpoints:
         )
 
     def _newest_first(
-        self, load: Callable[[ocp.CheckpointManager, int], Loaded], everywhere: bool
+        self, load: Callable[[ocp.CheckpointManager, int], Loaded], on_all: bool
     ) -> tuple[int, Loaded | None, list[tuple[int, str]]]:
         """Tries `load(reader, step)` on each saved step, newest first, until one succeeds.
 
         Args:
           load: reads what the caller needs of one step; any exception means the step is
             damaged, except `OtherModelError`, which is raised.
-          everywhere: a step counts only if it loaded on every process.
+          on_all: a step counts only if it loaded on every process.
 
         Returns:
           (step, what `load` returned, the newer steps that failed with why); (0, None, [])
@@ -172,7 +215,9 @@ class Checkpoints:
                     raise
                 except Exception as e:  # noqa: BLE001 (any failure to read means: damaged)
                     reason = _reason(e)
-                if _everywhere(not reason) if everywhere else not reason:
+                if reason:  # the failure (and its traceback's frames) released: collect now
+                    _drop_abandoned_reads()
+                if everywhere(not reason) if on_all else not reason:
                     return step, loaded, failures
                 failures.append((step, reason or 'failed on another process'))
         if failures:
@@ -197,7 +242,7 @@ class Checkpoints:
                 f'{self.directory} is a file, not the folder of checkpoints; move it away, or '
                 'pass another --workdir'
             )
-        step, record, _ = self._newest_first(self._record, everywhere=False)
+        step, record, _ = self._newest_first(self._record, on_all=False)
         return step, record or {}
 
     def resume(self, abstract_state: Any) -> tuple[int, Any, dict[str, Any]]:
@@ -226,9 +271,11 @@ class Checkpoints:
             if not os.path.exists(metadata):
                 raise FileNotFoundError(f'{metadata} is missing')
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-            return reader.restore(step, args=args)['state'], record
+            state = reader.restore(step, args=args)['state']
+            array_checksums.verify(state, record.get('checksums'))
+            return state, record
 
-        step, loaded, failures = self._newest_first(restore, everywhere=True)
+        step, loaded, failures = self._newest_first(restore, on_all=True)
         if loaded is None:
             return 0, None, {}
         if failures:
@@ -296,6 +343,7 @@ class Checkpoints:
             'step': step,
             'elapsed_s': elapsed_s,
             'hosts': list(hosts),
+            'checksums': array_checksums.of(state),
         }
         self.manager.save(
             step,

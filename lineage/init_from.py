@@ -21,6 +21,7 @@ from absl import logging
 from flax import nnx
 from jax.sharding import NamedSharding
 
+from lineage.checkpoint import json_form
 from lineage.weights import saved_model
 
 Path = tuple[Any, ...]
@@ -75,7 +76,8 @@ def read(directory: str, name: str, options: dict[str, Any]) -> dict[Path, np.nd
             f'--config.init_from={directory} holds neither imported weights (model.json) nor a '
             'run (checkpoints/); pass the output of lineage.import_weights or a workdir'
         )
-    theirs = found.get('options', {})
+    # Both as JSON: the config's tuples are the saved lists.
+    theirs, options = json_form(found.get('options', {})), json_form(options)
     differences = [] if found.get('model') == name else [f'model {found.get("model")!r}']
     keys = (set(theirs) & set(options)) | {'convention'}
     differences += [

@@ -43,7 +43,7 @@ import jax  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import ConfigDict, config_flags  # noqa: E402
 
-from lineage import compilation_cache, metrics, parallel, plan, train  # noqa: E402
+from lineage import compilation_cache, disk_full, metrics, parallel, plan, train  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
@@ -144,9 +144,11 @@ def parse_flags(argv: list[str]) -> list[str]:
 class _QuietLibraries(std_logging.Filter):
     """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings.
 
-    Also drops the two warnings every read-only manager gives ('Given directory is read
-    only'): that is how checkpoints are inspected before a run writes, not a fault; and JAX's
-    INFO line on every CPU or GPU run that it found no TPU (libtpu).
+    Also drops its save threads' errors and tracebacks when the disk is full (the run ends on
+    one line that says so, lineage/disk_full.py); the two warnings every read-only manager
+    gives ('Given directory is read only'): that is how checkpoints are inspected before a run
+    writes, not a fault; and JAX's INFO line on every CPU or GPU run that it found no TPU
+    (libtpu).
     """
 
     def filter(self, record: std_logging.LogRecord) -> bool:
@@ -155,6 +157,10 @@ class _QuietLibraries(std_logging.Filter):
         if f'{os.sep}orbax{os.sep}' not in record.pathname:
             return True
         message = record.getMessage()
+        if disk_full.NO_SPACE in message or (
+            record.exc_info and disk_full.causes(record.exc_info[1])
+        ):
+            return False  # its save threads' tracebacks: the run's one line reports a full disk
         return record.levelno >= std_logging.WARNING and not (
             'read only' in message or 'read_only=True' in message
         )

@@ -57,6 +57,21 @@ def host_info() -> dict[str, Any]:
     return {'cpu': cpu, 'cores': cores}
 
 
+def _record(line: bytes) -> dict[str, Any] | None:
+    """One line of metrics.jsonl as a dict with an integer `step`; None if it is damaged.
+
+    A line cut short (kill -9 or a full disk mid-write) or garbled does not parse; a blank
+    line counts as damaged too, so the file is rewritten without it.
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for garbled bytes
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get('step'), int):
+        return None
+    return record
+
+
 class Metrics:
     """Writers for one run; a no-op on processes other than 0.
 
@@ -98,16 +113,32 @@ class Metrics:
         self._truncate_events(start_step)
         if not os.path.exists(self.path):
             return
-        with open(self.path) as f:
-            lines = [line for line in f if line.strip()]
-        parsed = ((line, json.loads(line)) for line in lines)
-        kept = [(line, r) for line, r in parsed if r['step'] <= start_step]
+        with open(self.path, 'rb') as f:
+            lines = f.read().splitlines(keepends=True)
+        kept, damaged = [], []
+        for number, line in enumerate(lines, 1):
+            record = _record(line)
+            if record is None:
+                damaged.append(number)
+            elif record['step'] <= start_step:
+                kept.append((line.rstrip(b'\n') + b'\n', record))
+        if damaged:
+            logging.warning(
+                '%s: dropped %d damaged line%s (line%s %s), as a run killed mid-write leaves them',
+                self.path,
+                len(damaged),
+                '' if len(damaged) == 1 else 's',
+                '' if len(damaged) == 1 else 's',
+                ', '.join(map(str, damaged[:5])) + (', ...' if len(damaged) > 5 else ''),
+            )
         self.logged = {(r['step'], key) for _, r in kept for key in r}
         # A resumed run's images/s is the median over all of its intervals, not this process's.
         self.throughput = [r['images_per_sec'] for _, r in kept if 'images_per_sec' in r]
-        if len(kept) != len(lines):
-            with open(self.path, 'w') as f:
+        if [line for line, _ in kept] != lines:
+            # Written aside and renamed: a kill or a full disk mid-rewrite leaves the old file.
+            with open(self.path + '.tmp', 'wb') as f:
                 f.writelines(line for line, _ in kept)
+            os.replace(self.path + '.tmp', self.path)
 
     def _truncate_events(self, start_step: int) -> None:
         """Drops TensorBoard events past `start_step`: trained again, they would show twice."""
@@ -136,8 +167,11 @@ class Metrics:
             return
         scalars = {k: float(v) for k, v in scalars.items()}
         self._writer.write_scalars(step, scalars)
-        self._file.write(json.dumps({'step': step, **scalars}) + '\n')
-        self._file.flush()
+        try:
+            self._file.write(json.dumps({'step': step, **scalars}) + '\n')
+            self._file.flush()
+        except OSError as e:  # a file object's error names no file: name it (a full disk)
+            raise OSError(e.errno, e.strerror, self.path) from e
 
     def timing(self, step: int) -> dict[str, float]:
         """images/s and ms/step since the last call (or `start_timer`); logs a progress line.
@@ -190,6 +224,16 @@ class Metrics:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def read_results(workdir: str) -> dict[str, Any] | None:
+    """`<workdir>/results.json`, or None when there is none or it does not read."""
+    try:
+        with open(os.path.join(workdir, 'results.json')) as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return results if isinstance(results, dict) else None
 
 
 def summary_line(results: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ A TPU VM gets SIGTERM before it goes away; a user at a terminal presses Ctrl-C. 
 `Preemption` turns either signal into a flag the loop polls between steps; across processes,
 JAX's preemption sync point (`multihost_utils.reached_preemption_sync_point`) makes every host
 stop at the same step. The loop then saves a checkpoint and returns (lineage/train.py), and the
-command exits with 128 + the signal number (lineage/main.py).
+command exits with 128 + the signal number (lineage/main.py). The handler holds from the first
+step to results.json: a signal after the last step lets the final checkpoint finish, abandons
+the final evaluation, and the run stops the same way (the rerun evaluates).
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ class Preemption:
     @property
     def requested(self) -> bool:
         return self.signum is not None
+
+    def asked(self) -> bool:
+        """Whether a stop was asked for, polled outside the step loop (the final evaluation).
+
+        Always False across processes: there every host stops only at a step `reached` agreed.
+        """
+        return not self._multi and self.requested
 
     def _handler(self, signum, frame):
         del frame

@@ -16,16 +16,26 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 from absl import logging
 
-from lineage import checkpoint, counting, init_from, optim, parallel, train_step, workdir_lock
+from lineage import (
+    checkpoint,
+    counting,
+    disk_full,
+    init_from,
+    optim,
+    parallel,
+    train_step,
+    workdir_lock,
+)
 from lineage.blocks import conv_forms
 from lineage.data import build_dataset
-from lineage.metrics import Metrics, host_info, library_versions
+from lineage.metrics import Metrics, host_info, library_versions, read_results
 from lineage.plan import check_fields, make_plan, model_options
 from lineage.preemption import Preemption
 
@@ -35,8 +45,13 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def evaluate(
-    eval_step: Any, model_state: Any, dataset: Any, batch_size: int, mesh: Any
-) -> dict[str, float]:
+    eval_step: Any,
+    model_state: Any,
+    dataset: Any,
+    batch_size: int,
+    mesh: Any,
+    stop: Callable[[], bool] | None = None,
+) -> dict[str, float] | None:
     """Top-1 (and top-5) accuracy and mean loss over the whole eval split, each example once.
 
     Args:
@@ -45,10 +60,14 @@ def evaluate(
       dataset: the `Dataset`.
       batch_size: per-process eval batch (divisible by the local devices).
       mesh: the device mesh.
+      stop: polled before each batch (one process only); when it turns true the evaluation
+        is abandoned and None returned, so a SIGTERM is not held up by a long eval split.
     """
     replicated = parallel.replicated(mesh)
     totals = train_step.eval_totals(dataset.num_classes, replicated)
     for local in dataset.eval_batches(batch_size):
+        if stop is not None and stop():
+            return None
         totals = eval_step(
             model_state, parallel.global_batch(local, parallel.batch_sharded(mesh)), totals
         )
@@ -88,6 +107,37 @@ def _check_finite(
                 + rerun
             )
     return fetched
+
+
+def _fingerprint(config: Any, dataset: Any) -> dict[str, Any]:
+    """What the train state depends on: a checkpoint written under another is refused."""
+    name, options = model_options(config)
+    return {
+        'model': name,
+        'options': options,
+        'num_classes': dataset.num_classes,
+        'image_shape': list(dataset.image_shape),
+        # The data set by what it holds, not where it lies: a run resumes with its data moved.
+        'data': {'name': config.dataset.name, 'train': dataset.num_train, 'eval': dataset.num_eval},
+        'optimizer': optim.state_fields(config),
+        # The state holds the parameter average only where this is set: only such a run resumes.
+        'ema_decay': config.get('ema_decay') or None,
+    }
+
+
+def _finished(workdir: str, total: int) -> dict[str, Any] | None:
+    """The results.json of a run that finished its `total` steps, or None (on every process).
+
+    A run stopped after its last step, before its final evaluation, has none: it evaluates.
+    """
+    results = read_results(workdir)
+    done = results is not None and results.get('train_steps') == total
+    return results if checkpoint.everywhere(done) else None
+
+
+def _stopped(step: int, signum: int | None) -> dict[str, Any]:
+    logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
+    return {'preempted': True, 'step': step, 'signal': signum}
 
 
 def train_and_evaluate(config: Any, workdir: str) -> dict:
@@ -140,18 +190,7 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
             '(e.g. in_channels) against --config.dataset'
         ) from None
     params = counting.param_count(state_def.model)
-    fingerprint = {
-        'model': name,
-        'options': options,
-        'num_classes': dataset.num_classes,
-        'image_shape': list(dataset.image_shape),
-        # The data set by what it holds, not where it lies: a run resumes with its data moved.
-        'data': {'name': config.dataset.name, 'train': dataset.num_train, 'eval': dataset.num_eval},
-        'optimizer': optim.state_fields(config),
-        # The state holds the parameter average only where this is set: only such a run resumes.
-        'ema_decay': config.get('ema_decay') or None,
-    }
-    ckpt = checkpoint.Checkpoints(workdir, fingerprint, config.keep_checkpoints)
+    ckpt = checkpoint.Checkpoints(workdir, _fingerprint(config, dataset), config.keep_checkpoints)
     start_step, record = ckpt.check()
     total = plan.total_steps
     if start_step > total:
@@ -164,9 +203,15 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         pretrained = init_from.read(config.init_from, name, options)
     # -- nothing above writes to the workdir; from here on it is ours ---------------------
     ckpt.probe(state_def.abstract)  # unwritable or full: one line now, not a crash mid-run
-    with workdir_lock.hold(workdir):  # a second run on this workdir: one line, now
+    # A second run on this workdir: one line, now; a disk that fills up: one line, at once.
+    with workdir_lock.hold(workdir), disk_full.reported(workdir):
         # The latest checkpoint that restores: a damaged later one is named and set aside.
         start_step, state, record = ckpt.resume(state_def.abstract)
+        if start_step == total and (results := _finished(workdir, total)) is not None:
+            logging.info(
+                '%s finished at step %d already; results.json left as it was', workdir, total
+            )
+            return results
         if start_step:
             logging.info('resumed from step %d of %d in %s', start_step, total, workdir)
         else:
@@ -201,10 +246,12 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         def elapsed() -> float:
             return elapsed_before + time.perf_counter() - started
 
-        def run_eval(step: int) -> dict[str, float]:
+        def run_eval(step: int, stop: Callable[[], bool] | None = None) -> dict[str, float] | None:
             result = evaluate(
-                eval_step, train_step.eval_part(state), dataset, plan.process_batch, mesh
+                eval_step, train_step.eval_part(state), dataset, plan.process_batch, mesh, stop
             )
+            if result is None:
+                return None
             scalars = {f'eval_{k}': v for k, v in result.items() if k != 'correct'}
             if (step, 'eval_top1') not in metrics.logged:  # a finished run rerun: logged already
                 metrics.write(step, scalars)
@@ -215,8 +262,10 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
         pending: list[tuple[int, dict[str, Any]]] = []
         compile_s = None
         step = start_step
-        try:
-            with Preemption() as preemption:
+        # The handler holds from the first step to results.json: a SIGTERM in the last moments
+        # (final checkpoint, final evaluation) still leaves the final checkpoint whole.
+        with Preemption() as preemption:
+            try:
                 while step < total:
                     batch = parallel.global_batch(next(batches), sharding)
                     state, step_metrics = run_step(state, batch)
@@ -249,13 +298,17 @@ def _train_and_evaluate(config: Any, workdir: str) -> dict:
                         run_eval(step)
                         metrics.start_timer(step)
                     if stop and step < total:
-                        logging.info('stopped at step %d (checkpoint saved); rerun to resume', step)
-                        return {'preempted': True, 'step': step, 'signal': preemption.signum}
-            final = run_eval(total)
-        finally:
-            ckpt.close()
-            metrics.close()
-
+                        return _stopped(step, preemption.signum)
+                # Asked to stop after the last step: the final checkpoint is kept (waited for
+                # below) and the rerun evaluates.
+                final = None if preemption.requested else run_eval(total, preemption.asked)
+                if final is None:
+                    return _stopped(total, preemption.signum)
+            finally:
+                try:
+                    ckpt.close()
+                finally:  # the writers close even when the checkpoint's write failed
+                    metrics.close()
         # An epoch is `steps_per_epoch` batches, or the whole split when one batch is larger
         # (the digits then wrap into the next epoch).
         images_per_epoch = min(plan.steps_per_epoch * plan.global_batch, dataset.num_train)

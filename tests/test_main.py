@@ -80,11 +80,11 @@ def test_run_then_rerun_then_other_model(tmp_path):
     assert f'({results["correct"]}/360) | params 1,334 | MACs 0.1M | ' in last
     assert results['params'] == 1334 and results['train_steps'] == 3
 
-    # The same command again finds the finished checkpoint: no training, same result.
+    # The same command again finds the finished run: no training, results.json as it was.
     again = run(*TINY, f'--workdir={workdir}')
     assert again.returncode == 0, again.stderr[-2000:]
-    assert again.stdout.strip().splitlines()[-1].split(' | ')[:3] == last.split(' | ')[:3]
-    assert 'resumed from step 3 of 3' in again.stderr
+    assert again.stdout.strip().splitlines()[-1] == last
+    assert f'{workdir} finished at step 3 already; results.json left as it was' in again.stderr
     with open(workdir / 'metrics.jsonl') as f:
         records = [json.loads(line) for line in f]
     assert [r['step'] for r in records if 'eval_top1' in r] == [3]  # not logged twice
