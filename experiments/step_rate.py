@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -89,13 +89,17 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
     return rates
 
 
-def time_points_apart(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
+def time_points_apart(
+    points: Sequence[sweeps.Point], steps: int, cores: Collection[int] | None = None
+) -> dict[str, float]:
     """`time_points` in a child process, as the sweep runner needs it: the jax that times the
     steps holds the accelerator (a TPU's lock, most of a GPU's memory) until its process exits,
-    and the points the runner starts next train on that accelerator. A child that dies raises
+    and the points the runner starts next train on that accelerator. The child runs on `cores`
+    (None: this process's), a point's share under `run_sweep --jobs`. A child that dies raises
     `concurrent.futures.process.BrokenProcessPool`."""
     spawn = multiprocessing.get_context('spawn')
-    with futures.ProcessPoolExecutor(1, mp_context=spawn) as child:
+    pin = {'initializer': os.sched_setaffinity, 'initargs': (0, cores)} if cores else {}
+    with futures.ProcessPoolExecutor(1, mp_context=spawn, **pin) as child:
         return child.submit(_time_points_logged, list(points), steps).result()
 
 
