@@ -78,7 +78,17 @@ CARRIED_DIR = os.path.join(RESULTS_DIR, 'carried')
 STOPPED = 143  # the shell's status for a process ended by SIGTERM
 RUNNER_LOCK = '.run_sweep.lock'  # in the budget's root: one runner at a time there
 # The environment that `--commands` writes into each line: what changes how a point runs.
-ENVIRONMENT = ('JAX_', 'XLA_', 'TF_', 'TFDS_', 'KERAS_', 'OMP_')
+ENVIRONMENT = (
+    'JAX_',
+    'XLA_',
+    'LIBTPU_',
+    'TPU_',
+    'TF_CPP_',
+    'TF_ENABLE_',
+    'TFDS_',
+    'KERAS_',
+    'OMP_',
+)
 POLL_S = 0.2  # how often the runner looks at its running points
 STATUSES = ('done', 'skipped', 'busy', 'failed', 'stopped', 'deferred')
 
@@ -312,7 +322,7 @@ def main(argv: list[str]) -> None:
     except ValueError as e:
         sys.exit(f'error: {e}')
     tag, top = sweeps.budget_tag(epochs), flags.FLAGS.root or sweeps.default_root(name)
-    root = os.path.join(top, tag)
+    root = os.path.join(top, tag) if tag else top
     if problem := _root_problem(root):
         sys.exit(f'error: --root={top}: {problem}; pass a directory this user can write')
     committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)

@@ -168,7 +168,7 @@ def collect_sweep(
     for point, holder in live.items():
         print(f'  {point}: running ({holder}), skipped; collect it once it stops')
     for member in sweeps.members(name):
-        destination = os.path.join(results_dir, member, tag)
+        destination = os.path.normpath(os.path.join(results_dir, member, tag))
         mine = sweeps.with_budget(member, sweeps.sweep_points(member, seeds), epochs)
         try:
             copied = collect(mine, root, destination, skip=live)
