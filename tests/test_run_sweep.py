@@ -4,11 +4,8 @@ SIGTERM stops it with the running point checkpointed, finished points are collec
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import pytest
 
@@ -259,54 +256,3 @@ def test_cli_unknown_sweep_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
     assert list(tmp_path.iterdir()) == []
-
-
-# Point a-s0 checkpoints on SIGTERM and, started again, resumes from that checkpoint; others
-# finish at once.
-CHECKPOINTING_CHILD = textwrap.dedent("""
-    import json, os, signal, sys, time
-    workdir = sys.argv[1]
-    os.makedirs(workdir, exist_ok=True)
-    checkpoint = os.path.join(workdir, 'checkpoint')
-    if os.path.exists(checkpoint) or not workdir.endswith('a-s0'):
-        resumed = open(checkpoint).read() if os.path.exists(checkpoint) else None
-        with open(os.path.join(workdir, 'results.json'), 'w') as f:
-            json.dump({'resumed_from': resumed}, f)
-        sys.exit(0)
-    def stop(signum, frame):
-        open(checkpoint, 'w').write('step 7')
-        sys.exit(0)
-    signal.signal(signal.SIGTERM, stop)
-    open(os.path.join(workdir, 'started'), 'w').close()
-    time.sleep(120)
-    sys.exit(5)
-""")
-RUNNER = textwrap.dedent("""
-    import sys
-    from experiments import run_sweep, sweep_plan, sweeps
-    from experiments.sweeps import Point
-    run_sweep.point_command = lambda point, workdir, extra=(): [
-        sys.executable, '-c', sys.argv[2], workdir]
-    points = [Point('a-s0', 'c.py', {}), Point('b-s0', 'c.py', {})]
-    print(' '.join(o.status for o in run_sweep.run_sweep(points, sys.argv[1])))
-""")
-
-
-def test_sigterm_checkpoints_the_running_point_and_the_next_start_resumes_it(tmp_path):
-    runner = [sys.executable, '-c', RUNNER, str(tmp_path), CHECKPOINTING_CHILD]
-    process = subprocess.Popen(runner, stdout=subprocess.PIPE, text=True)
-    started = tmp_path / 'a-s0' / 'started'
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert process.poll() is None and time.monotonic() < deadline, 'the point never started'
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)  # to the runner only: it forwards it to the point
-    out, _ = process.communicate(timeout=60)
-    assert out.split() == ['stopped']
-    assert (tmp_path / 'a-s0' / 'checkpoint').read_text() == 'step 7'
-    assert not (tmp_path / 'a-s0' / 'results.json').exists()
-    assert not (tmp_path / 'b-s0').exists(), 'no new point starts after SIGTERM'
-    again = subprocess.run(runner, capture_output=True, text=True, check=True, timeout=60)
-    assert again.stdout.split() == ['done', 'done']
-    resumed = json.loads((tmp_path / 'a-s0' / 'results.json').read_text())
-    assert resumed == {'resumed_from': 'step 7'}

@@ -92,14 +92,15 @@ def test_two_digits_points_run_at_once_each_on_its_core_and_each_finishes(tmp_pa
     assert len(summaries) == 2
 
 
-# Points a-s0 and b-s0 checkpoint on SIGTERM (to the runner, or sent at the runner's death) and,
-# started again, resume; they write their pid and cores first. c-s0 finishes at once.
+# A point that checkpoints on SIGTERM (to the runner, or sent at the runner's death) and, started
+# again, resumes; it writes its pid and cores first. Once the test writes `quick` in the root,
+# new points finish at once.
 CHECKPOINTING_CHILD = textwrap.dedent("""
     import json, os, signal, sys, time
     workdir = sys.argv[1]
     os.makedirs(workdir, exist_ok=True)
     checkpoint = os.path.join(workdir, 'checkpoint')
-    if os.path.exists(checkpoint) or workdir.endswith('c-s0'):
+    if os.path.exists(checkpoint) or os.path.exists(os.path.join(workdir, '..', 'quick')):
         resumed = open(checkpoint).read() if os.path.exists(checkpoint) else None
         with open(os.path.join(workdir, 'results.json'), 'w') as f:
             json.dump({'resumed_from': resumed}, f)
@@ -121,19 +122,21 @@ RUNNER = textwrap.dedent("""
     run_sweep.point_command = lambda point, workdir, extra=(): [
         sys.executable, '-c', sys.argv[2], workdir]
     points = [Point(name, 'c.py', {}) for name in ('a-s0', 'b-s0', 'c-s0')]
-    outcomes = run_sweep.run_sweep(points, sys.argv[1], jobs=2)
+    outcomes = run_sweep.run_sweep(points, sys.argv[1], jobs=int(sys.argv[3]))
     print(' '.join(o.status for o in outcomes))
 """)
 
 
-def _start_runner(root):
-    runner = [sys.executable, '-c', RUNNER, str(root), CHECKPOINTING_CHILD]
+def _start_runner(root, jobs):
+    """The runner with `jobs`, once its first `jobs` points have started: (its command, its
+    process, {point: {'pid', 'cores'}})."""
+    runner = [sys.executable, '-c', RUNNER, str(root), CHECKPOINTING_CHILD, str(jobs)]
     process = subprocess.Popen(runner, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     started = {}
     deadline = time.monotonic() + 60
-    while len(started) < 2:
+    while len(started) < jobs:
         assert process.poll() is None and time.monotonic() < deadline, 'the points never started'
-        for name in ('a-s0', 'b-s0'):
+        for name in ('a-s0', 'b-s0')[:jobs]:
             if (root / name / 'started').exists():
                 started[name] = json.loads((root / name / 'started').read_text())
         time.sleep(0.05)
@@ -148,28 +151,32 @@ def _alive(pid):
         return False
 
 
-@two_cores
-def test_sigterm_checkpoints_every_running_point_and_the_next_start_resumes_them(tmp_path):
-    runner, process, started = _start_runner(tmp_path)
-    # Each point on a core of its own.
-    assert sorted(c for s in started.values() for c in s['cores']) == CORES[: len(CORES)]
-    assert not set(started['a-s0']['cores']) & set(started['b-s0']['cores'])
-    process.send_signal(signal.SIGTERM)  # to the runner only: it forwards it to both points
+@pytest.mark.parametrize('jobs', [1, pytest.param(2, marks=two_cores)])
+def test_sigterm_checkpoints_every_running_point_and_the_next_start_resumes_them(tmp_path, jobs):
+    runner, process, started = _start_runner(tmp_path, jobs)
+    running = ('a-s0', 'b-s0')[:jobs]
+    if jobs == 2:  # each point on cores of its own
+        assert not set(started['a-s0']['cores']) & set(started['b-s0']['cores'])
+    process.send_signal(signal.SIGTERM)  # to the runner only: it forwards it to every point
     out, _ = process.communicate(timeout=60)
-    assert process.returncode == 0 and out.split() == ['stopped', 'stopped']
-    for name in ('a-s0', 'b-s0'):
+    assert process.returncode == 0 and out.split() == ['stopped'] * jobs
+    for name in running:
         assert (tmp_path / name / 'checkpoint').read_text() == 'step 7'
-    assert not (tmp_path / 'c-s0').exists(), 'no new point starts after SIGTERM'
+        assert not (tmp_path / name / 'results.json').exists()
+    assert sorted(os.listdir(tmp_path)) == sorted([*running, *(f'{n}.log' for n in running)]), (
+        'no new point starts after SIGTERM'
+    )
+    (tmp_path / 'quick').write_text('')
     again = subprocess.run(runner, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert again.stdout.split() == ['done', 'done', 'done'], again.stderr[-2000:]
-    for name in ('a-s0', 'b-s0'):
+    for name in ('a-s0', 'b-s0', 'c-s0'):
         resumed = json.loads((tmp_path / name / 'results.json').read_text())
-        assert resumed == {'resumed_from': 'step 7'}
+        assert resumed == {'resumed_from': 'step 7' if name in running else None}
 
 
 @two_cores
 def test_the_runners_death_takes_its_points_each_with_a_checkpoint(tmp_path):
-    _, process, started = _start_runner(tmp_path)
+    _, process, started = _start_runner(tmp_path, 2)
     process.kill()  # kill -9: no handler runs in the runner
     process.wait(timeout=60)
     deadline = time.monotonic() + 30
