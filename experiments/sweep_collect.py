@@ -1,13 +1,15 @@
 """What a sweep leaves for committing: finished points' results, interrupted points' checkpoints.
 
 `collect` copies each finished point's results.json, metrics.jsonl and log (no checkpoints) into
-`experiments/results/<sweep>/<budget>/`; `carry` copies each interrupted point's latest
-checkpoint into `experiments/results/carried/<data set>/<budget>/`, and `resume_carried` puts it
-back into a fresh machine's runs root, where `lineage.main` resumes it. Both skip the points
-named in `skip`: the runner passes those whose workdir lock a live run holds
-(`lineage.workdir_lock.held_by`), which are neither finished nor interrupted yet: their
-checkpoints and logs are still being written.
-"""
+`experiments/results/<sweep>/<budget>/`, never over a file that differs, except to complete one
+that the run appended to after it was collected. `carry` copies each interrupted point's latest
+checkpoint (a few hundred KB for the ladder's models), metrics.jsonl and log into
+`experiments/results/carried/<data set>/<budget>/`, once however many sweeps share the point;
+`resume_carried` puts it back into the runs root of any machine whose root holds no checkpoint
+of the point, where `lineage.main` resumes it; once the point's results are collected, its
+carried files are removed. Both skip the points named in `skip`: the runner passes those whose
+workdir lock a live run holds (`lineage.workdir_lock.held_by`), which are neither finished nor
+interrupted yet: their checkpoints and logs are still being written."""
 
 from __future__ import annotations
 
