@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import statistics
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -50,9 +50,12 @@ def image_shape(dataset: Any) -> tuple[int, int, int]:
     return side, side, 3 if dataset.get('grayscale_to_rgb') else channels
 
 
-def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
+def step_images_per_sec(
+    config: Any, steps: int, warmup: int = 2, ready: Callable[[], Any] | None = None
+) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
-    untimed ones (and the first, which compiles)."""
+    untimed ones (and the first, which compiles); `ready`, if given, is called between them (a
+    barrier, so that processes timed side by side time the same seconds)."""
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
@@ -72,7 +75,10 @@ def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
             state, metrics = step(state, batch)
             return jax.block_until_ready(metrics)
 
-        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps)
+        protocol.time_steps(one_step, 1 + warmup, 0)
+        if ready is not None:
+            ready()
+        seconds, _ = protocol.time_steps(one_step, 0, steps)
     return plan.global_batch / statistics.median(seconds)
 
 
