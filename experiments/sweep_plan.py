@@ -242,7 +242,7 @@ def describe(
     if jobs > 1:
         total += (
             f'; {wall_hours([p.hours for p in left], jobs):.1f} h of wall clock at --jobs={jobs} '
-            f'(each point at its rate on {(host or host_info())["cores"]} cores)'
+            f'(each point at its rate on a share of {(host or host_info())["cores"]} core(s))'
         )
     lines.append(total)
     return '\n'.join(lines)
