@@ -57,10 +57,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent import futures
 from typing import IO
 
@@ -68,6 +67,7 @@ from absl import app, flags, logging
 
 from experiments import sweep_children, sweep_collect, sweep_plan, sweeps
 from experiments.sweep_collect import finished
+from experiments.sweep_commands import point_command, shell_commands
 from lineage import file_lock, workdir_lock
 from lineage.metrics import host_info
 
@@ -77,18 +77,6 @@ RESULTS_DIR = os.path.join('experiments', 'results')
 CARRIED_DIR = os.path.join(RESULTS_DIR, 'carried')
 STOPPED = 143  # the shell's status for a process ended by SIGTERM
 RUNNER_LOCK = '.run_sweep.lock'  # in the budget's root: one runner at a time there
-# The environment that `--commands` writes into each line: what changes how a point runs.
-ENVIRONMENT = (
-    'JAX_',
-    'XLA_',
-    'LIBTPU_',
-    'TPU_',
-    'TF_CPP_',
-    'TF_ENABLE_',
-    'TFDS_',
-    'KERAS_',
-    'OMP_',
-)
 POLL_S = 0.2  # how often the runner looks at its running points
 STATUSES = ('done', 'skipped', 'busy', 'failed', 'stopped', 'deferred')
 
@@ -104,36 +92,6 @@ class Outcome:
     returncode: int = 0
     log: str = ''
     seconds: float = 0.0
-
-
-def point_command(point: sweeps.Point, workdir: str, extra: Sequence[str] = ()) -> list[str]:
-    """The command line that runs `point` in `workdir` with this Python."""
-    return [sys.executable, '-m', 'lineage.main', *point.args(), *extra, f'--workdir={workdir}']
-
-
-def shell_commands(
-    points: Sequence[sweeps.Point],
-    root: str,
-    extra: Sequence[str] = (),
-    committed: Collection[str] = (),
-    environ: Mapping[str, str] = os.environ,
-) -> list[str]:
-    """One self-contained shell line per point left (neither finished under `root` nor in
-    `committed`): cd to this directory, the ENVIRONMENT variables set here, the point's
-    `point_command` with absolute paths, its output appended to its log as the runner does."""
-    root = os.path.abspath(root)
-    env = [f'{k}={shlex.quote(v)}' for k, v in sorted(environ.items()) if k.startswith(ENVIRONMENT)]
-    lines = []
-    for point in points:
-        workdir = os.path.join(root, point.name)
-        if point.name in committed or finished(workdir):
-            continue
-        command = shlex.join(point_command(point, workdir, extra))
-        lines.append(
-            f'cd {shlex.quote(os.getcwd())} && mkdir -p {shlex.quote(root)} && '
-            f'{" ".join([*env, command])} >> {shlex.quote(workdir + ".log")} 2>&1'
-        )
-    return lines
 
 
 def _not_to_start(
@@ -154,6 +112,26 @@ def _not_to_start(
     if not fits(point, tag):
         return Outcome(point.name, 'deferred')
     return None
+
+
+def _deferral(hours: float | None, needs_hours, clock) -> Callable[[sweeps.Point, str], bool]:
+    """`(point, tag) -> whether it fits` in what is left of `hours` from now (logging those that
+    do not): `run_sweep`'s --hours."""
+    started = clock()
+
+    def fits(point: sweeps.Point, tag: str) -> bool:
+        if hours is None:
+            return True
+        left = hours - (clock() - started) / 3600
+        needs = needs_hours(point) if needs_hours else 0.0
+        if needs > left:
+            logging.warning(
+                '%s: needs about %.2f h, %.2f h of --hours=%g left: deferred',
+                tag, needs, max(left, 0.0), hours,
+            )  # fmt: skip
+        return needs <= left
+
+    return fits
 
 
 def _ended(child, point: str, root: str, tag: str, seconds: float, asked: bool) -> Outcome:
@@ -209,20 +187,7 @@ def run_sweep(
     os.makedirs(root, exist_ok=True)
     outcomes: dict[int, Outcome] = {}
     running: dict[object, tuple] = {}
-    started_run = clock()
-
-    def fits(point, tag):
-        if hours is None:
-            return True
-        left = hours - (clock() - started_run) / 3600
-        needs = needs_hours(point) if needs_hours else 0.0
-        if needs > left:
-            logging.warning(
-                '%s: needs about %.2f h, %.2f h of --hours=%g left: deferred',
-                tag, needs, max(left, 0.0), hours,
-            )  # fmt: skip
-        return needs <= left
-
+    fits = _deferral(hours, needs_hours, clock)
     queue = list(enumerate(points))
     with sweep_children.Children() as children:
         while queue or running:
