@@ -22,7 +22,8 @@ root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps shar
 (`experiments.sweep_children`: the cores split evenly, XLA's and TensorFlow's thread pools sized
 to the share). `--commands` runs nothing: it prints one self-contained shell line per point left
 (cd, environment, the `lineage.main` command, its log), for `parallel -j N`, a SLURM array or one
-machine per point; `--collect` then gathers their results as it gathers the runner's.
+machine per point (`experiments.sweep_commands`); `--collect` then gathers their results as it
+gathers the runner's.
 
 Across sessions: a point whose `results.json` exists is skipped, and so is one whose results are
 committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them), so a
@@ -78,6 +79,7 @@ CARRIED_DIR = os.path.join(RESULTS_DIR, 'carried')
 STOPPED = 143  # the shell's status for a process ended by SIGTERM
 RUNNER_LOCK = '.run_sweep.lock'  # in the budget's root: one runner at a time there
 POLL_S = 0.2  # how often the runner looks at its running points
+WRITABLE = 'pass a directory this user can write'
 STATUSES = ('done', 'skipped', 'busy', 'failed', 'stopped', 'deferred')
 
 
@@ -289,7 +291,7 @@ def main(argv: list[str]) -> None:
     tag, top = sweeps.budget_tag(epochs), flags.FLAGS.root or sweeps.default_root(name)
     root = os.path.join(top, tag) if tag else top
     if problem := _root_problem(root):
-        sys.exit(f'error: --root={top}: {problem}; pass a directory this user can write')
+        sys.exit(f'error: --root={top}: {problem}; {WRITABLE}')
     committed = sweep_plan.committed(sweeps.members(name), RESULTS_DIR, tag)
     searched = [top, RESULTS_DIR]
     carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
@@ -319,7 +321,10 @@ def main(argv: list[str]) -> None:
     if flags.FLAGS.plan:
         print(sweep_plan.describe(name, points, root, searched, committed, timed, host, jobs))
         return
-    os.makedirs(root, exist_ok=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as e:  # what the permission bits do not say (a read-only or virtual file system)
+        sys.exit(f'error: --root={top}: cannot create {root} ({e.strerror}); {WRITABLE}')
     lock, holder = file_lock.try_lock(os.path.join(root, RUNNER_LOCK))
     if lock is None:
         sys.exit(

@@ -289,3 +289,15 @@ def test_cli_bad_flags_are_one_line(tmp_path, flag, message):
     assert result.returncode == 1
     assert result.stderr.strip() == message.format(**fill)
     assert sorted(os.listdir(tmp_path)) == ['file'] and file.read_text() == 'not a directory'
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc (Linux)')
+def test_cli_a_root_that_cannot_be_created_is_one_line():
+    # /proc takes no new directories, whatever the user's permissions (root's included).
+    result = _cli('--sweep=ladder_digits', '--root=/proc/lineage-runs')
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        'error: --root=/proc/lineage-runs: cannot create /proc/lineage-runs ('
+    )
+    assert result.stderr.strip().endswith('); pass a directory this user can write')
+    assert len(result.stderr.strip().splitlines()) == 1
