@@ -243,6 +243,8 @@ def test_a_second_runner_on_a_root_is_refused_naming_the_first(tmp_path):
         'for it, or stop it with SIGTERM (its points checkpoint)'
     )
     assert os.listdir(tmp_path) == [run_sweep.RUNNER_LOCK]
+    # The holder gone (kill -9 included: the kernel drops its flock), its file blocks nothing.
+    assert file_lock.held_by(str(tmp_path / run_sweep.RUNNER_LOCK)) is None
 
 
 def test_collect_leaves_the_points_a_live_run_holds(tmp_path, capsys):
