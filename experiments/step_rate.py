@@ -54,8 +54,7 @@ def step_images_per_sec(
     config: Any, steps: int, warmup: int = 2, ready: Callable[[], Any] | None = None
 ) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
-    untimed ones (and the first, which compiles); `ready`, if given, is called between them (a
-    barrier, so that processes timed side by side time the same seconds)."""
+    untimed ones (and the first, which compiles); `ready` as for `protocol.time_steps`."""
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
@@ -75,10 +74,7 @@ def step_images_per_sec(
             state, metrics = step(state, batch)
             return jax.block_until_ready(metrics)
 
-        protocol.time_steps(one_step, 1 + warmup, 0)
-        if ready is not None:
-            ready()
-        seconds, _ = protocol.time_steps(one_step, 0, steps)
+        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
     return plan.global_batch / statistics.median(seconds)
 
 
