@@ -23,7 +23,7 @@ import json
 import multiprocessing
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent import futures
 from typing import Any
 
@@ -50,9 +50,11 @@ def image_shape(dataset: Any) -> tuple[int, int, int]:
     return side, side, 3 if dataset.get('grayscale_to_rgb') else channels
 
 
-def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
+def step_images_per_sec(
+    config: Any, steps: int, warmup: int = 2, ready: Callable[[], Any] | None = None
+) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
-    untimed ones (and the first, which compiles)."""
+    untimed ones (and the first, which compiles); `ready` as for `protocol.time_steps`."""
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
     plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
@@ -72,7 +74,7 @@ def step_images_per_sec(config: Any, steps: int, warmup: int = 2) -> float:
             state, metrics = step(state, batch)
             return jax.block_until_ready(metrics)
 
-        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps)
+        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
     return plan.global_batch / statistics.median(seconds)
 
 
@@ -89,13 +91,17 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
     return rates
 
 
-def time_points_apart(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
+def time_points_apart(
+    points: Sequence[sweeps.Point], steps: int, cores: Collection[int] | None = None
+) -> dict[str, float]:
     """`time_points` in a child process, as the sweep runner needs it: the jax that times the
     steps holds the accelerator (a TPU's lock, most of a GPU's memory) until its process exits,
-    and the points the runner starts next train on that accelerator. A child that dies raises
+    and the points the runner starts next train on that accelerator. The child runs on `cores`
+    (None: this process's), a point's share under `run_sweep --jobs`. A child that dies raises
     `concurrent.futures.process.BrokenProcessPool`."""
     spawn = multiprocessing.get_context('spawn')
-    with futures.ProcessPoolExecutor(1, mp_context=spawn) as child:
+    pin = {'initializer': os.sched_setaffinity, 'initargs': (0, cores)} if cores else {}
+    with futures.ProcessPoolExecutor(1, mp_context=spawn, **pin) as child:
         return child.submit(_time_points_logged, list(points), steps).result()
 
 

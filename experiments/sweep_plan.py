@@ -157,11 +157,15 @@ def plan(
     directories: Sequence[str],
     committed: Collection[str] = (),
     timed: Mapping[str, float] | None = None,
+    host: Mapping[str, Any] | None = None,
 ) -> list[Left]:
     """The points of `points` neither named in `committed` nor with results.json under `root`, each
     with its estimate; `timed` maps a point's name without its seed to its step's images/s
-    (`experiments.step_rate`), which runs achieve `ACHIEVED_SHARE` of."""
-    rates, here = measured(directories), host_info()
+    (`experiments.step_rate`), which runs achieve `ACHIEVED_SHARE` of. `host` is the machine the
+    points will run on as `host_info` names it (default: this process's): with `run_sweep
+    --jobs`, this CPU and one point's share of its cores, so that a rate measured at that share
+    comes first."""
+    rates, here = measured(directories), dict(host or host_info())
     left = []
     for point in points:
         workdir = os.path.join(root, point.name)
@@ -202,9 +206,10 @@ def hours_left(
     directories: Sequence[str],
     committed: Collection[str] = (),
     timed: Mapping[str, float] | None = None,
+    host: Mapping[str, Any] | None = None,
 ) -> float:
     """`plan`'s hours for one point (0 when it is finished), from the runs measured by now."""
-    left = plan([point], root, directories, committed, timed)
+    left = plan([point], root, directories, committed, timed, host)
     return left[0].hours if left else 0.0
 
 
@@ -215,10 +220,12 @@ def describe(
     directories: Sequence[str],
     committed: Collection[str] = (),
     timed: Mapping[str, float] | None = None,
+    host: Mapping[str, Any] | None = None,
+    jobs: int = 1,
 ):
-    """The plan as text: one line per point left, then the total; `committed` and `timed` as for
-    `plan`."""
-    left = plan(points, root, directories, committed, timed)
+    """The plan as text: one line per point left, then the total; `committed`, `timed` and `host`
+    as for `plan`; with `jobs` > 1, also the wall hours of running them `jobs` at a time."""
+    left = plan(points, root, directories, committed, timed, host)
     in_results = sum(p.name in committed for p in points)
     lines = [
         f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished '
@@ -231,8 +238,23 @@ def describe(
             f'  {p.point:<32} {where:<22} {p.images / 1e6:6.2f}M images at {p.images_per_sec:6.0f}'
             f' img/s ({p.source}): {p.hours:5.2f} h'
         )
-    lines.append(f'total: {sum(p.hours for p in left):.1f} h for {len(left)} points')
+    total = f'total: {sum(p.hours for p in left):.1f} h for {len(left)} points'
+    if jobs > 1:
+        total += (
+            f'; {wall_hours([p.hours for p in left], jobs):.1f} h of wall clock at --jobs={jobs} '
+            f'(each point at its rate on a share of {(host or host_info())["cores"]} core(s))'
+        )
+    lines.append(total)
     return '\n'.join(lines)
+
+
+def wall_hours(hours: Sequence[float], jobs: int) -> float:
+    """Wall hours of points taking `hours` each, run in order `jobs` at a time as `run_sweep`
+    runs them: each starts when the first of the running ones ends."""
+    slots = [0.0] * jobs
+    for h in hours:
+        slots[slots.index(min(slots))] += h
+    return max(slots)
 
 
 def to_time(
@@ -240,12 +262,12 @@ def to_time(
     root: str,
     directories: Sequence[str],
     committed: Collection[str] = (),
+    host: Mapping[str, Any] | None = None,
 ) -> list[sweeps.Point]:
-    """One point (the first seed) per distinct point left whose rate is not `SETTLED`: those
-    whose step is worth timing."""
-    unsettled = {
-        p.point for p in plan(points, root, directories, committed) if p.source not in SETTLED
-    }
+    """One point (the first seed) per distinct point left whose rate is not `SETTLED` on `host`:
+    those whose step is worth timing."""
+    left = plan(points, root, directories, committed, host=host)
+    unsettled = {p.point for p in left if p.source not in SETTLED}
     chosen = {}
     for point in points:
         if point.name in unsettled:

@@ -15,7 +15,8 @@ times), so that a busy shared machine slows all three alike. Per row: images/s o
 timed step, images per CPU-second of the worker process (its user + system time over the timed
 steps: the work itself, not the wait for a core), peak resident memory, and the ratios
 lineage/peer. Then lineage's time to the first step (trace, XLA compile, first execution) for
-every reference network at a small batch.
+every reference network at a small batch. Under `taskset -c 0` every worker has one core, and
+XLA's and PyTorch's thread pools size to it: the 1-thread rows (the machine line names them).
 
 The peers are optional and live in their own venv (requirements-peers.txt); a peer that cannot
 be imported, or a worker that fails, gives a printed note and empty cells, never a number.
@@ -295,8 +296,8 @@ def first_step_table(results: Sequence[dict[str, Any]]) -> str:
 def machine_line() -> str:
     """The machine the numbers come from."""
     return (
-        f'{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} '
-        f'{platform.release()}, Python {platform.python_version()}'
+        f'{platform.machine()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} CPU cores, '
+        f'{platform.system()} {platform.release()}, Python {platform.python_version()}'
     )
 
 
@@ -381,9 +382,7 @@ def main(argv: Sequence[str]) -> None:
     rows += [(n, n, size, batch, None) for n, size, batch in TRAIN_ROWS if n in FLAGS.networks]
     for _ in range(FLAGS.rounds):
         for row, network, size, batch, rung in rows:
-            for framework in [
-                f for f in frameworks if not (rung and f == 'keras')
-            ]:  # no Keras twin
+            for framework in [f for f in frameworks if not (rung and f == 'keras')]:  # no twin
                 python = sys.executable if framework == 'lineage' else FLAGS.peers_python
                 if result := run(framework, python, network, size, batch, FLAGS.steps, rung):
                     collected.setdefault(row, {}).setdefault(framework, []).append(result)

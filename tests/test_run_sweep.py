@@ -4,11 +4,8 @@ SIGTERM stops it with the running point checkpointed, finished points are collec
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import pytest
 
@@ -28,22 +25,37 @@ def _write_results(workdir, **fields):
         json.dump(fields or {'top1': 0.5}, f)
 
 
+class Ended:
+    """A child process that has already ended with `returncode`."""
+
+    def __init__(self, returncode):
+        self.returncode = returncode
+
+    def poll(self):
+        return self.returncode
+
+    def send_signal(self, signum):
+        pass
+
+
 class FakeRun:
-    """Stands in for the child process: records commands; 'fails' the points named in `fail`,
-    finishes the others by writing their results.json."""
+    """Starts a stand-in for the child process: records commands and cores; 'fails' the points
+    named in `fail`, finishes the others by writing their results.json."""
 
     def __init__(self, fail=()):
         self.fail = set(fail)
         self.commands = []
+        self.cores = []
 
-    def __call__(self, command, log, terminations):
+    def __call__(self, command, log, cores):
         self.commands.append(command)
+        self.cores.append(cores)
         workdir = command[-1].split('=', 1)[1]
         log.write(f'ran {workdir}\n')
         if os.path.basename(workdir) in self.fail:
-            return 3
+            return Ended(3)
         _write_results(workdir)
-        return 0
+        return Ended(0)
 
 
 def test_point_command_passes_config_overrides_and_workdir(tmp_path):
@@ -60,7 +72,7 @@ def test_point_command_passes_config_overrides_and_workdir(tmp_path):
 def test_finished_points_are_skipped(tmp_path):
     _write_results(tmp_path / 'a-s0')
     fake = FakeRun()
-    outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), run=fake)
+    outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), start=fake)
     assert [o.status for o in outcomes] == ['skipped', 'done', 'done']
     assert [c[-1] for c in fake.commands] == [
         f'--workdir={tmp_path / "b-s0"}',
@@ -68,7 +80,7 @@ def test_finished_points_are_skipped(tmp_path):
     ]
     # A second pass finds everything finished and runs nothing.
     again = FakeRun()
-    assert [o.status for o in run_sweep.run_sweep(POINTS, str(tmp_path), run=again)] == [
+    assert [o.status for o in run_sweep.run_sweep(POINTS, str(tmp_path), start=again)] == [
         'skipped'
     ] * 3
     assert again.commands == []
@@ -77,7 +89,7 @@ def test_finished_points_are_skipped(tmp_path):
 def test_committed_points_are_skipped_on_a_fresh_root(tmp_path, caplog):
     fake = FakeRun()
     with caplog.at_level(logging.INFO):
-        outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), run=fake, committed={'b-s0'})
+        outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), start=fake, committed={'b-s0'})
     assert [o.status for o in outcomes] == ['done', 'skipped', 'done']
     assert [c[-1] for c in fake.commands] == [
         f'--workdir={tmp_path / "a-s0"}',
@@ -95,13 +107,13 @@ def test_hours_defer_the_points_that_no_longer_fit(tmp_path, caplog):
         asked.append(point.name)
         return estimates[point.name]
 
-    def one_hour_each(command, log, terminations):  # each point really takes an hour
+    def one_hour_each(command, log, cores):  # each point really takes an hour
         now[0] += 3600
-        return FakeRun()(command, log, terminations)
+        return FakeRun()(command, log, cores)
 
     with caplog.at_level(logging.WARNING):
         outcomes = run_sweep.run_sweep(
-            POINTS, str(tmp_path), run=one_hour_each, hours=2.0, needs_hours=needs_hours,
+            POINTS, str(tmp_path), start=one_hour_each, hours=2.0, needs_hours=needs_hours,
             clock=lambda: now[0],
         )  # fmt: skip
     # a fits in 2 h; then 1 h is left: b (3 h) is deferred, c (0.5 h) still runs.
@@ -121,20 +133,20 @@ def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
     root = str(tmp_path / 'e2')
     now = [0.0]
 
-    def measures_fast(command, log, terminations):  # each point takes 0.02 h of the clock
+    def measures_fast(command, log, cores):  # each point takes 0.02 h of the clock
         now[0] += 72
         _write_results(
             command[-1].split('=', 1)[1], dataset='digits', block='plain3x3',
             train_images_per_sec=2816.0, train_steps=44, global_batch=64, wall_time_s=11.0,
         )  # fmt: skip
-        return 0
+        return Ended(0)
 
     def needs_hours(point):
         return sweep_plan.hours_left(point, root, [root])
 
     assert needs_hours(points[1]) == pytest.approx((44 * 64 / 150 + 120) / 3600)
     outcomes = run_sweep.run_sweep(
-        points, root, run=measures_fast, hours=0.05, needs_hours=needs_hours,
+        points, root, start=measures_fast, hours=0.05, needs_hours=needs_hours,
         clock=lambda: now[0],
     )  # fmt: skip
     assert [(o.point, o.status) for o in outcomes] == [
@@ -147,7 +159,7 @@ def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
 def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
     fake = FakeRun(fail={'a-s0'})
     with caplog.at_level(logging.ERROR):
-        outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), run=fake)
+        outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), start=fake)
     assert [o.status for o in outcomes] == ['failed', 'done', 'done']
     failed = outcomes[0]
     assert failed.returncode == 3
@@ -157,15 +169,15 @@ def test_failed_point_is_reported_and_the_sweep_goes_on(tmp_path, caplog):
     assert 'a-s0: FAILED (returncode 3)' in message and str(tmp_path / 'a-s0.log') in message
     # The failed point is retried on the next pass; the finished ones are not.
     retry = FakeRun()
-    outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), run=retry)
+    outcomes = run_sweep.run_sweep(POINTS, str(tmp_path), start=retry)
     assert [o.status for o in outcomes] == ['done', 'skipped', 'skipped']
 
 
 def test_exit_zero_without_results_counts_as_failed(tmp_path):
-    def quits_early(command, log, terminations):  # e.g. a crash that still exits 0: no results.json
-        return 0
+    def quits_early(command, log, cores):  # e.g. a crash that still exits 0: no results.json
+        return Ended(0)
 
-    outcomes = run_sweep.run_sweep(POINTS[:1], str(tmp_path), run=quits_early)
+    outcomes = run_sweep.run_sweep(POINTS[:1], str(tmp_path), start=quits_early)
     assert [(o.status, o.returncode) for o in outcomes] == [('failed', 0)]
 
 
@@ -244,142 +256,3 @@ def test_cli_unknown_sweep_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
     assert list(tmp_path.iterdir()) == []
-
-
-# Point a-s0 checkpoints on SIGTERM and, started again, resumes from that checkpoint; others
-# finish at once.
-CHECKPOINTING_CHILD = textwrap.dedent("""
-    import json, os, signal, sys, time
-    workdir = sys.argv[1]
-    os.makedirs(workdir, exist_ok=True)
-    checkpoint = os.path.join(workdir, 'checkpoint')
-    if os.path.exists(checkpoint) or not workdir.endswith('a-s0'):
-        resumed = open(checkpoint).read() if os.path.exists(checkpoint) else None
-        with open(os.path.join(workdir, 'results.json'), 'w') as f:
-            json.dump({'resumed_from': resumed}, f)
-        sys.exit(0)
-    def stop(signum, frame):
-        open(checkpoint, 'w').write('step 7')
-        sys.exit(0)
-    signal.signal(signal.SIGTERM, stop)
-    open(os.path.join(workdir, 'started'), 'w').close()
-    time.sleep(120)
-    sys.exit(5)
-""")
-RUNNER = textwrap.dedent("""
-    import sys
-    from experiments import run_sweep, sweep_plan, sweeps
-    from experiments.sweeps import Point
-    run_sweep.point_command = lambda point, workdir, extra=(): [
-        sys.executable, '-c', sys.argv[2], workdir]
-    points = [Point('a-s0', 'c.py', {}), Point('b-s0', 'c.py', {})]
-    print(' '.join(o.status for o in run_sweep.run_sweep(points, sys.argv[1])))
-""")
-
-
-def test_sigterm_checkpoints_the_running_point_and_the_next_start_resumes_it(tmp_path):
-    runner = [sys.executable, '-c', RUNNER, str(tmp_path), CHECKPOINTING_CHILD]
-    process = subprocess.Popen(runner, stdout=subprocess.PIPE, text=True)
-    started = tmp_path / 'a-s0' / 'started'
-    deadline = time.monotonic() + 60
-    while not started.exists():
-        assert process.poll() is None and time.monotonic() < deadline, 'the point never started'
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)  # to the runner only: it forwards it to the point
-    out, _ = process.communicate(timeout=60)
-    assert out.split() == ['stopped']
-    assert (tmp_path / 'a-s0' / 'checkpoint').read_text() == 'step 7'
-    assert not (tmp_path / 'a-s0' / 'results.json').exists()
-    assert not (tmp_path / 'b-s0').exists(), 'no new point starts after SIGTERM'
-    again = subprocess.run(runner, capture_output=True, text=True, check=True, timeout=60)
-    assert again.stdout.split() == ['done', 'done']
-    resumed = json.loads((tmp_path / 'a-s0' / 'results.json').read_text())
-    assert resumed == {'resumed_from': 'step 7'}
-
-
-def test_collect_copies_finished_points_without_checkpoints(tmp_path):
-    root, destination = tmp_path / 'runs', tmp_path / 'results'
-    _write_results(root / 'a-s0')
-    (root / 'a-s0' / 'metrics.jsonl').write_text('{"step": 1}\n')
-    (root / 'a-s0' / 'checkpoints' / '100').mkdir(parents=True)
-    (root / 'a-s0.log').write_text('log of a\n')
-    (root / 'b-s0' / 'checkpoints').mkdir(parents=True)  # interrupted: not collected
-    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
-    copied = sorted(str(p.relative_to(destination)) for p in destination.rglob('*'))
-    assert copied == ['a-s0', 'a-s0.log', 'a-s0/metrics.jsonl', 'a-s0/results.json']
-    # Collecting again is a no-op; a committed file that differs is never written over.
-    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
-    # A log collected before the run's last line is completed, not refused.
-    (root / 'a-s0.log').write_text('log of a\ntest top-1 50.00%\n')
-    assert run_sweep.collect(POINTS, str(root), str(destination)) == ['a-s0']
-    assert (destination / 'a-s0.log').read_text() == 'log of a\ntest top-1 50.00%\n'
-    (destination / 'a-s0.log').write_text('another run\n')
-    with pytest.raises(ValueError, match='a-s0.log exists and differs'):
-        run_sweep.collect(POINTS, str(root), str(destination))
-    assert (destination / 'a-s0.log').read_text() == 'another run\n'
-
-
-def _checkpoint(workdir, step):
-    (workdir / 'checkpoints' / str(step)).mkdir(parents=True)
-    (workdir / 'checkpoints' / str(step) / 'state').write_text(f'state at {step}')
-
-
-def test_an_interrupted_point_is_carried_once_resumed_on_a_fresh_root_then_removed(tmp_path):
-    root, carried = tmp_path / 'runs', tmp_path / 'results' / 'carried' / 'cifar10' / 'e40'
-    _checkpoint(root / 'b-s0', 40)
-    _checkpoint(root / 'b-s0', 80)
-    (root / 'b-s0' / 'checkpoints' / '120.orbax-checkpoint-tmp').mkdir()  # unfinished write
-    (root / 'b-s0' / 'metrics.jsonl').write_text('{"step": 80}\n')
-    (root / 'b-s0.log').write_text('log of b\n')
-    assert run_sweep.carry(POINTS, str(root), str(carried)) == {'b-s0': 80}
-    # Carried again (a second sweep holding the point, a second collect), it is still one copy.
-    assert run_sweep.carry(POINTS, str(root), str(carried)) == {'b-s0': 80}
-    assert sorted(str(p.relative_to(carried)) for p in carried.rglob('*')) == [
-        'b-s0', 'b-s0.log', 'b-s0/checkpoints', 'b-s0/checkpoints/80',
-        'b-s0/checkpoints/80/state', 'b-s0/metrics.jsonl',
-    ]  # fmt: skip
-    assert (carried / 'b-s0.log').read_text() == 'log of b\n'
-
-    # A fresh machine's root: the point resumes from the carried step, with its log and metrics.
-    fresh = tmp_path / 'fresh'
-    assert run_sweep.resume_carried(POINTS, str(fresh), str(carried)) == {'b-s0': 80}
-    assert (fresh / 'b-s0' / 'checkpoints' / '80' / 'state').read_text() == 'state at 80'
-    assert (fresh / 'b-s0' / 'metrics.jsonl').read_text() == '{"step": 80}\n'
-    assert (fresh / 'b-s0.log').read_text() == 'log of b\n'
-    assert sweep_plan.plan(POINTS[1:2], str(fresh), [])[0].done_steps == 80
-    # A root with a checkpoint of its own keeps it.
-    assert run_sweep.resume_carried(POINTS, str(fresh), str(carried)) == {}
-    # A machine that is behind never replaces the carried step with an earlier one.
-    behind = tmp_path / 'behind'
-    _checkpoint(behind / 'b-s0', 40)
-    assert run_sweep.carry(POINTS, str(behind), str(carried)) == {'b-s0': 80}
-    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['80']
-
-    # One that went further replaces it.
-    _checkpoint(fresh / 'b-s0', 120)
-    assert run_sweep.carry(POINTS, str(fresh), str(carried)) == {'b-s0': 120}
-    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['120']
-
-    # Finished, the point is carried no more; once collected, its carried files go.
-    _write_results(fresh / 'b-s0')
-    assert run_sweep.carry(POINTS, str(fresh), str(carried)) == {}
-    assert os.listdir(carried / 'b-s0' / 'checkpoints') == ['120']
-    assert run_sweep.carry(POINTS, str(fresh), str(carried), committed={'b-s0'}) == {}
-    assert os.listdir(carried) == []
-    assert run_sweep.resume_carried(POINTS, str(tmp_path / 'another'), str(carried)) == {}
-
-
-def test_a_carried_checkpoint_is_not_git_ignored():
-    # `--collect` carries it for committing; workdirs' own checkpoints stay ignored.
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isdir(os.path.join(repo, '.git')):
-        pytest.skip('not a git checkout')
-
-    def ignored(path):
-        check = ['git', '-C', repo, 'check-ignore', '-q', path]
-        return subprocess.run(check, check=False).returncode == 0
-
-    assert not ignored('experiments/results/carried/cifar10/e40/p-s0/checkpoints/7/state/x')
-    assert not ignored('experiments/results/carried/digits/p-s0/checkpoints/7/state/x')
-    assert ignored('experiments/results/spectrum/e40/p-s0/checkpoints/7/state/manifest')
-    assert ignored('experiments/results/ladder_digits/p-s0/checkpoints/7/state/manifest')

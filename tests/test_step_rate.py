@@ -22,8 +22,8 @@ def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatc
     assert step_rate.image_shape(config.dataset) == (16, 16, 1)
     losses = []
 
-    def timed(step, warmup, steps):
-        assert (warmup, steps) == (3, 7)
+    def timed(step, warmup, steps, ready):
+        assert (warmup, steps, ready) == (3, 7, None)
         losses.extend(float(step()['loss']) for _ in range(3))  # the real step, 3 times
         return [0.5, 0.25, 1.0], 0.0
 

@@ -132,3 +132,33 @@ def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget_here(tmp_p
     for name, rate in (('plain5x5-s1', 200.0), ('naive_inception-s0', 50.0)):
         assert left[name].source == 'its step timed here'
         assert left[name].images_per_sec == pytest.approx(rate * sweep_plan.ACHIEVED_SHARE)
+
+
+def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hours_divide(tmp_path):
+    points = sweeps.with_budget(
+        'ladder_digits', sweeps.sweep_points('ladder_digits', [0, 1])[:4], 2.0
+    )
+    here = host_info()
+    share = {**here, 'cores': 1}  # --jobs=2 on 2 cores: one core a point
+    for seed, host, ips in ((5, {**here, 'cores': 2}, 600.0), (6, share, 400.0)):
+        _finished(
+            tmp_path / 'old' / f'plain3x3-s{seed}', dataset='digits', block='plain3x3', host=host,
+            train_images_per_sec=ips, train_steps=44, global_batch=64, wall_time_s=60.0,
+        )  # fmt: skip
+    root, old = str(tmp_path / 'e2'), [str(tmp_path / 'old')]
+    by_host = {
+        cores: sweep_plan.plan(points, root, old, host={**here, 'cores': cores})[0]
+        for cores in (1, 2)
+    }
+    assert (by_host[1].images_per_sec, by_host[1].source) == (400.0, 'this point, this budget here')
+    assert by_host[2].images_per_sec == 600.0
+    # Points in order, each starting when the first of the running ones ends.
+    assert sweep_plan.wall_hours([3.0, 1.0, 1.0, 1.0], 2) == 3.0
+    assert sweep_plan.wall_hours([1.0, 1.0, 1.0], 2) == 2.0
+    assert sweep_plan.wall_hours([1.0, 2.0], 1) == 3.0
+    text = sweep_plan.describe('ladder_digits', points, root, old, host=share, jobs=2)
+    hours = [p.hours for p in sweep_plan.plan(points, root, old, host=share)]
+    assert text.splitlines()[-1] == (
+        f'total: {sum(hours):.1f} h for 4 points; {sweep_plan.wall_hours(hours, 2):.1f} h of wall '
+        'clock at --jobs=2 (each point at its rate on a share of 1 core(s))'
+    )

@@ -46,8 +46,11 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_steps(step: Callable[[], Any], warmup: int, steps: int) -> tuple[list[float], float]:
-    """Runs `step` `warmup` times untimed, then `steps` times timed.
+def time_steps(
+    step: Callable[[], Any], warmup: int, steps: int, ready: Callable[[], Any] | None = None
+) -> tuple[list[float], float]:
+    """Runs `step` `warmup` times untimed, then `steps` times timed; `ready`, if given, between
+    the two (a barrier, so that processes timed side by side time the same seconds).
 
     `step` must return only when its work is done (block on the device result), so that each
     duration is one whole step.
@@ -59,6 +62,8 @@ def time_steps(step: Callable[[], Any], warmup: int, steps: int) -> tuple[list[f
     """
     for _ in range(warmup):
         step()
+    if ready is not None:
+        ready()
     durations = []
     cpu_start = time.process_time()
     for _ in range(steps):
