@@ -15,8 +15,7 @@ times), so that a busy shared machine slows all three alike. Per row: images/s o
 timed step, images per CPU-second of the worker process (its user + system time over the timed
 steps: the work itself, not the wait for a core), peak resident memory, and the ratios
 lineage/peer. Then lineage's time to the first step (trace, XLA compile, first execution) for
-every reference network at a small batch. Under `taskset -c 0` every worker has one core, and
-XLA's and PyTorch's thread pools size to it: the 1-thread rows (the machine line names them).
+every reference network at a small batch. Under `taskset -c 0` (one core): the 1-thread rows.
 
 The peers are optional and live in their own venv (requirements-peers.txt); a peer that cannot
 be imported, or a worker that fails, gives a printed note and empty cells, never a number.
@@ -54,8 +53,7 @@ TRAIN_ROWS = (
 # The ladder rows: every rung at the sweeps' shape (experiments/sweeps.py).
 LADDER_MODEL = {'widths': list(sweeps.BASE_WIDTHS), 'depths': [1, 1, 1]}
 LADDER_SIZE, LADDER_BATCH, LADDER_CLASSES = 32, 64, 10
-# Every reference network for the time to first step, at the input size it is registered with
-# (its paper's resolution, `lineage.models.model_info`).
+# Every reference network for the time to first step, at its paper's input size (`model_info`).
 FIRST_STEP_ROWS = (
     'googlenet',
     'inception_v3',
@@ -152,8 +150,8 @@ def worker_command(
     command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
     command += [f'--steps={steps}', f'--warmup={warmup}']
     peer = {'keras': 'keras', 'torch': 'timm'}.get(framework)
-    if peer and not rung and getattr(model_info(network), peer):
-        command.append(f'--peer_model={getattr(model_info(network), peer)}')
+    if peer and not rung and (peer_model := getattr(model_info(network), peer)):
+        command.append(f'--peer_model={peer_model}')
     options = json.loads(lineage_options) if framework == 'lineage' else {}
     if rung:
         options.update(model={'block': rung, **LADDER_MODEL}, nesterov=True)

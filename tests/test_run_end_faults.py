@@ -8,6 +8,7 @@
 - the same command again on a finished run leaves results.json as it was, in one line.
 """
 
+import glob
 import json
 import logging
 import os
@@ -94,3 +95,22 @@ def test_rerun_of_a_finished_run_leaves_results_as_they_were(finished, tmp_path,
     assert results['first_step_s'] is not None
     lines = [r.getMessage() for r in caplog.records if 'already' in r.getMessage()]
     assert lines == [f'{workdir} finished at step {STEPS} already; results.json left as it was']
+
+
+def test_tensorboard_holds_each_step_once_after_a_resume(finished, tmp_path):  # noqa: F811
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished[0], workdir)
+    for step in (4, 5):  # lost: the rerun resumes from step 2 and logs steps 3-5 again
+        shutil.rmtree(os.path.join(workdir, 'checkpoints', str(step)))
+    train.train_and_evaluate(tiny_config(), workdir)
+    seen = [
+        (event.step, value.tag)
+        for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
+        for event in EventFileLoader(path).Load()
+        for value in event.summary.value
+    ]
+    losses_logged = sorted(step for step, tag in seen if tag == 'loss')
+    assert losses_logged == [1, 2, 3, 4, 5]
+    assert len(seen) == len(set(seen))
