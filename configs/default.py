@@ -69,7 +69,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.ema_decay = 0.0
     config.aux_loss_weight = 0.0  # weight of each auxiliary classifier's loss (aux_logits models)
     config.dtype = 'float32'  # computation dtype: float32 | bfloat16 (params stay float32)
-    # Conv form (lineage/blocks/conv_forms.py): auto | xla | shift | im2col | hybrid; all exact.
+    # Conv algorithm (lineage/blocks/conv_algorithms.py): auto | xla | shift | im2col | hybrid;
+    # all exact.
     config.conv_impl = 'auto'
     # JAX's persistent compilation cache (lineage/compilation_cache.py); '' turns it off.
     config.compilation_cache_dir = '~/.cache/lineage/xla'

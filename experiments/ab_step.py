@@ -6,7 +6,7 @@
     python -m experiments.ab_step --network=resnet50 --image_size=32 --batch_size=128 \
         --variants='{"im2col": {"dense": [[null, null, "im2col"]]}, "auto": {}}'
 
-A variant replaces rows of `lineage.blocks.conv_forms.AUTO_CPU` (kind -> `[[largest I, largest
+A variant replaces rows of `lineage.blocks.conv_algorithms.AUTO_CPU` (kind -> `[[largest I, largest
 Ho * Wo, form], ...]`; `{}` is the table as committed). Every variant's real train step
 (experiments/bench_workers/lineage_worker.py's `compile_step`) is compiled in this one process,
 then the variants take turns, one step each per round, so that a shared machine's load hits
@@ -27,7 +27,7 @@ from experiments import sweeps
 from experiments.bench_workers.lineage_worker import compile_step
 from experiments.timing import load
 from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('network', 'resnet50', "lineage's model name (unless --ladder_block).")
@@ -40,8 +40,8 @@ flags.DEFINE_string('variants', '{"auto": {}}', 'JSON: name -> {kind: [[I, Ho * 
 
 def compile_variant(rows: dict) -> list:
     """[compiled step, state, batch] with `rows` replacing AUTO_CPU's rows while it traces."""
-    committed = dict(conv_forms.AUTO_CPU)
-    conv_forms.AUTO_CPU.update({kind: tuple(map(tuple, r)) for kind, r in rows.items()})
+    committed = dict(conv_algorithms.AUTO_CPU)
+    conv_algorithms.AUTO_CPU.update({kind: tuple(map(tuple, r)) for kind, r in rows.items()})
     try:
         if FLAGS.ladder_block:
             model = {'block': FLAGS.ladder_block, **LADDER_MODEL}
@@ -50,7 +50,7 @@ def compile_variant(rows: dict) -> list:
             shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
         compiled, state, batch, _, _ = compile_step(*shape)
     finally:
-        conv_forms.AUTO_CPU.update(committed)
+        conv_algorithms.AUTO_CPU.update(committed)
     return [compiled, state, batch]
 
 

@@ -11,7 +11,7 @@ calls after a warm-up, the median process CPU time, the compile time, and the ac
 counting 2 flops per MAC and the backward pass as twice the forward (input and weight
 gradients), so 6 x MACs x batch.
 
-Each block is compiled once per conv form in `--impls` (`lineage.blocks.conv_forms`: 'auto'
+Each block is compiled once per conv form in `--impls` (`lineage.blocks.conv_algorithms`: 'auto'
 is what training uses; 'xla' is plain `lax.conv`), and the forms are timed round-robin so the
 machine's load hits them alike. The load average is printed before and after.
 """
@@ -33,7 +33,7 @@ from flax import nnx  # noqa: E402
 from experiments import markdown  # noqa: E402
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from lineage import counting  # noqa: E402
-from lineage.blocks import block_names, build_block, conv_forms  # noqa: E402
+from lineage.blocks import block_names, build_block, conv_algorithms  # noqa: E402
 
 FLAGS = flags.FLAGS
 COLUMNS = [
@@ -46,7 +46,9 @@ flags.DEFINE_integer('size', 32, 'H = W of the input.')
 flags.DEFINE_integer('in_features', 128, 'Input channels.')
 flags.DEFINE_integer('out_features', 128, 'Output channels.')
 flags.DEFINE_integer('strides', 1, 'Block stride.')
-flags.DEFINE_list('impls', ['auto', 'xla'], 'Conv forms to compare (conv_forms.set_conv_impl).')
+flags.DEFINE_list(
+    'impls', ['auto', 'xla'], 'Conv forms to compare (conv_algorithms.set_conv_impl).'
+)
 flags.DEFINE_integer('repeats', 5, 'Timed calls per form after one warm-up call.')
 
 
@@ -97,7 +99,7 @@ def main(argv: list[str]) -> None:
             # A fresh step function per form: jit's cache keys on the function, and the form is
             # read while tracing.
             step, state = train_step(block)
-            with conv_forms.conv_impl(impl):
+            with conv_algorithms.conv_impl(impl):
                 compiled = jax.jit(step).lower(state, x, ct).compile()
             compile_s[impl] = time.perf_counter() - start
             calls[impl] = functools.partial(compiled, state, x, ct)

@@ -7,7 +7,7 @@
 For each layer kind (depthwise 3x3, pointwise 1x1, grouped 3x3, dense 3x3) at each stride,
 times the forward output and the gradients w.r.t. input and kernel for a fixed cotangent (what
 a train step computes for the layer) for every form in
-`lineage.blocks.conv_forms.FORMS`. Forms are timed round-robin, one call each per round, so a
+`lineage.blocks.conv_algorithms.FORMS`. Forms are timed round-robin, one call each per round, so a
 change in the machine's load hits them alike; the table gives the median over rounds, the
 min-max spread, the median process CPU time (all threads; it stays near the work done when
 other jobs stretch the wall clock), GFLOP/s (3 x 2 x MACs: forward, input gradient, kernel
@@ -37,8 +37,8 @@ from absl import app, flags  # noqa: E402
 from experiments import markdown  # noqa: E402
 from experiments.timing import load, round_robin, timing_cells  # noqa: E402
 from experiments.train_benchmark import call_worker, missing_peer_note  # noqa: E402
-from lineage.blocks import conv_forms  # noqa: E402
-from lineage.blocks.conv import same_padding  # noqa: E402
+from lineage.blocks import conv_algorithms  # noqa: E402
+from lineage.blocks.conv_bn import same_padding  # noqa: E402
 
 FLAGS = flags.FLAGS
 COLUMNS = ['layer', 'stride', 'form', 'median ms', 'min-max ms', 'CPU ms', 'GFLOP/s', 'compile s']
@@ -52,8 +52,8 @@ def define_flags() -> None:
     flags.DEFINE_integer('channels', 128, 'Input and output channels.')
     flags.DEFINE_integer('groups', 4, 'Groups of the grouped conv (ResNeXt-style).')
     flags.DEFINE_list('strides', ['1', '2'], 'Strides to time.')
-    flags.DEFINE_list('kinds', list(conv_forms.KINDS), 'Layer kinds to time.')
-    flags.DEFINE_list('forms', list(conv_forms.FORMS), 'Forms to time.')
+    flags.DEFINE_list('kinds', list(conv_algorithms.KINDS), 'Layer kinds to time.')
+    flags.DEFINE_list('forms', list(conv_algorithms.FORMS), 'Forms to time.')
     flags.DEFINE_integer('repeats', 5, 'Timed rounds after one warm-up call per form.')
     flags.DEFINE_enum('dtype', 'float32', ['float32', 'bfloat16'], 'Input and kernel dtype.')
     flags.DEFINE_string('peers_python', '', 'Python with torch: adds a PyTorch row per layer.')
@@ -79,7 +79,7 @@ def step_fn(form: str, kernel_size, strides, groups):
 
     def run(x, kernel, ct):
         def f(x, kernel):
-            return conv_forms.FORMS[form](x, kernel, strides, pads, (1, 1), groups)
+            return conv_algorithms.FORMS[form](x, kernel, strides, pads, (1, 1), groups)
 
         y, vjp = jax.vjp(f, x, kernel)
         return (y, *vjp(ct.astype(y.dtype)))
@@ -130,7 +130,7 @@ def main(argv: list[str]) -> None:
             o = (s - 1) // stride + 1
             ct = jnp.asarray(rng.standard_normal((n, o, o, c)), jnp.float32)
             macs = n * o * o * kernel_size[0] * kernel_size[1] * (c // groups) * c
-            auto = conv_forms.auto_form(kind, in_features=c // groups, positions=o * o)
+            auto = conv_algorithms.auto_form(kind, in_features=c // groups, positions=o * o)
             calls, compile_s = {}, {}
             for form in FLAGS.forms:
                 start = time.perf_counter()

@@ -21,7 +21,7 @@ shows what a form costs where it runs.
 Nesterov momentum) instead of `--network`; `--block_options` (JSON) are that rung's block
 options, as a sweep point sets them (`model.block_options`, e.g. separable_act's `mid_act`).
 
-`--auto_cpu=kind=form,...` replaces entries of `lineage.blocks.conv_forms.AUTO_CPU` and
+`--auto_cpu=kind=form,...` replaces entries of `lineage.blocks.conv_algorithms.AUTO_CPU` and
 `--max_pool_cpu` the CPU form of `lineage.blocks.pooling.max_pool`, passed in as the forms the
 step is traced with (`conv_impl`, `max_pool_form`): the A/B of a choice `auto` makes, inside
 the step it is made for.
@@ -48,7 +48,7 @@ from experiments.bench_workers import protocol  # noqa: E402
 from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
 from experiments.timing import load  # noqa: E402
 from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
-from lineage.blocks import conv_forms, pooling  # noqa: E402
+from lineage.blocks import conv_algorithms, pooling  # noqa: E402
 from lineage.metrics import host_info  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -61,7 +61,9 @@ flags.DEFINE_integer('traced', 2, 'Steps recorded by the profiler (after the tim
 flags.DEFINE_integer('top', 25, 'Ops listed one by one.')
 flags.DEFINE_enum('ladder_block', None, sweeps.RUNGS, 'A ladder rung, at the ladder rows shape.')
 flags.DEFINE_string('block_options', '{}', "JSON options of --ladder_block's block.")
-flags.DEFINE_list('auto_cpu', [], 'kind=form overrides of conv_forms.AUTO_CPU, e.g. dense=xla.')
+flags.DEFINE_list(
+    'auto_cpu', [], 'kind=form overrides of conv_algorithms.AUTO_CPU, e.g. dense=xla.'
+)
 flags.DEFINE_enum('max_pool_cpu', None, pooling.MAX_POOL_FORMS, 'max_pool form on CPU.')
 
 
@@ -120,10 +122,11 @@ def main(argv):
     overrides = {}
     for override in FLAGS.auto_cpu:
         kind, _, form = override.partition('=')
-        if kind not in conv_forms.KINDS or form not in conv_forms.FORMS:
+        if kind not in conv_algorithms.KINDS or form not in conv_algorithms.FORMS:
             raise app.UsageError(
                 f'--auto_cpu={override}: use kind=form with a kind of '
-                f'{", ".join(conv_forms.KINDS)} and a form of {", ".join(conv_forms.FORMS)}'
+                f'{", ".join(conv_algorithms.KINDS)} and a form of '
+                f'{", ".join(conv_algorithms.FORMS)}'
             )
         overrides[kind] = form
     try:
@@ -144,7 +147,7 @@ def main(argv):
     else:
         shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
     # The forms are read while the step is traced, inside compile_step.
-    with conv_forms.conv_impl(overrides or 'auto'), pooling.max_pool_form(FLAGS.max_pool_cpu):
+    with conv_algorithms.conv_impl(overrides or 'auto'), pooling.max_pool_form(FLAGS.max_pool_cpu):
         compiled, state, batch, params, _ = compile_step(*shape)
 
     def one_step():
@@ -160,7 +163,7 @@ def main(argv):
         jax.profiler.stop_trace()
         ops = hlo_ops(compiled.as_text())
         seconds = op_seconds(trace_dir, FLAGS.traced, ops)
-    auto_cpu = {**conv_forms.AUTO_CPU, **overrides}  # what auto took on CPU in this run
+    auto_cpu = {**conv_algorithms.AUTO_CPU, **overrides}  # what auto took on CPU in this run
     host = host_info()
     title = (FLAGS.network, FLAGS.ladder_block, block_options and json.dumps(block_options))
     print(

@@ -34,7 +34,7 @@ from experiments import markdown, sweep_plan, sweeps
 from experiments.bench_workers import lineage_worker, protocol
 from experiments.timing import load
 from lineage import optim, parallel, train_step
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 from lineage.metrics import host_info
 from lineage.plan import make_plan
 
@@ -59,7 +59,7 @@ def step_images_per_sec(
     replicated = parallel.replicated(mesh)
     plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
     tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
-    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+    with conv_algorithms.conv_impl(config.get('conv_impl', 'auto')):
         state_def = train_step.create_train_state(config, NUM_CLASSES, plan.dtype, tx, replicated)
         state = state_def.init()
         step = train_step.make_train_step(

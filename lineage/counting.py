@@ -27,8 +27,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import conv_forms
-from lineage.blocks.conv import ConvBN, pair
+from lineage.blocks import conv_algorithms
+from lineage.blocks.conv_bn import ConvBN, pair
 
 # -- parameters ------------------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ def eval_forward(
     def run(state, x):
         copy = nnx.merge(graphdef, state)
         copy.eval()
-        with conv_forms.conv_impl('xla'):
+        with conv_algorithms.conv_impl('xla'):
             if inspect is None:
                 return copy(x)
             result['value'] = inspect(copy, lambda: copy(x))

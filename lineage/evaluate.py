@@ -25,7 +25,7 @@ from absl import app
 
 from lineage import init_from, parallel, train, train_step
 from lineage import main as cli
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 from lineage.data import build_dataset
 from lineage.plan import make_plan, model_options
 
@@ -38,7 +38,7 @@ def evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
     """
     if not config.get('init_from'):
         raise ValueError('--config.init_from=DIR is required: the weights to evaluate')
-    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+    with conv_algorithms.conv_impl(config.get('conv_impl', 'auto')):
         return _evaluate_weights(config, workdir)
 
 

@@ -33,7 +33,7 @@ from lineage import (
     train_step,
     workdir_lock,
 )
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 from lineage.data import build_dataset
 from lineage.metrics import Metrics, host_info, library_versions, read_results
 from lineage.plan import check_fields, make_plan, model_options
@@ -156,7 +156,7 @@ def train_and_evaluate(config: Any, workdir: str) -> dict:
       NonFiniteLossError: the loss went NaN or Inf (the message names the step).
     """
     # The conv form is read when the steps are traced, all of which happens inside this call.
-    with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
+    with conv_algorithms.conv_impl(config.get('conv_impl', 'auto')):
         return _train_and_evaluate(config, workdir)
 
 

@@ -4,7 +4,7 @@ The block or network is the subject, not its initializer or its conv forms: kern
 He-normal with numpy (compiling the models' own initializers costs more than the step), and
 programs are traced with plain `lax.conv`, which compiles in about half the time of `auto`'s
 forms (with XLA's cheapest CPU code generation, as the whole suite: tests/conftest.py). Every
-form is checked exact against `lax.conv` in outputs and gradients in tests/test_conv_forms.py.
+form is checked exact against `lax.conv` in outputs and gradients in tests/test_conv_algorithms.py.
 """
 
 import math
@@ -15,13 +15,13 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 from lineage.models import build_model
 
 
 def run_once(fn, *args):
     """`jax.jit(fn)(*args)` with `lax.conv` convs."""
-    with conv_forms.conv_impl('xla'):
+    with conv_algorithms.conv_impl('xla'):
         return jax.jit(fn)(*args)
 
 

@@ -13,7 +13,7 @@ from one_step import run_once
 
 from lineage import counting
 from lineage.blocks import build_block
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.factorized import FactorizedInception, GridReduction, SplitConv, factorize
 from lineage.blocks.inception import Conv, Inception, NaiveInception, Tower, split_widths
 from lineage.blocks.pooling import max_pool

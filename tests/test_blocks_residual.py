@@ -13,7 +13,7 @@ from one_step import forward, gradients
 
 from lineage.blocks import build_block
 from lineage.blocks.bottleneck import Bottleneck
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.inverted_residual import InvertedResidual
 
 

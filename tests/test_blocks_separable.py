@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from one_step import forward, gradients
 
 from lineage.blocks import build_block
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.separable import SeparableConv
 from lineage.blocks.spectrum import SegmentedConv
 from lineage.blocks.xception_blocks import exit_flow_block, middle_flow_block

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage import counting
-from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, conv_forms
+from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, conv_algorithms
 from lineage.models import build_model, model_names
 from lineage.summary import default_input_size
 
@@ -175,9 +175,9 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
 @pytest.mark.parametrize('impl', ['shift', 'im2col'])
 def test_the_table_traces_the_reference_conv_whatever_form_is_set(impl):
     conv = abstract(lambda: ConvBN(8, 8, 3, groups=8, rngs=nnx.Rngs(0)))
-    with conv_forms.conv_impl(impl):
+    with conv_algorithms.conv_impl(impl):
         (op,) = counting.layer_table(conv, (8, 8, 8)).ops
-        assert conv_forms.get_conv_impl() == impl
+        assert conv_algorithms.get_conv_impl() == impl
     assert op.primitive.name == 'conv_general_dilated'
 
 

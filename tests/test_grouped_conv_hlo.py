@@ -6,7 +6,7 @@ slices out the local shard (openxla/xla #47945). Data parallelism then stops div
 
 Measured here (jax 0.10.2, 8 simulated CPU devices): the trap springs for grouped 3x3 convs
 (the control below) but not for the grouped 1x1 convs of a ShuffleNet v1 unit, under every
-conv form of `lineage.blocks.conv_forms`, so the unit needs no workaround. The test compiles
+conv form of `lineage.blocks.conv_algorithms`, so the unit needs no workaround. The test compiles
 the real train step (`lineage.train_step.make_train_step`: loss, gradient, optimizer update) of
 a ladder of ShuffleNet v1 units over a 'data' mesh and reads the compiled HLO.
 """
@@ -20,7 +20,7 @@ import pytest
 from flax import nnx
 
 from lineage import parallel, train_step
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 from lineage.models import build_model
 
 GLOBAL_BATCH = 16  # 2 examples on each of the 8 devices
@@ -56,7 +56,7 @@ def compiled_train_step(impl: str, **ladder) -> str:
         'label': jax.ShapeDtypeStruct((GLOBAL_BATCH,), jnp.int32, sharding=sharded),
     }
     step = train_step.make_train_step(graphdef, replicated)
-    with conv_forms.conv_impl(impl):  # read when the step is traced
+    with conv_algorithms.conv_impl(impl):  # read when the step is traced
         return step.lower(state, batch).compile().as_text()
 
 

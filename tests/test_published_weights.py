@@ -44,7 +44,7 @@ def folder_config(data_dir, **fields):
     config.dataset.normalize = 'inception'
     config.batch_size = 4
     config.num_devices = 1
-    config.conv_impl = 'xla'  # compiles faster; every form is exact (tests/test_conv_forms.py)
+    config.conv_impl = 'xla'  # compiles faster; every form is exact (tests/test_conv_algorithms.py)
     config.update_from_flattened_dict(fields)
     return config
 

@@ -17,7 +17,7 @@ import pytest
 from configs import default
 from experiments import sweep_collect, sweeps
 from lineage import checkpoint, metrics, parallel, train
-from lineage.blocks import conv_forms
+from lineage.blocks import conv_algorithms
 
 STEPS = 5
 
@@ -118,11 +118,11 @@ def test_one_device_equals_eight(run8, tmp_path):
 def test_conv_impl_holds_for_the_run_only(run8, tmp_path, monkeypatch):
     """`config.conv_impl` is the form of every conv the run traces, and is undone after it."""
     traced = []
-    shift = conv_forms.FORMS['shift']
-    monkeypatch.setitem(conv_forms.FORMS, 'shift', lambda *a: traced.append(1) or shift(*a))
+    shift = conv_algorithms.FORMS['shift']
+    monkeypatch.setitem(conv_algorithms.FORMS, 'shift', lambda *a: traced.append(1) or shift(*a))
     workdir = str(tmp_path / 'shift')
     train.train_and_evaluate(tiny_config(conv_impl='shift'), workdir)
-    assert traced and conv_forms.get_conv_impl() == 'auto'
+    assert traced and conv_algorithms.get_conv_impl() == 'auto'
     shifted, auto = losses(workdir), losses(run8[0])
     for step in auto:  # the forms are equal up to the order of float sums
         assert abs(shifted[step] - auto[step]) / abs(auto[step]) < 1e-4, step

@@ -7,7 +7,7 @@ Builds the model and SGD-momentum optimizer exactly as training does (`create_tr
 `make_train_step`: NNX functional form, donated state, float32), on a one-device mesh. The step
 is compiled ahead of time so that its time to first step splits into trace + lower, XLA
 compile, and the first execution. Options (JSON): `conv_impl` ('auto' or a form of
-lineage/blocks/conv_forms.py), `cache_dir` (a persistent compilation cache; off by default, so
+lineage/blocks/conv_algorithms.py), `cache_dir` (a persistent compilation cache; off by default, so
 compile times are those of a fresh process), `compiler_options` (XLA options for this compile,
 e.g. `{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
 ladder's `{"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]}`), `nesterov`
@@ -104,9 +104,9 @@ def main() -> None:
         jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
         jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
     # Imported after the cache settings, which must precede the first compilation.
-    from lineage.blocks import conv_forms
+    from lineage.blocks import conv_algorithms
 
-    conv_forms.set_conv_impl(options.get('conv_impl', 'auto'))
+    conv_algorithms.set_conv_impl(options.get('conv_impl', 'auto'))
     compiled, state, batch, params, timings = compile_step(
         args.network,
         args.image_size,
@@ -140,7 +140,7 @@ def main() -> None:
         **{key: round(value, 2) for key, value in timings.items()},
         first_step_s=round(first_step_s, 2),
         first_step_cpu_s=round(first_step_cpu_s, 2),
-        conv_impl=conv_forms.get_conv_impl(),
+        conv_impl=conv_algorithms.get_conv_impl(),
         compiler_options=options.get('compiler_options'),
         version=f'jax {jax.__version__}',
     )

@@ -1,6 +1,6 @@
 """The lineage blocks, one file per stage; importing this registers them."""
 
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.head import ClassifierHead, Dense
 from lineage.blocks.registry import block_names, build_block, register_block
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.registry import register_block
 
 EXPANSION = 4  # out / mid, the paper's Fig. 5 right (64 -> 256)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.inception import Conv, Inception, InceptionModule, split_widths
 from lineage.blocks.registry import register_block
 

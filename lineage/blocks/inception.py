@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks import convention
-from lineage.blocks.conv import ConvBN
+from lineage.blocks import framework_convention
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.pooling import avg_pool, max_pool
 from lineage.blocks.registry import register_block
 
@@ -83,7 +83,7 @@ class PoolTower(nnx.Module):
             raise ValueError(f"InceptionModule: pool={kind!r}; use 'max' or 'avg'")
         self.pool = max_pool if kind == 'max' else avg_pool
         self.strides = strides
-        self.padding = convention.same() if padding == 'same' else padding
+        self.padding = framework_convention.same() if padding == 'same' else padding
         self.proj = None if proj is None else ConvBN(in_features, proj, 1, dtype=dtype, rngs=rngs)
         self.out_features = in_features if proj is None else proj
 

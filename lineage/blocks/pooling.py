@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lineage.blocks.conv import padding_amounts, pair
+from lineage.blocks.conv_bn import padding_amounts, pair
 from lineage.blocks.taps import window_taps
 
 

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks.conv import Activation, ConvBN, activation
+from lineage.blocks.conv_bn import Activation, ConvBN, activation
 
 
 class SeparableConv(nnx.Module):

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks.conv import Activation, ConvBN
+from lineage.blocks.conv_bn import Activation, ConvBN
 from lineage.blocks.registry import register_block
 
 

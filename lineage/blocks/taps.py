@@ -1,7 +1,7 @@
 """Shifted windows of an NHWC input: the slices every tap-based conv form and the max pool use.
 
 One strided slice of the padded input per kernel tap (`window_taps`): a conv multiplies each by
-its tap's weights and adds (lineage/blocks/conv_forms.py), a max pool takes their maximum
+its tap's weights and adds (lineage/blocks/conv_algorithms.py), a max pool takes their maximum
 (lineage/blocks/pooling.py). Their gradient is again slices padded back in place.
 """
 

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks import convention
-from lineage.blocks.conv import Activation, ConvBN
+from lineage.blocks import framework_convention
+from lineage.blocks.conv_bn import Activation, ConvBN
 from lineage.blocks.pooling import max_pool
 from lineage.blocks.registry import register_block
 from lineage.blocks.separable import SeparableConv
@@ -72,7 +72,7 @@ class XceptionBlock(nnx.Module):
             ]
         )
         self.strides = strides
-        self.pool_padding = convention.same()
+        self.pool_padding = framework_convention.same()
         self.start_with_relu = start_with_relu
         needs_projection = strides != 1 or in_features != out_features
         self.shortcut = (

@@ -38,7 +38,7 @@ from flax import nnx
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.factorized import FactorizedInception, GridReduction
 from lineage.blocks.pooling import avg_pool, max_pool
-from lineage.models import presets
+from lineage.models import convention_presets
 from lineage.models.info import INCEPTION_V3, Published
 from lineage.models.registry import register_model
 
@@ -198,12 +198,13 @@ class InceptionV3(nnx.Module):
 )
 def inception_v3(**options) -> InceptionV3:
     """Inception v3 for 299x299 inputs. Options: `aux_logits`, `dropout`, `in_channels`,
-    `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
+    `double_first`, and `convention` ('keras'), `padding`, `bn_epsilon`
+    (`lineage.models.convention_presets`).
     """
-    return presets.build(InceptionV3, PRESETS, **options)
+    return convention_presets.build(InceptionV3, PRESETS, **options)
 
 
 @register_model('inception_v3_cifar', input_size=32, paper=PAPER, params=23_834_568)
 def inception_v3_cifar(**options) -> InceptionV3:
     """Inception v3 for 32x32 inputs (stride-1 stem, no stem pools). Options as `inception_v3`."""
-    return presets.build(InceptionV3, PRESETS, cifar_stem=True, **options)
+    return convention_presets.build(InceptionV3, PRESETS, cifar_stem=True, **options)

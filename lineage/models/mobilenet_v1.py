@@ -24,9 +24,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage.blocks import ClassifierHead, ConvBN
-from lineage.blocks.conv import Activation
+from lineage.blocks.conv_bn import Activation
 from lineage.blocks.separable import SeparableConv
-from lineage.models import presets
+from lineage.models import convention_presets
 from lineage.models.info import MOBILENET, Published
 from lineage.models.registry import register_model
 
@@ -112,12 +112,12 @@ class MobileNetV1(nnx.Module):
 )
 def mobilenet_v1(**options) -> MobileNetV1:
     """MobileNet v1 for 224x224 inputs. Options: `alpha`, `act`, `in_channels`, `dropout`,
-    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
+    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.convention_presets`).
     """
-    return presets.build(MobileNetV1, PRESETS, **options)
+    return convention_presets.build(MobileNetV1, PRESETS, **options)
 
 
 @register_model('mobilenet_v1_cifar', input_size=32, paper=PAPER, params=4_231_976)
 def mobilenet_v1_cifar(**options) -> MobileNetV1:
     """MobileNet v1 for 32x32 inputs (stride-1 stem). Options as `mobilenet_v1`."""
-    return presets.build(MobileNetV1, PRESETS, stem_stride=1, **options)
+    return convention_presets.build(MobileNetV1, PRESETS, stem_stride=1, **options)

@@ -23,7 +23,7 @@ from flax import nnx
 
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.inverted_residual import InvertedResidual
-from lineage.models import presets
+from lineage.models import convention_presets
 from lineage.models.info import MOBILENET_V2, Published
 from lineage.models.registry import register_model
 
@@ -134,9 +134,9 @@ class MobileNetV2(nnx.Module):
 )
 def mobilenet_v2(**options) -> MobileNetV2:
     """MobileNet v2 for 224x224 inputs. Options: `alpha`, `in_channels`, `dropout`, and
-    `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
+    `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.convention_presets`).
     """
-    return presets.build(MobileNetV2, PRESETS, **options)
+    return convention_presets.build(MobileNetV2, PRESETS, **options)
 
 
 @register_model('mobilenet_v2_cifar', input_size=32, paper=PAPER, params=3_504_872)
@@ -144,4 +144,4 @@ def mobilenet_v2_cifar(**options) -> MobileNetV2:
     """MobileNet v2 for 32x32 inputs (stride-1 stem and second stage). Options as
     `mobilenet_v2`.
     """
-    return presets.build(MobileNetV2, PRESETS, cifar=True, **options)
+    return convention_presets.build(MobileNetV2, PRESETS, cifar=True, **options)

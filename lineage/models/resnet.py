@@ -25,10 +25,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lineage.blocks import ClassifierHead, ConvBN, convention
+from lineage.blocks import ClassifierHead, ConvBN, framework_convention
 from lineage.blocks.bottleneck import EXPANSION, Bottleneck
 from lineage.blocks.pooling import max_pool
-from lineage.models import presets
+from lineage.models import convention_presets
 from lineage.models.info import RESNET, TORCHVISION, Published
 from lineage.models.registry import register_model
 
@@ -71,7 +71,7 @@ class ResNet(nnx.Module):
         else:
             self.stem = ConvBN(in_channels, stem_width, 7, strides=2, dtype=dtype, rngs=rngs)
         self.depths = tuple(depths)
-        self.stem_pool = None if cifar_stem else convention.same()  # the pool's padding
+        self.stem_pool = None if cifar_stem else framework_convention.same()  # the pool's padding
         blocks = []
         features = stem_width
         for stage, depth in enumerate(depths):
@@ -122,12 +122,12 @@ class ResNet(nnx.Module):
 )
 def resnet50(**options) -> ResNet:
     """ResNet-50 for 224x224 inputs. Options: `in_channels`, `dropout`, `stride_in`,
-    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
+    and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.convention_presets`).
     """
-    return presets.build(ResNet, PRESETS, **options)
+    return convention_presets.build(ResNet, PRESETS, **options)
 
 
 @register_model('resnet50_cifar', input_size=32, paper=PAPER, params=25_549_352)  # 3x3 stem
 def resnet50_cifar(**options) -> ResNet:
     """ResNet-50 for 32x32 inputs: 3x3 stride-1 stem, no max pool. Options as `resnet50`."""
-    return presets.build(ResNet, PRESETS, cifar_stem=True, **options)
+    return convention_presets.build(ResNet, PRESETS, cifar_stem=True, **options)

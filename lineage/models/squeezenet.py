@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lineage.blocks.conv import ConvBN
+from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.fire import Fire
 from lineage.blocks.pooling import max_pool
 from lineage.models.registry import register_model

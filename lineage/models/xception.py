@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage.blocks import ClassifierHead, ConvBN
-from lineage.blocks.conv import Activation
+from lineage.blocks.conv_bn import Activation
 from lineage.blocks.separable import SeparableConv
 from lineage.blocks.xception_blocks import (
     XceptionBlock,
@@ -35,7 +35,7 @@ from lineage.blocks.xception_blocks import (
     exit_flow_block,
     middle_flow_block,
 )
-from lineage.models import presets
+from lineage.models import convention_presets
 from lineage.models.info import XCEPTION, Published
 from lineage.models.registry import register_model
 
@@ -124,12 +124,13 @@ class Xception(nnx.Module):
 )
 def xception(**options) -> Xception:
     """Xception for 299x299 inputs. Options: `mid_act`, `middle_repeats`, `in_channels`,
-    `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon` (`lineage.models.presets`).
+    `dropout`, and `convention` ('keras'), `padding`, `bn_epsilon`
+    (`lineage.models.convention_presets`).
     """
-    return presets.build(Xception, PRESETS, **options)
+    return convention_presets.build(Xception, PRESETS, **options)
 
 
 @register_model('xception_cifar', input_size=32, paper=PAPER, params=22_855_952)
 def xception_cifar(**options) -> Xception:
     """Xception for 32x32 inputs (stride-1 stem and first entry block). Options as `xception`."""
-    return presets.build(Xception, PRESETS, cifar=True, **options)
+    return convention_presets.build(Xception, PRESETS, cifar=True, **options)

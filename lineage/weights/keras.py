@@ -3,11 +3,11 @@
 The Keras model is built by keras.applications (`weights=None`) and loads the file itself, so
 both formats read: the `.h5` files keras.applications publishes (matched to layers by order)
 and Keras 3 `.weights.h5`. Its layers' arrays then go into the lineage model built with the
-`convention='keras'` preset (`lineage.models.presets`), each by name, except the layers Keras
-leaves unnamed (Xception's shortcut convs, every conv of Inception v3), which are matched in
-the order Keras created them. Three conversions are exact: a depthwise kernel `(kh, kw, C, m)`
-becomes lineage's grouped HWIO `(kh, kw, 1, C * m)`; a BatchNorm without scale (Inception v3)
-gets scale 1; a conv bias before BatchNorm (ResNet50) folds into the BatchNorm mean,
+`convention='keras'` preset (`lineage.models.convention_presets`), each by name, except the
+layers Keras leaves unnamed (Xception's shortcut convs, every conv of Inception v3), which are
+matched in the order Keras created them. Three conversions are exact: a depthwise kernel
+`(kh, kw, C, m)` becomes lineage's grouped HWIO `(kh, kw, 1, C * m)`; a BatchNorm without scale
+(Inception v3) gets scale 1; a conv bias before BatchNorm (ResNet50) folds into the BatchNorm mean,
 `BN(conv(x) + b)` with mean `mu` being `BN(conv(x))` with mean `mu - b`.
 """
 

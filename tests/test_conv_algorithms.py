@@ -8,8 +8,8 @@ from flax import nnx
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from lineage.blocks import conv_forms
-from lineage.blocks.conv import ConvBN, same_padding
+from lineage.blocks import conv_algorithms
+from lineage.blocks.conv_bn import ConvBN, same_padding
 
 # (name, (N, H, W, C), O, (kh, kw), strides, dilation, groups, padding: 'same' | 'valid' | pairs)
 CASES = [
@@ -34,7 +34,7 @@ CASES = [
     ('group4_point', (2, 8, 8, 8), 16, (1, 1), (1, 1), (1, 1), 4, 'same'),
 ]
 
-FORMS = [f for f in conv_forms.FORMS if f != 'xla']
+FORMS = [f for f in conv_algorithms.FORMS if f != 'xla']
 # bfloat16 on a few cases of each kind: the forms' code paths are dtype-independent.
 BF16_CASES = ['dense3_s2_odd', 'dense1x7', 'point_s2_odd', 'depth3_mult2', 'group4_s2_odd']
 
@@ -54,17 +54,17 @@ def _all_forms(x, kernel, strides, pads, dilation, groups):
     @jax.jit
     def run(x, kernel):
         results = {}
-        for form in conv_forms.FORMS:
+        for form in conv_algorithms.FORMS:
 
             def f(x, kernel, form=form):
-                return conv_forms.FORMS[form](x, kernel, strides, pads, dilation, groups)
+                return conv_algorithms.FORMS[form](x, kernel, strides, pads, dilation, groups)
 
             y, vjp = jax.vjp(f, x, kernel)
             results[form] = (y, *vjp(ct.astype(y.dtype)))
         return results
 
     out_shape = jax.eval_shape(
-        lambda x, k: conv_forms.conv_xla(x, k, strides, pads, dilation, groups), x, kernel
+        lambda x, k: conv_algorithms.conv_xla(x, k, strides, pads, dilation, groups), x, kernel
     ).shape
     # A fixed, non-uniform cotangent: every output position weighs differently.
     ct = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
@@ -102,21 +102,21 @@ def test_forms_equal_lax_conv(case, dtype, rtol):
 
 
 def test_layer_kind():
-    assert conv_forms.layer_kind((3, 3, 1, 32), 32, 32) == 'depthwise'
-    assert conv_forms.layer_kind((3, 3, 1, 64), 32, 32) == 'depthwise'
-    assert conv_forms.layer_kind((1, 1, 32, 64), 32, 1) == 'pointwise'
-    assert conv_forms.layer_kind((1, 1, 8, 64), 32, 4) == 'grouped'
-    assert conv_forms.layer_kind((3, 3, 8, 64), 32, 4) == 'grouped'
-    assert conv_forms.layer_kind((1, 7, 32, 64), 32, 1) == 'dense'
-    assert conv_forms.layer_kind((3, 3, 1, 8), 1, 1) == 'dense'
+    assert conv_algorithms.layer_kind((3, 3, 1, 32), 32, 32) == 'depthwise'
+    assert conv_algorithms.layer_kind((3, 3, 1, 64), 32, 32) == 'depthwise'
+    assert conv_algorithms.layer_kind((1, 1, 32, 64), 32, 1) == 'pointwise'
+    assert conv_algorithms.layer_kind((1, 1, 8, 64), 32, 4) == 'grouped'
+    assert conv_algorithms.layer_kind((3, 3, 8, 64), 32, 4) == 'grouped'
+    assert conv_algorithms.layer_kind((1, 7, 32, 64), 32, 1) == 'dense'
+    assert conv_algorithms.layer_kind((3, 3, 1, 8), 1, 1) == 'dense'
 
 
 def test_auto_is_native_off_cpu_and_the_table_on_cpu():
-    for kind in conv_forms.KINDS:
+    for kind in conv_algorithms.KINDS:
         native = 'shift' if kind == 'grouped' else 'xla'
-        assert conv_forms.auto_form(kind, backend='gpu') == native
-        assert conv_forms.auto_form(kind, backend='tpu') == native
-        assert conv_forms.auto_form(kind, backend='cpu', in_features=1024) == (
+        assert conv_algorithms.auto_form(kind, backend='gpu') == native
+        assert conv_algorithms.auto_form(kind, backend='tpu') == native
+        assert conv_algorithms.auto_form(kind, backend='cpu', in_features=1024) == (
             'im2col' if kind == 'dense' else 'shift'
         )
     # On CPU a dense conv's form follows its input channels and grid: lax.conv from 5 to 64
@@ -128,9 +128,9 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
         (64, 1025, 'im2col'),
         (65, 64, 'im2col'),
     ):
-        got = conv_forms.auto_form('dense', 'cpu', in_features=channels, positions=positions)
+        got = conv_algorithms.auto_form('dense', 'cpu', in_features=channels, positions=positions)
         assert got == form, (channels, positions)
-    assert conv_forms.auto_form('depthwise', backend='cpu', in_features=1) == 'shift'
+    assert conv_algorithms.auto_form('depthwise', backend='cpu', in_features=1) == 'shift'
 
 
 @pytest.mark.parametrize(
@@ -145,22 +145,22 @@ def test_auto_is_native_off_cpu_and_the_table_on_cpu():
 def test_auto_picks_the_form_by_shape_on_cpu(kernel_shape, uses_lax_conv):
     x = jnp.ones((2, 8, 8, kernel_shape[2]))
     kernel = jnp.ones(kernel_shape)
-    jaxpr = str(jax.make_jaxpr(lambda x, k: conv_forms.conv(x, k, impl='auto'))(x, kernel))
+    jaxpr = str(jax.make_jaxpr(lambda x, k: conv_algorithms.conv(x, k, impl='auto'))(x, kernel))
     assert ('conv_general_dilated' in jaxpr) == uses_lax_conv
 
 
 def test_setting_context_restores_and_rejects_unknown_names():
-    assert conv_forms.get_conv_impl() == 'auto'
-    with conv_forms.conv_impl('shift'):
-        assert conv_forms.get_conv_impl() == 'shift'
-        with conv_forms.conv_impl('xla'):
-            assert conv_forms.get_conv_impl() == 'xla'
-        assert conv_forms.get_conv_impl() == 'shift'
-    assert conv_forms.get_conv_impl() == 'auto'
+    assert conv_algorithms.get_conv_impl() == 'auto'
+    with conv_algorithms.conv_impl('shift'):
+        assert conv_algorithms.get_conv_impl() == 'shift'
+        with conv_algorithms.conv_impl('xla'):
+            assert conv_algorithms.get_conv_impl() == 'xla'
+        assert conv_algorithms.get_conv_impl() == 'shift'
+    assert conv_algorithms.get_conv_impl() == 'auto'
     with pytest.raises(ValueError, match='unknown conv impl'):
-        conv_forms.set_conv_impl('winograd')
+        conv_algorithms.set_conv_impl('winograd')
     with pytest.raises(ValueError, match='does not fit'):
-        conv_forms.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
+        conv_algorithms.conv(jnp.zeros((1, 2, 2, 1)), jnp.zeros((3, 3, 1, 1)), impl='shift')
 
 
 def test_a_form_per_kind_replaces_auto_for_that_kind_only():
@@ -168,18 +168,18 @@ def test_a_form_per_kind_replaces_auto_for_that_kind_only():
 
     def uses_lax_conv(kernel):
         pad = ((1, 1), (1, 1)) if kernel.shape[0] == 3 else ((0, 0), (0, 0))
-        jaxpr = jax.make_jaxpr(lambda x: conv_forms.conv(x, kernel, padding=pad))(x)
+        jaxpr = jax.make_jaxpr(lambda x: conv_algorithms.conv(x, kernel, padding=pad))(x)
         return 'conv_general_dilated' in str(jaxpr)
 
     dense, pointwise = jnp.ones((3, 3, 4, 4)), jnp.ones((1, 1, 4, 4))
     assert jax.default_backend() == 'cpu'  # auto: im2col for dense, shift for pointwise
     assert not uses_lax_conv(dense) and not uses_lax_conv(pointwise)
-    with conv_forms.conv_impl({'dense': 'xla'}):
+    with conv_algorithms.conv_impl({'dense': 'xla'}):
         assert uses_lax_conv(dense)
         assert not uses_lax_conv(pointwise)
     with pytest.raises(ValueError, match=r"conv impl dense='winograd': give a kind of"):
-        conv_forms.set_conv_impl({'dense': 'winograd'})
-    assert conv_forms.get_conv_impl() == 'auto'
+        conv_algorithms.set_conv_impl({'dense': 'winograd'})
+    assert conv_algorithms.get_conv_impl() == 'auto'
 
 
 def test_convbn_follows_the_setting():
@@ -187,8 +187,8 @@ def test_convbn_follows_the_setting():
     layer.eval()
     x = jax.random.normal(jax.random.key(1), (2, 9, 9, 4))
     outputs, programs = {}, {}
-    for impl in conv_forms.FORMS:
-        with conv_forms.conv_impl(impl):
+    for impl in conv_algorithms.FORMS:
+        with conv_algorithms.conv_impl(impl):
             # Fresh functions: a traced function keeps the form it was traced with.
             outputs[impl] = jax.jit(lambda x: layer(x))(x)
             jaxpr = jax.make_jaxpr(lambda x: layer(x))(x)
@@ -196,7 +196,7 @@ def test_convbn_follows_the_setting():
         # Only xla traces to a bare conv (hybrid wraps its own in a custom_vjp).
         has_conv = any(str(e.primitive) == 'conv_general_dilated' for e in jaxpr.eqns)
         assert has_conv == (impl == 'xla'), impl
-    assert len(set(programs.values())) == len(conv_forms.FORMS)  # the setting reaches ConvBN
+    assert len(set(programs.values())) == len(conv_algorithms.FORMS)  # the setting reaches ConvBN
     for impl, y in outputs.items():
         assert y.shape == (2, 5, 5, 4)
         np.testing.assert_allclose(y, outputs['xla'], rtol=1e-5, atol=1e-5, err_msg=impl)
@@ -232,7 +232,7 @@ def _sharded_grad_hlo(impl):
 
     shardings = (NamedSharding(mesh, P()), NamedSharding(mesh, P('data')))
     x = jax.ShapeDtypeStruct((16, 8, 8, 16), jnp.float32)
-    with conv_forms.conv_impl(impl):
+    with conv_algorithms.conv_impl(impl):
         step = jax.jit(jax.grad(loss), in_shardings=shardings)
         return step.lower(state, x).compile().as_text()
 
@@ -264,7 +264,7 @@ def test_kernel_gradient_is_one_dot_over_rows_without_a_transpose(impl, size):
     pad = ((size // 2, size // 2),) * 2
 
     def loss(x, kernel):
-        return jnp.sum(jnp.tanh(conv_forms.conv(x, kernel, padding=pad, impl=impl)))
+        return jnp.sum(jnp.tanh(conv_algorithms.conv(x, kernel, padding=pad, impl=impl)))
 
     hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, kernel).compile().as_text()
     rows = 'lhs_contracting_dims={0}, rhs_contracting_dims={0}'

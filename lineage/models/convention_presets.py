@@ -1,8 +1,8 @@
 """Convention presets: one model option, `convention`, that sets every option a framework needs.
 
 A model built from another framework's weights must follow that framework's arithmetic (see
-`lineage.blocks.convention`) and a few of its layer choices (Keras's ResNet50 strides the first
-1x1, its MobileNet uses ReLU6). Each model file holds its presets, e.g.
+`lineage.blocks.framework_convention`) and a few of its layer choices (Keras's ResNet50 strides
+the first 1x1, its MobileNet uses ReLU6). Each model file holds its presets, e.g.
 
     KERAS = {'padding': 'same_tf', 'bn_epsilon': 1e-3, 'act': 'relu6'}
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from flax import nnx
 
-from lineage.blocks import convention
+from lineage.blocks import framework_convention
 
 
 def build(
@@ -49,9 +49,9 @@ def build(
                     f'({key}={value!r}); drop one of the two'
                 )
             options[key] = value
-    default = convention.Convention()
-    chosen = convention.Convention(
+    default = framework_convention.Convention()
+    chosen = framework_convention.Convention(
         options.pop('padding', default.padding), options.pop('bn_epsilon', default.bn_epsilon)
     )
-    with convention.building(chosen):
+    with framework_convention.building(chosen):
         return cls(**options)

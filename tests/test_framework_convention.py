@@ -1,4 +1,5 @@
-"""Conventions as model options (lineage.blocks.convention, lineage.models.presets)."""
+"""Conventions as model options (lineage.blocks.framework_convention and
+lineage.models.convention_presets)."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,9 +7,9 @@ import pytest
 from flax import nnx
 
 from lineage import counting
-from lineage.blocks import convention
+from lineage.blocks import framework_convention
 from lineage.blocks.bottleneck import Bottleneck
-from lineage.blocks.conv import ConvBN, padding_amounts
+from lineage.blocks.conv_bn import ConvBN, padding_amounts
 from lineage.blocks.factorized import FactorizedInception
 from lineage.blocks.pooling import max_pool
 from lineage.models import build_model
@@ -26,7 +27,7 @@ def test_tf_same_padding_puts_the_odd_pad_at_the_end():
 
 
 def test_layers_take_the_convention_they_are_built_under():
-    with convention.building(convention.Convention('same_tf', 1e-3)):
+    with framework_convention.building(framework_convention.Convention('same_tf', 1e-3)):
         layer = ConvBN(2, 4, 3, strides=2, rngs=nnx.Rngs(0))
     plain = ConvBN(2, 4, 3, strides=2, rngs=nnx.Rngs(0))
     assert (layer.padding, layer.norm.epsilon) == ('same_tf', 1e-3)

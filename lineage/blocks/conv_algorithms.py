@@ -1,4 +1,4 @@
-"""Exact convolution forms, and the one place that picks among them (`conv`).
+"""Exact convolution algorithms ("forms"), and the one place that picks among them (`conv`).
 
 XLA's CPU backend runs `lax.conv_general_dilated` slowly for depthwise, grouped and pointwise
 convs and for a dense conv's kernel gradient; the same arithmetic written as shifted slices and

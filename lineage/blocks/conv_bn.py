@@ -8,9 +8,9 @@ the lineage since Inception v2 (Ioffe & Szegedy 2015).
 'same' padding is symmetric by default, `dilation * (k - 1) // 2` on each side of each spatial
 axis (PyTorch's convention), so an input at stride 2 gives `ceil(H / 2)` outputs. TensorFlow and
 Keras pad 'same' asymmetrically at stride 2 on even inputs (`(0, 1)` for a 3x3); a layer built
-under that convention (`lineage.blocks.convention`) takes 'same_tf' for 'same'. `padding='valid'`
-(no padding) is there for the reference networks whose grids depend on it (Inception v3's
-299 -> 149 -> 147 stem and its 35 -> 17 -> 8 grid reductions).
+under that convention (`lineage.blocks.framework_convention`) takes 'same_tf' for 'same'.
+`padding='valid'` (no padding) is there for the reference networks whose grids depend on it
+(Inception v3's 299 -> 149 -> 147 stem and its 35 -> 17 -> 8 grid reductions).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lineage import layer_trace
-from lineage.blocks import conv_forms, convention
+from lineage.blocks import conv_algorithms, framework_convention
 
 Activation = str | Callable[[jax.Array], jax.Array] | None
 
@@ -112,11 +112,12 @@ def convolve(
     """NHWC x HWIO convolution padded as `padding` (see `PADDINGS`); the single place a conv is
     computed.
 
-    The form (`lax.conv`, shifted taps, im2col) is `conv_forms.get_conv_impl()`: 'auto', or a
-    run's `config.conv_impl` inside its `conv_forms.conv_impl` context; all give the same values.
+    The algorithm (`lax.conv`, shifted taps, im2col) is `conv_algorithms.get_conv_impl()`:
+    'auto', or a run's `config.conv_impl` inside its `conv_algorithms.conv_impl` context; all
+    give the same values.
     """
     pads = padding_amounts(padding, x.shape[1:3], kernel.shape[:2], strides, dilation)
-    return conv_forms.conv(x, kernel, strides, pads, dilation, groups)
+    return conv_algorithms.conv(x, kernel, strides, pads, dilation, groups)
 
 
 class ConvBN(nnx.Module):
@@ -165,7 +166,7 @@ class ConvBN(nnx.Module):
             )
         if padding not in PADDINGS:
             raise ValueError(f'ConvBN: padding={padding!r}; use one of {", ".join(PADDINGS)}')
-        padding = convention.same() if padding == 'same' else padding
+        padding = framework_convention.same() if padding == 'same' else padding
         self.in_features = in_features
         self.out_features = out_features
         self.kernel_size = pair(kernel_size)
@@ -185,7 +186,7 @@ class ConvBN(nnx.Module):
             nnx.BatchNorm(
                 out_features,
                 momentum=BN_MOMENTUM,
-                epsilon=convention.current().bn_epsilon,
+                epsilon=framework_convention.current().bn_epsilon,
                 dtype=dtype,
                 param_dtype=param_dtype,
                 rngs=rngs,
