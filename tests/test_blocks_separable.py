@@ -20,7 +20,7 @@ from lineage.blocks import build_block
 from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.separable import SeparableConv
 from lineage.blocks.spectrum import SegmentedConv
-from lineage.blocks.xception_blocks import exit_flow_block, middle_flow_block
+from lineage.models.xception import exit_flow_block, middle_flow_block
 
 
 def kernel_count(module: nnx.Module) -> int:

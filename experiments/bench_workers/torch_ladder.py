@@ -69,7 +69,7 @@ class InvertedResidual(nn.Module):
 
 class Separable(nn.Module):
     """Two (ReLU, 3x3 depthwise, 1x1 pointwise, BN), a 3x3 max pool if strided, plus the input
-    or its 1x1 projection (lineage/blocks/xception_blocks.py; Xception, Chollet 2017)."""
+    or its 1x1 projection (lineage/blocks/separable.py; Xception, Chollet 2017)."""
 
     def __init__(self, cin, cout, stride, reps=2):
         super().__init__()

@@ -13,6 +13,6 @@ from lineage.blocks import fire as fire  # noqa: E402
 from lineage.blocks import inception as inception  # noqa: E402
 from lineage.blocks import inverted_residual as inverted_residual  # noqa: E402
 from lineage.blocks import plain as plain  # noqa: E402
+from lineage.blocks import separable as separable  # noqa: E402
 from lineage.blocks import shuffle as shuffle  # noqa: E402
 from lineage.blocks import spectrum as spectrum  # noqa: E402
-from lineage.blocks import xception_blocks as xception_blocks  # noqa: E402

@@ -9,14 +9,12 @@ Sec. 3.1; Simonyan & Zisserman 2014, Sec. 2.3). VGG ran exactly this comparison 
 replacing each pair of 3x3 convs of net B by one 5x5: "The top-1 error of the shallow net was
 measured to be 7% higher than that of B".
 
-`mobilenet_separable` is the same stack with each conv depthwise separable as in MobileNet v1
-(Howard et al. 2017, Fig. 3 right): against `plain3x3` it is that paper's Table 4 comparison of
-full and separable convolution, with nothing else changed.
+`PlainConv` takes any layer in place of its convs: `mobilenet_separable`
+(`lineage.blocks.separable`) is this stack with MobileNet v1's separable layers.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -25,7 +23,6 @@ from flax import nnx
 
 from lineage.blocks.conv_bn import ConvBN
 from lineage.blocks.registry import register_block
-from lineage.blocks.separable import SeparableConv
 
 
 class PlainConv(nnx.Module):
@@ -65,15 +62,3 @@ def plain5x5(in_features, out_features, strides=1, *, rngs, dtype=None):
 def single5x5(in_features, out_features, strides=1, *, rngs, dtype=None):
     """One 5x5 ConvBN-ReLU, `in -> out`: the single conv that `plain3x3`'s two 3x3 factorize."""
     return ConvBN(in_features, out_features, 5, strides=strides, dtype=dtype, rngs=rngs)
-
-
-# MobileNet v1's layer: 3x3 depthwise, BN, ReLU, 1x1 pointwise, BN, ReLU (Fig. 3 right).
-MOBILENET_LAYER = functools.partial(SeparableConv, mid_norm=True, mid_act='relu', act='relu')
-
-
-@register_block('mobilenet_separable')
-def mobilenet_separable(in_features, out_features, strides=1, *, rngs, dtype=None):
-    """`plain3x3` with MobileNet v1's depthwise separable layers in place of its 3x3 convs."""
-    return PlainConv(
-        in_features, out_features, 3, strides=strides, layer=MOBILENET_LAYER, dtype=dtype, rngs=rngs
-    )

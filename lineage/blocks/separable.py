@@ -15,17 +15,32 @@ Two published layouts differ only in what sits between the two convs, so both ar
   - MobileNet v1 (Howard et al. 2017, Fig. 3 right): BatchNorm + ReLU after the depthwise conv
     too: `mid_norm=True, mid_act='relu'`.
 
-The Xception entry/middle/exit blocks and the registered 'separable' rung built from this layer
-are in `lineage.blocks.xception_blocks`.
+The stage's two registered rungs are built from this layer:
+  - 'separable': the Xception unit (`XceptionBlock`, Chollet 2017, Fig. 5): a few
+    (ReLU -> SeparableConv -> BatchNorm), a 3x3 stride-2 max pool when it downsamples, and a
+    residual (identity, or a 1x1 stride-s ConvBN projection when the shape changes). The ReLU
+    comes *before* each separable conv, so the residual path carries the un-rectified sum
+    (Keras `applications.Xception` layout, whose parameter count is the paper's Table 3). The
+    Xception network's entry, middle and exit flows are this block (`lineage.models.xception`).
+  - 'mobilenet_separable': `plain3x3`'s stack (`lineage.blocks.plain.PlainConv`) with each 3x3
+    conv replaced by MobileNet v1's separable layer (Howard et al. 2017, Fig. 3 right): against
+    `plain3x3` it is that paper's Table 4 comparison of full and separable convolution, with
+    nothing else changed.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lineage.blocks import framework_convention
 from lineage.blocks.conv_bn import Activation, ConvBN, activation
+from lineage.blocks.plain import PlainConv
+from lineage.blocks.pooling import max_pool
+from lineage.blocks.registry import register_block
 
 
 class SeparableConv(nnx.Module):
@@ -89,3 +104,102 @@ class SeparableConv(nnx.Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.pointwise(self.depthwise(x))
+
+
+class XceptionBlock(nnx.Module):
+    """`reps` x (ReLU -> SeparableConv 3x3 -> BN), max pool if strided, plus a residual.
+
+    Args:
+      in_features, out_features, dtype, rngs: as for `ConvBN`.
+      reps: number of separable convs.
+      strides: 1, or 2 for a 3x3 stride-2 max pool after the separable convs.
+      grow_first: change the width on the first separable conv (entry, middle flows) or on the
+        last (exit flow: 728->728->1024).
+      start_with_relu: rectify the block's input; False for the first entry block, whose input
+        is already rectified by the stem.
+      residual: add the shortcut (identity or projection); False gives the plain stack.
+      mid_act: activation between depthwise and pointwise convs (Fig. 10), None by default.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        reps: int,
+        strides: int = 1,
+        grow_first: bool = True,
+        start_with_relu: bool = True,
+        residual: bool = True,
+        mid_act: Activation = None,
+        dtype: jnp.dtype | None = None,
+        rngs: nnx.Rngs,
+    ):
+        if reps < 1:
+            raise ValueError(f'XceptionBlock: reps={reps}; use at least one separable conv')
+        if strides not in (1, 2):
+            raise ValueError(f'XceptionBlock: strides={strides}; use 1 or 2')
+        if grow_first:
+            widths = [in_features] + [out_features] * reps
+        else:
+            widths = [in_features] * reps + [out_features]
+        self.convs = nnx.List(
+            [
+                SeparableConv(a, b, 3, mid_act=mid_act, dtype=dtype, rngs=rngs)
+                for a, b in zip(widths[:-1], widths[1:], strict=True)
+            ]
+        )
+        self.strides = strides
+        self.pool_padding = framework_convention.same()
+        self.start_with_relu = start_with_relu
+        needs_projection = strides != 1 or in_features != out_features
+        self.shortcut = (
+            ConvBN(in_features, out_features, 1, strides=strides, act=None, dtype=dtype, rngs=rngs)
+            if residual and needs_projection
+            else None
+        )
+        self.residual = residual
+        self.dtype = dtype
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.astype(self.dtype or x.dtype)
+        y = x
+        for i, conv in enumerate(self.convs):
+            if i > 0 or self.start_with_relu:
+                y = jax.nn.relu(y)
+            y = conv(y)
+        if self.strides != 1:
+            y = max_pool(y, 3, self.strides, self.pool_padding)
+        if not self.residual:
+            return y
+        return y + (x if self.shortcut is None else self.shortcut(x))
+
+
+@register_block('separable')
+def separable(
+    in_features, out_features, strides=1, *, rngs, dtype=None, mid_act=None, residual=True, reps=2
+):
+    """The Xception unit: `reps` (default 2) ReLU-SeparableConv-BN, max pool if strided,
+    residual (identity or 1x1 projection) unless `residual=False`."""
+    return XceptionBlock(
+        in_features,
+        out_features,
+        reps=reps,
+        strides=strides,
+        residual=residual,
+        mid_act=mid_act,
+        dtype=dtype,
+        rngs=rngs,
+    )
+
+
+# MobileNet v1's layer: 3x3 depthwise, BN, ReLU, 1x1 pointwise, BN, ReLU (Fig. 3 right).
+MOBILENET_LAYER = functools.partial(SeparableConv, mid_norm=True, mid_act='relu', act='relu')
+
+
+@register_block('mobilenet_separable')
+def mobilenet_separable(in_features, out_features, strides=1, *, rngs, dtype=None):
+    """`plain3x3` with MobileNet v1's depthwise separable layers in place of its 3x3 convs."""
+    return PlainConv(
+        in_features, out_features, 3, strides=strides, layer=MOBILENET_LAYER, dtype=dtype, rngs=rngs
+    )

@@ -28,13 +28,7 @@ from flax import nnx
 
 from lineage.blocks import ClassifierHead, ConvBN
 from lineage.blocks.conv_bn import Activation
-from lineage.blocks.separable import SeparableConv
-from lineage.blocks.xception_blocks import (
-    XceptionBlock,
-    entry_flow_block,
-    exit_flow_block,
-    middle_flow_block,
-)
+from lineage.blocks.separable import SeparableConv, XceptionBlock
 from lineage.models import convention_presets
 from lineage.models.info import XCEPTION, Published
 from lineage.models.registry import register_model
@@ -48,6 +42,35 @@ MIDDLE_REPEATS = 8
 
 # The paper and table the registrations below come from (ModelInfo.paper).
 PAPER = 'Chollet 2017, "Xception", Fig. 5'
+
+
+def entry_flow_block(
+    in_features: int, out_features: int, *, first: bool = False, rngs: nnx.Rngs, **kwargs
+) -> XceptionBlock:
+    """An entry-flow block: two separable convs, stride 2; `first` skips the leading ReLU."""
+    return XceptionBlock(
+        in_features,
+        out_features,
+        reps=2,
+        strides=2,
+        start_with_relu=not first,
+        rngs=rngs,
+        **kwargs,
+    )
+
+
+def middle_flow_block(features: int = 728, *, rngs: nnx.Rngs, **kwargs) -> XceptionBlock:
+    """A middle-flow block: three separable convs at constant width, identity residual."""
+    return XceptionBlock(features, features, reps=3, rngs=rngs, **kwargs)
+
+
+def exit_flow_block(
+    in_features: int = 728, out_features: int = 1024, *, rngs: nnx.Rngs, **kwargs
+) -> XceptionBlock:
+    """The exit-flow block: 728->728->1024 separable convs, stride 2, projection residual."""
+    return XceptionBlock(
+        in_features, out_features, reps=2, strides=2, grow_first=False, rngs=rngs, **kwargs
+    )
 
 
 class Xception(nnx.Module):
