@@ -8,6 +8,7 @@ BatchNorm scale and offset (2 per channel).
 import jax
 import numpy as np
 import pytest
+from abstract_models import abstract
 from flax import nnx
 from one_step import run_once
 
@@ -28,10 +29,6 @@ def tower(in_features, layers):
     return nnx.eval_shape(
         lambda: Tower(in_features, layers, strides=1, padding='same', dtype=None, rngs=nnx.Rngs(0))
     )
-
-
-def abstract(make):
-    return nnx.eval_shape(lambda: make(nnx.Rngs(0)))
 
 
 def test_factorization_arithmetic():

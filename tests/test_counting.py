@@ -6,34 +6,31 @@ from fractions import Fraction
 import jax
 import jax.numpy as jnp
 import pytest
+from abstract_models import abstract, abstract_model
 from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage import counting
 from lineage.blocks import ClassifierHead, ConvBN, block_names, build_block, conv_algorithms
-from lineage.models import build_model, model_names
+from lineage.models import model_names
 from lineage.summary import default_input_size
-
-
-def abstract(fn):
-    return nnx.eval_shape(fn)
 
 
 def test_pointwise_conv_counts():
     # A bias-free 1x1 conv 256 -> 64 has 16,384 parameters.
-    bare = abstract(lambda: ConvBN(256, 64, 1, norm=False, use_bias=False, rngs=nnx.Rngs(0)))
+    bare = abstract(lambda r: ConvBN(256, 64, 1, norm=False, use_bias=False, rngs=r))
     assert counting.param_count(bare) == 16_384
     assert counting.batch_stat_count(bare) == 0
-    biased = abstract(lambda: ConvBN(256, 64, 1, norm=False, rngs=nnx.Rngs(0)))  # bias if no BN
+    biased = abstract(lambda r: ConvBN(256, 64, 1, norm=False, rngs=r))  # bias if no BN
     assert counting.param_count(biased) == 16_384 + 64
-    with_bn = abstract(lambda: ConvBN(256, 64, 1, rngs=nnx.Rngs(0)))
+    with_bn = abstract(lambda r: ConvBN(256, 64, 1, rngs=r))
     assert counting.param_count(with_bn) == 16_384 + 128  # BN scale and offset
     assert counting.batch_stat_count(with_bn) == 128  # running mean and variance
 
 
 def test_factorized_grouped_abstract_counts():
-    conv = abstract(lambda: ConvBN(32, 48, (1, 7), groups=4, rngs=nnx.Rngs(0)))
+    conv = abstract(lambda r: ConvBN(32, 48, (1, 7), groups=4, rngs=r))
     assert counting.param_count(conv) == 7 * 8 * 48 + 96
     assert counting.batch_stat_count(conv) == 96
 
@@ -55,9 +52,9 @@ def test_conv_params_formula_matches_the_module(
 ):
     assert counting.conv_params(kernel, in_features, out_features, groups) == expected
     module = abstract(
-        lambda: ConvBN(
+        lambda r: ConvBN(
             in_features, out_features, kernel, groups=groups, norm=False, use_bias=False,
-            rngs=nnx.Rngs(0),
+            rngs=r,
         )
     )  # fmt: skip
     assert counting.param_count(module) == expected
@@ -97,7 +94,7 @@ class Tiny(nnx.Module):
 
 
 def test_layer_table_of_a_hand_built_module():
-    model = abstract(lambda: Tiny(nnx.Rngs(0)))
+    model = abstract(Tiny)
     table = counting.layer_table(model, (9, 9, 3))  # 9x9 at stride 2 -> 5x5
     rows = [(r.path, r.kind, r.output_shape, r.params, r.macs) for r in table.rows]
     assert rows == [
@@ -158,9 +155,7 @@ CONVS = {
 @pytest.mark.parametrize('name', sorted(CONVS))
 def test_xla_counts_two_flops_per_unpadded_mac(name):
     h, w, args, kwargs = CONVS[name]
-    conv = abstract(
-        lambda: ConvBN(*args, norm=False, use_bias=False, act=None, rngs=nnx.Rngs(0), **kwargs)
-    )
+    conv = abstract(lambda r: ConvBN(*args, norm=False, use_bias=False, act=None, rngs=r, **kwargs))
     table = counting.layer_table(conv, (h, w, args[0]))
     (op,) = table.ops
     assert op.macs == table.macs
@@ -174,7 +169,7 @@ def test_xla_counts_two_flops_per_unpadded_mac(name):
 
 @pytest.mark.parametrize('impl', ['shift', 'im2col'])
 def test_the_table_traces_the_reference_conv_whatever_form_is_set(impl):
-    conv = abstract(lambda: ConvBN(8, 8, 3, groups=8, rngs=nnx.Rngs(0)))
+    conv = abstract(lambda r: ConvBN(8, 8, 3, groups=8, rngs=r))
     with conv_algorithms.conv_impl(impl):
         (op,) = counting.layer_table(conv, (8, 8, 8)).ops
         assert conv_algorithms.get_conv_impl() == impl
@@ -182,7 +177,7 @@ def test_the_table_traces_the_reference_conv_whatever_form_is_set(impl):
 
 
 def test_unpadded_macs_by_hand():
-    conv = abstract(lambda: ConvBN(16, 8, 3, rngs=nnx.Rngs(0)))
+    conv = abstract(lambda r: ConvBN(16, 8, 3, rngs=r))
     (op,) = counting.layer_table(conv, (8, 8, 16)).ops
     # Each axis: 8 outputs x 3 taps, minus the one padded tap at each border.
     assert op.unpadded_macs == (8 * 3 - 2) ** 2 * 16 * 8
@@ -209,7 +204,7 @@ ELEMENTWISE_BUDGET = 8
 
 @pytest.mark.parametrize('name', block_names())
 def test_every_block_table_matches_its_program_and_xla(name):
-    block = abstract(lambda: build_block(name, 8, 16, 2, rngs=nnx.Rngs(0)))
+    block = abstract(lambda r: build_block(name, 8, 16, 2, rngs=r))
     shape = (9, 9, 8)
     table = counting.layer_table(block, shape)
     assert table.output_shape == (5, 5, 16)
@@ -236,7 +231,7 @@ def test_every_block_table_matches_its_program_and_xla(name):
 @pytest.mark.parametrize('name', model_names())
 def test_every_model_table_matches_its_program(name):
     # At the model's own input size (eval_shape-like tracing: no compute, so 224/299 is cheap).
-    model = abstract(lambda: build_model(name, num_classes=10, rngs=nnx.Rngs(0)))
+    model = abstract_model(name, num_classes=10)
     size = default_input_size(name)
     table = counting.layer_table(model, (size, size, 3))
     assert table.output_shape == (10,)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from abstract_models import abstract_model
 from flax import nnx
 
 from lineage import counting
@@ -10,12 +11,6 @@ from lineage.blocks import block_names
 from lineage.models import build_model, model_names
 
 TINY = dict(widths=(8, 16), depths=(1, 2), in_channels=1)
-
-
-def abstract(**options):
-    return nnx.eval_shape(
-        lambda: build_model('ladder', num_classes=10, rngs=nnx.Rngs(0), **options)
-    )
 
 
 def conv_bn(k, i, o):
@@ -27,7 +22,7 @@ def test_registered():
 
 
 def test_plain3x3_param_count_by_hand():
-    model = abstract(block='plain3x3', **TINY)
+    model = abstract_model('ladder', num_classes=10, block='plain3x3', **TINY)
     stem = conv_bn(3, 1, 8)
     stage1 = conv_bn(3, 8, 8) * 2
     stage2 = conv_bn(3, 8, 16) + conv_bn(3, 16, 16) + 2 * conv_bn(3, 16, 16)
@@ -37,7 +32,7 @@ def test_plain3x3_param_count_by_hand():
 
 @pytest.mark.parametrize('block', block_names())
 def test_every_block_fits_the_frame(block):
-    model = abstract(block=block, **TINY)
+    model = abstract_model('ladder', num_classes=10, block=block, **TINY)
     # The stem and head are the same whatever the block.
     assert counting.param_count(model.stem) == conv_bn(3, 1, 8)
     assert counting.param_count(model.head) == 16 * 10 + 10
@@ -49,7 +44,9 @@ def test_every_block_fits_the_frame(block):
 
 
 def test_downsampling_points():
-    table = counting.layer_table(abstract(block='plain3x3', **TINY), (16, 16, 1))
+    table = counting.layer_table(
+        abstract_model('ladder', num_classes=10, block='plain3x3', **TINY), (16, 16, 1)
+    )
     sizes = [row.output_shape[:2] for row in table.rows if len(row.output_shape) == 3]
     # stem and stage 1 at 16x16, stage 2 (stride 2 on its first block) at 8x8.
     assert sizes == [(16, 16)] * 3 + [(8, 8)] * 4
@@ -66,6 +63,6 @@ def test_real_forward_bfloat16_compute_float32_params():
 
 def test_bad_options():
     with pytest.raises(ValueError, match="unknown block 'nope'; choose one of: .*plain3x3"):
-        abstract(block='nope', **TINY)
+        abstract_model('ladder', num_classes=10, block='nope', **TINY)
     with pytest.raises(ValueError, match='equal length'):
-        abstract(block='plain3x3', widths=(8, 16), depths=(1,))
+        abstract_model('ladder', num_classes=10, block='plain3x3', widths=(8, 16), depths=(1,))

@@ -1,11 +1,11 @@
 """The README's reference-network table: rendering, and every published network measured."""
 
 import pytest
-from flax import nnx
+from abstract_models import abstract_model
 
 from experiments import model_table
 from lineage import counting
-from lineage.models import build_model, model_info, model_names
+from lineage.models import model_info, model_names
 from lineage.models.info import Published
 
 PUBLISHED = [n for n in model_names() if model_info(n).published is not None]
@@ -33,7 +33,7 @@ def test_render_cites_each_source_once_says_na_and_notes():
 def test_measure_counts_a_registered_model():
     # The ladder at its defaults (a registered model present from the start).
     measured = model_table.measure('ladder', 32, num_classes=10)
-    model = nnx.eval_shape(lambda: build_model('ladder', num_classes=10, rngs=nnx.Rngs(0)))
+    model = abstract_model('ladder', num_classes=10)
     assert measured.params == counting.param_count(model)
     assert measured.macs == counting.total_macs(model, (32, 32, 3)) > 0
 

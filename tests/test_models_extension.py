@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import abstract_model
 from flax import nnx
 from one_step import host_init, sgd_step
 
@@ -16,15 +17,7 @@ from lineage import counting
 from lineage.blocks import build_block
 from lineage.blocks.fire import fire_widths
 from lineage.blocks.shuffle import channel_shuffle
-from lineage.models import build_model
 from lineage.models.squeezenet import VERSIONS, ceil_max_pool
-
-
-def abstract(name: str, num_classes: int = 1000, **options) -> nnx.Module:
-    return nnx.eval_shape(
-        lambda: build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
-    )
-
 
 # torchvision's counts at 1,000 classes (its model builders' docs: "num_params").
 PUBLISHED = {
@@ -37,7 +30,7 @@ PUBLISHED = {
 
 @pytest.mark.parametrize('name', sorted(PUBLISHED))
 def test_published_param_counts(name):
-    assert counting.param_count(abstract(name)) == PUBLISHED[name]
+    assert counting.param_count(abstract_model(name)) == PUBLISHED[name]
 
 
 @pytest.mark.parametrize('version', sorted(VERSIONS))
@@ -51,8 +44,8 @@ def test_squeezenet_count_by_hand(version):
         total += (features * s + s) + (s * e1 + e1) + (9 * s * e3 + e3)
         features = e1 + e3
     total += features * 1000 + 1000  # the 1x1 classifier conv
-    assert counting.param_count(abstract(f'squeezenet{version}')) == total
-    assert counting.batch_stat_count(abstract(f'squeezenet{version}')) == 0  # no BatchNorm
+    assert counting.param_count(abstract_model(f'squeezenet{version}')) == total
+    assert counting.batch_stat_count(abstract_model(f'squeezenet{version}')) == 0  # no BatchNorm
 
 
 # (model, stem output, the grid sizes its layers run at, the last conv's output, MACs per
@@ -70,7 +63,7 @@ SHAPES = {
 @pytest.mark.parametrize('name', sorted(SHAPES))
 def test_shapes_and_macs_at_224(name):
     stem, grids, last, macs = SHAPES[name]
-    table = counting.layer_table(abstract(name), (224, 224, 3))
+    table = counting.layer_table(abstract_model(name), (224, 224, 3))
     assert table.rows[0].output_shape == stem
     convs = [r.output_shape for r in table.rows if len(r.output_shape) == 3]
     assert sorted({shape[0] for shape in convs}, reverse=True) == grids
@@ -90,7 +83,7 @@ def test_macs_against_the_papers():
 
 @pytest.mark.parametrize('name', sorted(PUBLISHED))
 def test_bfloat16_logits_are_float32(name):
-    graphdef, state = nnx.split(abstract(name, dtype=jnp.bfloat16))
+    graphdef, state = nnx.split(abstract_model(name, dtype=jnp.bfloat16))
     x = jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32)
     logits = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
     assert logits.shape == (2, 1000) and logits.dtype == jnp.float32

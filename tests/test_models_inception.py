@@ -4,7 +4,6 @@ Counts and shapes come from abstract models (`nnx.eval_shape`, `jax.eval_shape`)
 initialized or computed. The CIFAR-size variants take one real SGD step on a batch of 2.
 """
 
-import functools
 import importlib
 
 import jax
@@ -12,21 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from abstract_models import abstract_model
 from flax import nnx
 from one_step import cross_entropy, host_init, sgd_step
 
 from lineage import counting, optim, parallel, train_step
 from lineage.blocks.inception import Inception
-from lineage.models import build_model
 from lineage.models.googlenet import TABLE_1
 from lineage.plan import make_plan
-
-
-@functools.cache  # building a model abstractly still traces it: share one per configuration
-def abstract(name, num_classes=1000, **options):
-    return nnx.eval_shape(
-        lambda: build_model(name, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
-    )
 
 
 def convbn(k, i, o):
@@ -49,7 +41,7 @@ INCEPTION_V3_AUX = convbn(1, 768, 128) + convbn(5, 128, 768) + dense(768, 1000)
     ],
 )
 def test_exact_counts(name, options, count):
-    assert counting.param_count(abstract(name, **options)) == count
+    assert counting.param_count(abstract_model(name, **options)) == count
 
 
 def test_count_arithmetic():
@@ -77,7 +69,7 @@ def test_count_arithmetic():
     ],
 )
 def test_shapes_grids_and_macs_at_canonical_resolution(name, size, grids, macs):
-    model = abstract(name)
+    model = abstract_model(name)
     x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
     assert jax.eval_shape(lambda m, x: m(x), model, x).shape == (2, 1000)
     table = counting.layer_table(model, (size, size, 3))
@@ -91,7 +83,7 @@ def test_shapes_grids_and_macs_at_canonical_resolution(name, size, grids, macs):
 
 @pytest.mark.parametrize('name,size,heads', [('googlenet', 224, 2), ('inception_v3', 299, 1)])
 def test_aux_logits_in_training_mode_only(name, size, heads):
-    model = abstract(name, aux_logits=True)
+    model = abstract_model(name, aux_logits=True)
     x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
     outputs = jax.eval_shape(lambda m, x: m(x), model, x)
     assert [o.shape for o in outputs] == [(2, 1000)] * (1 + heads)
@@ -100,7 +92,7 @@ def test_aux_logits_in_training_mode_only(name, size, heads):
 
 
 def test_googlenet_aux_head_rejects_other_grids():
-    model = abstract('googlenet', aux_logits=True)
+    model = abstract_model('googlenet', aux_logits=True)
     with pytest.raises(ValueError, match='needs 4x4'):
         jax.eval_shape(
             lambda m, x: m(x), model, jax.ShapeDtypeStruct((1, 160, 160, 3), jnp.float32)
@@ -108,10 +100,11 @@ def test_googlenet_aux_head_rejects_other_grids():
 
 
 def test_cifar_variants_keep_the_widths():
-    assert counting.param_count(abstract('inception_v3_cifar')) == 23_834_568
+    assert counting.param_count(abstract_model('inception_v3_cifar')) == 23_834_568
     # One 3x3 conv 3 -> 192 replaces the 7x7, 1x1 and 3x3 stem convs.
     stem = convbn(7, 3, 64) + convbn(1, 64, 64) + convbn(3, 64, 192)
-    assert counting.param_count(abstract('googlenet_cifar')) == 7_005_832 - stem + convbn(3, 3, 192)
+    cifar = abstract_model('googlenet_cifar')
+    assert counting.param_count(cifar) == 7_005_832 - stem + convbn(3, 3, 192)
 
 
 LEARNING_RATE = 0.01
@@ -147,7 +140,7 @@ def test_cifar_variant_takes_one_sgd_step_with_aux_loss(name, heads):
 
 
 def test_bfloat16_compute_float32_logits():
-    model = abstract('googlenet_cifar', num_classes=10, dtype=jnp.bfloat16)
+    model = abstract_model('googlenet_cifar', num_classes=10, dtype=jnp.bfloat16)
     x = jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)
     logits = jax.eval_shape(lambda m, x: m(x), model, x)
     assert logits.shape == (2, 10) and logits.dtype == jnp.float32

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import abstract_model
 from flax import nnx
 from one_step import host_init, sgd_step
 
@@ -19,16 +20,12 @@ from lineage.models.mobilenet_v2 import make_divisible
 from lineage.plan import make_plan
 
 
-def abstract(name: str, **options) -> nnx.Module:
-    return nnx.eval_shape(lambda: build_model(name, num_classes=1000, rngs=nnx.Rngs(0), **options))
-
-
 def test_cifar_variants_change_strides_not_widths():
     # Only ResNet's stem kernel changes (7x7 -> 3x3 on 3 -> 64 channels).
     resnet50 = model_info('resnet50').params
-    assert counting.param_count(abstract('resnet50_cifar')) == resnet50 - 3 * 64 * (49 - 9)
+    assert counting.param_count(abstract_model('resnet50_cifar')) == resnet50 - 3 * 64 * (49 - 9)
     for name in ('xception', 'mobilenet_v1', 'mobilenet_v2'):
-        assert counting.param_count(abstract(f'{name}_cifar')) == model_info(name).params
+        assert counting.param_count(abstract_model(f'{name}_cifar')) == model_info(name).params
 
 
 # (model, input size, stem output, last feature map before the head) at 1,000 classes.
@@ -46,7 +43,7 @@ SHAPES = [
 
 @pytest.mark.parametrize('name,size,stem,last', SHAPES)
 def test_layer_shapes(name, size, stem, last):
-    table = counting.layer_table(abstract(name), (size, size, 3))
+    table = counting.layer_table(abstract_model(name), (size, size, 3))
     assert table.rows[0].output_shape == stem
     assert table.rows[-2].output_shape == last  # the last conv before the classifier
     assert table.rows[-1].output_shape == (1000,)
@@ -55,7 +52,7 @@ def test_layer_shapes(name, size, stem, last):
 
 @pytest.mark.parametrize('name,size', [(n, s) for n, s, *_ in SHAPES[:4]])
 def test_bfloat16_logits_shape(name, size):
-    model = abstract(name, dtype=jnp.bfloat16)
+    model = abstract_model(name, dtype=jnp.bfloat16)
     graphdef, state = nnx.split(model)
     x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
     logits = jax.eval_shape(lambda s, x: nnx.merge(graphdef, s)(x), state, x)
@@ -67,14 +64,14 @@ def test_bfloat16_logits_shape(name, size):
     [(1.0, 4.2, 569), (0.75, 2.6, 325), (0.5, 1.3, 149), (0.25, 0.5, 41)],
 )
 def test_mobilenet_v1_width_multiplier_matches_paper_table_6(alpha, million_params, million_macs):
-    table = counting.layer_table(abstract('mobilenet_v1', alpha=alpha), (224, 224, 3))
+    table = counting.layer_table(abstract_model('mobilenet_v1', alpha=alpha), (224, 224, 3))
     assert round(table.params / 1e6, 1) == million_params
     assert abs(table.macs / 1e6 - million_macs) < 1  # the paper rounds to millions
 
 
 @pytest.mark.parametrize('alpha,million_macs', [(1.0, 300), (0.75, 209), (0.5, 97), (0.35, 59)])
 def test_mobilenet_v2_width_multiplier_matches_paper_macs(alpha, million_macs):
-    table = counting.layer_table(abstract('mobilenet_v2', alpha=alpha), (224, 224, 3))
+    table = counting.layer_table(abstract_model('mobilenet_v2', alpha=alpha), (224, 224, 3))
     assert abs(table.macs / 1e6 - million_macs) < 1  # the paper rounds to millions
 
 
