@@ -22,7 +22,7 @@ from typing import Any
 import jax
 from absl import app
 
-from lineage import command_line, init_from, train, train_step
+from lineage import command_line, init_from, parallel, train, train_step
 from lineage.data import build_dataset
 from lineage.run_builder import build_run
 
@@ -43,8 +43,9 @@ def evaluate_weights(
     train.start(config, launch)
     if not config.get('init_from'):
         raise ValueError('--config.init_from=DIR is required: the weights to evaluate')
+    mesh = parallel.make_mesh(config.num_devices)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
-    run = build_run(config, dataset.num_train, dataset.num_classes, evaluation_only=True)
+    run = build_run(config, dataset.num_train, dataset.num_classes, mesh, evaluation_only=True)
     arrays = init_from.read(config.init_from, run.model_name, run.model_options)
     state = init_from.apply(
         run.state.init(), arrays, config.init_from, run.replicated, new_classifier=False

@@ -141,6 +141,7 @@ class _Job:
 
 def _build(config: Any) -> _Job:
     """The data set, the run, and the model's size (which checks it takes the data's images)."""
+    mesh = parallel.make_mesh(config.num_devices)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
     for split, size in (('train_split', dataset.num_train), ('eval_split', dataset.num_eval)):
         if not size:  # found now, not as a division by zero after all the training
@@ -148,7 +149,7 @@ def _build(config: Any) -> _Job:
                 f'{dataset.name}: the {split.split("_")[0]} split is empty (0 examples); give '
                 f'it images, or set --config.dataset.{split}'
             )
-    run = build_run(config, dataset.num_train, dataset.num_classes)
+    run = build_run(config, dataset.num_train, dataset.num_classes, mesh)
     try:
         macs = counting.total_macs(run.state.model, dataset.image_shape)
     except (TypeError, ValueError) as e:
