@@ -24,7 +24,7 @@ import jax
 from absl import app, flags
 
 from experiments import sweeps
-from experiments.bench_workers.lineage_worker import compile_step
+from experiments.bench_workers.lineage_worker import compile_step, step_config
 from experiments.timing import load
 from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL
 from lineage.blocks import conv_algorithms
@@ -45,10 +45,12 @@ def compile_variant(rows: dict) -> list:
     try:
         if FLAGS.ladder_block:
             model = {'block': FLAGS.ladder_block, **LADDER_MODEL}
-            shape = ('ladder', 32, LADDER_BATCH, LADDER_CLASSES, 0.01, 0.9, None, model, True)
+            config = step_config('ladder', LADDER_BATCH, 0.01, 0.9, model, nesterov=True)
+            size, classes = 32, LADDER_CLASSES
         else:
-            shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
-        compiled, state, batch, _, _ = compile_step(*shape)
+            config = step_config(FLAGS.network, FLAGS.batch_size, 0.01, 0.9)
+            size, classes = FLAGS.image_size, 1000
+        compiled, state, batch, _, _ = compile_step(config, size, classes)
     finally:
         conv_algorithms.AUTO_CPU.update(committed)
     return [compiled, state, batch]

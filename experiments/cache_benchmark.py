@@ -33,9 +33,8 @@ from absl import app, flags  # noqa: E402
 from configs import ladder_cifar10  # noqa: E402
 from experiments import sweeps  # noqa: E402
 from experiments.timing import load  # noqa: E402
-from lineage import optim, parallel, train_step  # noqa: E402
+from lineage import parallel, run_builder  # noqa: E402
 from lineage.data import build_dataset  # noqa: E402
-from lineage.plan import make_plan  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', '../shared/data/cifar10-jpeg', 'Image folder (split/class/*).')
@@ -56,30 +55,26 @@ def cpu_and_wall(fn, repeats):
                                                      (wall, time.perf_counter()))]  # fmt: skip
 
 
-def time_rung(config, plan, mesh, streams) -> tuple[float, dict[str, float]]:
-    """(step CPU ms alone, {mode: images/s fed by that stream}) of `config.model.block`."""
-    replicated, sharding = parallel.replicated(mesh), parallel.batch_sharded(mesh)
-    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
-    state_def = train_step.create_train_state(config, 10, plan.dtype, tx, replicated)
-    state = [state_def.init()]
-    step = train_step.make_train_step(state_def.graphdef, replicated)
-    fixed = parallel.global_batch(next(streams['cache']), sharding)
+def time_rung(run: run_builder.Run, streams) -> tuple[float, dict[str, float]]:
+    """(step CPU ms alone, {mode: images/s fed by that stream}) of `run`'s train step."""
+    state = [run.state.init()]
+    fixed = parallel.global_batch(next(streams['cache']), run.batch_sharded)
 
-    def run(batch_fn):
-        state[0], metrics = step(state[0], batch_fn())
+    def run_step(batch_fn):
+        state[0], metrics = run.train_step(state[0], batch_fn())
         jax.block_until_ready(metrics)
 
-    run(lambda: fixed)  # compile
-    step_cpu, _ = cpu_and_wall(lambda: run(lambda: fixed), FLAGS.steps)
+    run_step(lambda: fixed)  # compile
+    step_cpu, _ = cpu_and_wall(lambda: run_step(lambda: fixed), FLAGS.steps)
     walls = {mode: [] for mode in MODES}
     for _ in range(FLAGS.rounds):
         for mode in MODES:
 
             def feed(m=mode):
-                return parallel.global_batch(next(streams[m]), sharding)
+                return parallel.global_batch(next(streams[m]), run.batch_sharded)
 
-            walls[mode].append(cpu_and_wall(lambda f=feed: run(f), FLAGS.steps)[1])
-    batch = plan.process_batch
+            walls[mode].append(cpu_and_wall(lambda f=feed: run_step(f), FLAGS.steps)[1])
+    batch = run.plan.process_batch
     return step_cpu, {m: batch / statistics.median(w) * 1e3 for m, w in walls.items()}
 
 
@@ -96,8 +91,7 @@ def main(argv: list[str]) -> None:
         datasets[mode] = build_dataset(config.dataset)
         print(f'{mode}: data set built in {time.perf_counter() - start:.1f} s')
     mesh = parallel.make_mesh()
-    plan = make_plan(config, datasets['cache'].num_train, mesh.size, 1)
-    batch = plan.process_batch
+    batch = config.batch_size  # one process feeds the whole batch
     for mode in MODES:
         streams[mode] = iter(datasets[mode].train_batches(batch, 0, 0))
         for _ in range(5):  # tf.data's autotuner settles
@@ -114,7 +108,8 @@ def main(argv: list[str]) -> None:
     rows = []
     for rung in FLAGS.rungs:
         config.model.block = rung
-        step_cpu, rates = time_rung(config, plan, mesh, streams)
+        run = run_builder.build_run(config, datasets['cache'].num_train, 10, mesh)
+        step_cpu, rates = time_rung(run, streams)
         before, after = input_ms[MODES[0]], input_ms[MODES[1]]
         rows.append(
             f'| {rung} | {step_cpu:.0f} | {before:.0f} ({before / (before + step_cpu):.0%}) | '

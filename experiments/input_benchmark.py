@@ -29,9 +29,8 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from configs import default as default_config  # noqa: E402
-from lineage import optim, parallel, train_step  # noqa: E402
+from lineage import parallel, run_builder  # noqa: E402
 from lineage.data import build_dataset, dataset_config  # noqa: E402
-from lineage.plan import make_plan  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', '../shared/data/cifar10-jpeg', 'Image folder (split/class/*).')
@@ -73,9 +72,10 @@ def main(argv: list[str]) -> None:
         f'{dataset.name}: {dataset.num_train:,} train images, {dataset.num_classes} classes, '
         f'indexed in {time.perf_counter() - start:.1f} s'
     )
-    mesh = parallel.make_mesh()
-    plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
-    batch = plan.process_batch
+    run = run_builder.build_run(
+        config, dataset.num_train, dataset.num_classes, parallel.make_mesh()
+    )
+    plan, batch = run.plan, run.plan.process_batch
 
     # 1. The pipeline alone.
     stream = dataset.train_batches(batch, 0, 0)
@@ -92,14 +92,9 @@ def main(argv: list[str]) -> None:
     pipeline_images = FLAGS.pipeline_batches * batch
 
     # 2. The train step alone, on one batch already on the devices.
-    replicated = parallel.replicated(mesh)
-    sharding = parallel.batch_sharded(mesh)
-    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
-    state_def = train_step.create_train_state(
-        config, dataset.num_classes, plan.dtype, tx, replicated
-    )
-    state = state_def.init()
-    step = train_step.make_train_step(state_def.graphdef, replicated)
+    sharding = run.batch_sharded
+    state = run.state.init()
+    step = run.train_step
     fixed = parallel.global_batch(next(stream), sharding)
     start = time.perf_counter()
     state, metrics = step(state, fixed)

@@ -45,9 +45,10 @@ from absl import app, flags  # noqa: E402
 
 from experiments import markdown, sweeps  # noqa: E402
 from experiments.bench_workers import protocol  # noqa: E402
-from experiments.bench_workers.lineage_worker import compile_step  # noqa: E402
+from experiments.bench_workers.lineage_worker import compile_step, step_config  # noqa: E402
 from experiments.timing import load  # noqa: E402
 from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
+from lineage import counting  # noqa: E402
 from lineage.blocks import conv_algorithms, pooling  # noqa: E402
 from lineage.metrics import host_info  # noqa: E402
 
@@ -125,8 +126,7 @@ def main(argv):
         if kind not in conv_algorithms.KINDS or form not in conv_algorithms.FORMS:
             raise app.UsageError(
                 f'--auto_cpu={override}: use kind=form with a kind of '
-                f'{", ".join(conv_algorithms.KINDS)} and a form of '
-                f'{", ".join(conv_algorithms.FORMS)}'
+                f'{", ".join(conv_algorithms.KINDS)} and a form of {", ".join(conv_algorithms.FORMS)}'
             )
         overrides[kind] = form
     try:
@@ -143,12 +143,17 @@ def main(argv):
     if FLAGS.ladder_block:
         FLAGS.network, FLAGS.image_size, FLAGS.batch_size = 'ladder', 32, LADDER_BATCH
         model = {'block': FLAGS.ladder_block, **LADDER_MODEL, 'block_options': block_options}
-        shape = ('ladder', 32, LADDER_BATCH, LADDER_CLASSES, 0.01, 0.9, None, model, True)
+        config = step_config('ladder', LADDER_BATCH, 0.01, 0.9, model, True, overrides or 'auto')
+        classes = LADDER_CLASSES
     else:
-        shape = (FLAGS.network, FLAGS.image_size, FLAGS.batch_size, 1000, 0.01, 0.9)
-    # The forms are read while the step is traced, inside compile_step.
-    with conv_algorithms.conv_impl(overrides or 'auto'), pooling.max_pool_form(FLAGS.max_pool_cpu):
-        compiled, state, batch, params, _ = compile_step(*shape)
+        config = step_config(
+            FLAGS.network, FLAGS.batch_size, 0.01, 0.9, None, False, overrides or 'auto'
+        )
+        classes = 1000
+    # The max_pool form is read while the step is traced, inside compile_step.
+    with pooling.max_pool_form(FLAGS.max_pool_cpu):
+        compiled, state, batch, run, _ = compile_step(config, FLAGS.image_size, classes)
+    params = counting.param_count(run.state.model)
 
     def one_step():
         nonlocal state

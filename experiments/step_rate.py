@@ -4,12 +4,12 @@
 
 `run_sweep --plan --time_steps=20` (and `--hours` with it) times the step of each point that no
 run has measured at the sweep's budget, instead of taking a rate from runs at other budgets or of
-other code and machines. The step is lineage's own, built from the point's config as training
-builds it (model, optimizer with its schedule, `conv_impl`, one mesh over the config's devices),
-and run on one synthetic batch of the data set's image shape, so the input pipeline and the
-evaluations are not in it: runs achieve a share of this rate (`sweep_plan.ACHIEVED_SHARE`).
-Timing is only worth its seconds on an otherwise quiet machine: beside a running sweep both slow
-down.
+other code and machines. The step is lineage's own, built from the point's config by training's
+builder (`lineage.run_builder`: model, optimizer with its schedule, `conv_impl`, one mesh over
+the config's devices), and run on one synthetic batch of the data set's image shape, so the
+input pipeline and the evaluations are not in it: runs achieve a share of this rate
+(`sweep_plan.ACHIEVED_SHARE`). Timing is only worth its seconds on an otherwise quiet machine:
+beside a running sweep both slow down.
 
 Run as a module, it times each distinct point of a sweep and sets the rate beside those its
 committed runs (experiments/results/<sweep>/<budget>/) trained at on this same host (CPU and
@@ -31,12 +31,10 @@ import jax
 from absl import app, flags, logging
 
 from experiments import markdown, sweep_plan, sweeps
-from experiments.bench_workers import lineage_worker, protocol
+from experiments.bench_workers import protocol
 from experiments.timing import load
-from lineage import optim, parallel, train_step
-from lineage.blocks import conv_algorithms
+from lineage import run_builder
 from lineage.metrics import host_info
-from lineage.plan import make_plan
 
 # (side, channels) of the images of the sweeps' data sets when `dataset.image_size` is 0.
 NATIVE_IMAGES = {'image_folder': (32, 3), 'cifar10': (32, 3), 'digits': (32, 1)}
@@ -55,27 +53,17 @@ def step_images_per_sec(
 ) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
     untimed ones (and the first, which compiles); `ready` as for `protocol.time_steps`."""
-    mesh = parallel.make_mesh(config.num_devices)
-    replicated = parallel.replicated(mesh)
-    plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
-    tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
-    with conv_algorithms.conv_impl(config.get('conv_impl', 'auto')):
-        state_def = train_step.create_train_state(config, NUM_CLASSES, plan.dtype, tx, replicated)
-        state = state_def.init()
-        step = train_step.make_train_step(
-            state_def.graphdef, replicated, **train_step.step_options(config)
-        )
-        batch = lineage_worker.synthetic_batch(
-            mesh, plan.global_batch, image_shape(config.dataset), NUM_CLASSES
-        )
+    run = run_builder.build_run(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], NUM_CLASSES)
+    state = run.state.init()
+    batch = run_builder.synthetic_batch(run, image_shape(config.dataset))
 
-        def one_step():
-            nonlocal state
-            state, metrics = step(state, batch)
-            return jax.block_until_ready(metrics)
+    def one_step():
+        nonlocal state
+        state, metrics = run.train_step(state, batch)
+        return jax.block_until_ready(metrics)
 
-        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
-    return plan.global_batch / statistics.median(seconds)
+    seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
+    return run.plan.global_batch / statistics.median(seconds)
 
 
 def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:

@@ -20,46 +20,39 @@ import sys
 from typing import Any
 
 import jax
-import optax
 from absl import app
 
-from lineage import init_from, parallel, train, train_step
-from lineage import main as cli
-from lineage.blocks import conv_algorithms
+from lineage import command_line, init_from, parallel, train, train_step
 from lineage.data import build_dataset
-from lineage.plan import make_plan, model_options
+from lineage.run_builder import build_run
 
 
-def evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
+def evaluate_weights(
+    config: Any, workdir: str, launch: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Evaluates `config.init_from`'s weights; writes and returns the results.
+
+    Args:
+      config: the config whose model, data set and eval preprocessing to use.
+      workdir: where results.json goes.
+      launch: the multi-process parameters, as for `train.start`.
 
     Raises:
       ValueError: one line: no `init_from`, weights of another model or class count.
     """
+    train.start(config, launch)
     if not config.get('init_from'):
         raise ValueError('--config.init_from=DIR is required: the weights to evaluate')
-    with conv_algorithms.conv_impl(config.get('conv_impl', 'auto')):
-        return _evaluate_weights(config, workdir)
-
-
-def _evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
     mesh = parallel.make_mesh(config.num_devices)
-    replicated = parallel.replicated(mesh)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
-    plan = make_plan(config, dataset.num_train, mesh.size, jax.process_count())
-    state_def = train_step.create_train_state(
-        config, dataset.num_classes, plan.dtype, optax.identity(), replicated
-    )
-    name, options = model_options(config)
-    arrays = init_from.read(config.init_from, name, options)
+    run = build_run(config, dataset.num_train, dataset.num_classes, mesh, evaluation_only=True)
+    arrays = init_from.read(config.init_from, run.model_name, run.model_options)
     state = init_from.apply(
-        state_def.init(), arrays, config.init_from, replicated, new_classifier=False
+        run.state.init(), arrays, config.init_from, run.replicated, new_classifier=False
     )
-    eval_step = train_step.make_eval_step(state_def.eval_graphdef, replicated)
-    part = train_step.eval_part(state)
-    result = train.evaluate(eval_step, part, dataset, plan.process_batch, mesh)
+    result = train.evaluate(run, train_step.eval_part(state), dataset)
     results = {
-        'model': name,
+        'model': run.model_name,
         'weights': os.path.abspath(config.init_from),
         'dataset': dataset.name,
         'top1': result['top1'],
@@ -79,17 +72,10 @@ def _evaluate_weights(config: Any, workdir: str) -> dict[str, Any]:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-    config = cli._CONFIG.value
     # Not the training run's workdir: its results.json stays as the run wrote it.
-    workdir = cli._WORKDIR.value or cli.default_workdir(cli.config_arg(sys.argv)) + '_eval'
+    workdir = command_line.workdir('_eval')
     try:
-        parallel.initialize(
-            config.distributed,
-            cli._COORDINATOR.value,
-            cli._NUM_PROCESSES.value,
-            cli._PROCESS_ID.value,
-        )
-        results = evaluate_weights(config, workdir)
+        results = evaluate_weights(command_line.CONFIG.value, workdir, command_line.launch())
     except ValueError as e:
         sys.exit(f'error: {e}')
     if jax.process_index() == 0:
@@ -101,4 +87,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-    app.run(main, flags_parser=cli.parse_flags)
+    app.run(main, flags_parser=command_line.parse_flags)

@@ -29,8 +29,6 @@ lineage/compilation_cache.py), so a rerun or a resumed run skips most of the com
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import logging as std_logging
 import os
 import signal
@@ -40,105 +38,9 @@ from typing import Any
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorBoard's TensorFlow: no banner
 
 import jax  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import ConfigDict, config_flags  # noqa: E402
+from absl import app, logging  # noqa: E402
 
-from lineage import compilation_cache, disk_full, metrics, parallel, plan, train  # noqa: E402
-
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Run directory; default runs/<config name>.')
-_COORDINATOR = flags.DEFINE_string(
-    'coordinator_address',
-    os.environ.get('JAX_COORDINATOR_ADDRESS'),
-    "Multi-process: process 0's host:port (env JAX_COORDINATOR_ADDRESS).",
-)
-_NUM_PROCESSES = flags.DEFINE_integer(
-    'num_processes',
-    int(os.environ['JAX_NUM_PROCESSES']) if os.environ.get('JAX_NUM_PROCESSES') else None,
-    'Multi-process: how many processes (env JAX_NUM_PROCESSES).',
-)
-_PROCESS_ID = flags.DEFINE_integer(
-    'process_id',
-    int(os.environ['JAX_PROCESS_ID']) if os.environ.get('JAX_PROCESS_ID') else None,
-    "Multi-process: this process's index (env JAX_PROCESS_ID).",
-)
-flags.mark_flags_as_required(['config'])
-
-
-def default_workdir(config_path: str) -> str:
-    """runs/<config file name without .py> (a `file.py:arg` suffix joins the name)."""
-    path, _, arg = config_path.partition(':')
-    name = os.path.splitext(os.path.basename(path))[0]
-    return os.path.join('runs', f'{name}-{arg}' if arg else name)
-
-
-def config_arg(argv: list[str]) -> str | None:
-    """The value of the last `--config=` in `argv` (the one absl keeps), or None."""
-    values = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
-    return values[-1] if values else None
-
-
-def load_config(config_path: str) -> ConfigDict:
-    """The config `--config=file.py[:argument]` names, loaded as config_flags loads it.
-
-    Raises:
-      TypeError: an argument after ':' to a `get_config` that takes none (one line).
-      Exception: whatever the config file raises.
-    """
-    path, _, arg = config_path.partition(':')
-    spec = importlib.util.spec_from_file_location('_config', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if arg and not inspect.signature(module.get_config).parameters:
-        raise TypeError(f"{path} takes no argument after ':'; use --config={path}")
-    return module.get_config(arg) if arg else module.get_config()
-
-
-def unknown_fields(argv: list[str]) -> list[str]:
-    """The `--config.a.b=...` overrides in `argv` that name no field of the config file."""
-    path = config_arg(argv)
-    if path is None:
-        return []
-    config = load_config(path)
-    unknown = []
-    for a in argv:
-        if a.startswith('--config.'):
-            node = config
-            for part in a[len('--config.') :].split('=', 1)[0].split('.'):
-                if not (isinstance(node, ConfigDict) and part in node):
-                    unknown.append(a.split('=', 1)[0])
-                    break
-                node = node[part]
-    return unknown
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing; a bad config file or field ends the program with one line."""
-    config_path = config_arg(argv)
-    if config_path and not os.path.isfile(config_path.partition(':')[0]):
-        sys.exit(f'error: --config={config_path}: no such file; e.g. --config=configs/default.py')
-    if config_path:  # loaded here first: config_flags would print its failure as a traceback
-        try:
-            load_config(config_path)
-        except TypeError as e:
-            sys.exit(f'error: --config={config_path}: {e}')
-        except Exception as e:
-            sys.exit(f'error: could not load --config={config_path}: {" ".join(str(e).split())}')
-    try:
-        args = app.parse_flags_with_usage(argv)  # prints bad flag values itself, and exits
-        _CONFIG.value.keys()  # config_flags keeps a load failure until the config is read
-    except Exception as e:  # config_flags raises KeyError/AttributeError/OSError, with traces
-        try:
-            unknown = unknown_fields(argv)
-        except Exception:  # the config file itself does not load: say why below
-            unknown = []
-        if unknown:
-            sys.exit(
-                f'error: {", ".join(unknown)}: no such config field; the config file lists the '
-                'fields (a locked config takes no new ones)'
-            )
-        sys.exit(f'error: could not load --config: {" ".join(str(e).split())}')
-    return args
+from lineage import command_line, disk_full, metrics, train  # noqa: E402
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -184,15 +86,11 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
     logging.get_absl_handler().addFilter(_QuietLibraries())
     sys.unraisablehook = _quiet_closed_loop
-    config_path = config_flags.get_config_filename(flags.FLAGS['config'])
-    workdir = _WORKDIR.value or default_workdir(config_path)
+    workdir = command_line.workdir()
     try:
-        plan.check_fields(_CONFIG.value)
-        parallel.initialize(
-            _CONFIG.value.distributed, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value
+        results = train.train_and_evaluate(
+            command_line.CONFIG.value, workdir, command_line.launch(), cache=True
         )
-        compilation_cache.enable(_CONFIG.value.compilation_cache_dir)
-        results = train.train_and_evaluate(_CONFIG.value, workdir)
     except (ValueError, train.NonFiniteLossError) as e:
         sys.exit(f'error: {e}')
     except KeyboardInterrupt:  # Ctrl-C outside the training loop (loading, compiling, eval)
@@ -213,4 +111,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=command_line.parse_flags)

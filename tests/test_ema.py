@@ -2,11 +2,10 @@
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from configs import default
-from lineage import ema, parallel, train_step
+from lineage import ema, run_builder, train_step
 
 
 def params(model_state):
@@ -21,10 +20,12 @@ def test_average_follows_tensorflows_num_updates_rule():
     config = default.get_config()
     config.model.widths, config.model.depths = (4, 8), (1, 1)
     config.ema_decay = 0.5
-    replicated = parallel.replicated(parallel.make_mesh(1))
-    state_def = train_step.create_train_state(config, 10, jnp.float32, optax.sgd(0.5), replicated)
+    config.num_devices, config.batch_size = 1, 8
+    config.optimizer.update(learning_rate=0.5, momentum=0.0, weight_decay=0.0)  # plain SGD
+    config.schedule.update(name='constant', warmup_epochs=0.0)
+    run = run_builder.build_run(config, num_train=8, num_classes=10)
+    state_def, step = run.state, run.train_step
     state = state_def.init()
-    step = train_step.make_train_step(state_def.graphdef, replicated, ema_decay=0.5)
     rng = np.random.default_rng(0)
     batch = {
         'image': jnp.asarray(rng.normal(size=(8, 16, 16, 1)), jnp.float32),

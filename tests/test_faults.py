@@ -28,27 +28,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import default
 from lineage import checkpoint, train, workdir_lock, workdir_probe
 from lineage.data import dataset_config
+from tests.tiny import STEPS, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 5
-
-
-def tiny_config(**fields):
-    config = default.get_config()
-    config.model.widths = (4, 8)
-    config.model.depths = (1, 1)
-    config.dataset.image_size = 16
-    config.batch_size = 16
-    config.num_train_steps = STEPS
-    config.log_every_steps = 1
-    config.checkpoint_every_steps = 2
-    config.keep_checkpoints = 3  # steps 2, 4 and the final 5
-    config.optimizer.learning_rate = 0.05
-    config.update_from_flattened_dict(fields)  # dotted names: {'model.widths': (4, 8)}
-    return config
 
 
 def losses(workdir):

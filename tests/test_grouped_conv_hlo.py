@@ -7,7 +7,7 @@ slices out the local shard (openxla/xla #47945). Data parallelism then stops div
 Measured here (jax 0.10.2, 8 simulated CPU devices): the trap springs for grouped 3x3 convs
 (the control below) but not for the grouped 1x1 convs of a ShuffleNet v1 unit, under every
 conv form of `lineage.blocks.conv_algorithms`, so the unit needs no workaround. The test compiles
-the real train step (`lineage.train_step.make_train_step`: loss, gradient, optimizer update) of
+the real train step (`lineage.run_builder.build_run`: loss, gradient, optimizer update) of
 a ladder of ShuffleNet v1 units over a 'data' mesh and reads the compiled HLO.
 """
 
@@ -15,13 +15,11 @@ import re
 
 import jax
 import jax.numpy as jnp
-import optax
 import pytest
-from flax import nnx
+from ml_collections import ConfigDict
 
-from lineage import parallel, train_step
-from lineage.blocks import conv_algorithms
-from lineage.models import build_model
+from configs import default
+from lineage import run_builder
 
 GLOBAL_BATCH = 16  # 2 examples on each of the 8 devices
 
@@ -40,24 +38,18 @@ def gathered_batches(hlo: str) -> list[str]:
 
 def compiled_train_step(impl: str, **ladder) -> str:
     """The compiled HLO text of one data-parallel train step of a small ladder."""
-    mesh = parallel.make_mesh()
-    replicated, sharded = parallel.replicated(mesh), parallel.batch_sharded(mesh)
-
-    def build():
-        model = build_model('ladder', num_classes=10, rngs=nnx.Rngs(0), **ladder)
-        return model, nnx.Optimizer(model, optax.sgd(0.1, momentum=0.9), wrt=nnx.Param)
-
-    graphdef, state = nnx.split(nnx.eval_shape(build))
-    state = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state
-    )
+    config = default.get_config()
+    config.model = ConfigDict({'name': 'ladder', **ladder})
+    config.batch_size, config.conv_impl = GLOBAL_BATCH, impl
+    config.optimizer.update(learning_rate=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)
+    run = run_builder.build_run(config, num_train=GLOBAL_BATCH, num_classes=10)
+    sharded = run.batch_sharded
     batch = {
         'image': jax.ShapeDtypeStruct((GLOBAL_BATCH, 8, 8, 3), jnp.float32, sharding=sharded),
         'label': jax.ShapeDtypeStruct((GLOBAL_BATCH,), jnp.int32, sharding=sharded),
     }
-    step = train_step.make_train_step(graphdef, replicated)
-    with conv_algorithms.conv_impl(impl):  # read when the step is traced
-        return step.lower(state, batch).compile().as_text()
+    # The run's step is traced under its config's conv form.
+    return run.train_step.trace(run.state.abstract, batch).lower().compile().as_text()
 
 
 def test_eight_devices():

@@ -9,7 +9,7 @@ import sys
 import pytest
 from xla_codegen import CHEAPEST
 
-from lineage import main
+from lineage import command_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
@@ -36,15 +36,15 @@ def run(*args, **env_vars):
 
 
 def test_default_workdir():
-    assert main.default_workdir('configs/default.py') == os.path.join('runs', 'default')
-    assert main.default_workdir('configs/sweep.py:separable') == os.path.join(
+    assert command_line.default_workdir('configs/default.py') == os.path.join('runs', 'default')
+    assert command_line.default_workdir('configs/sweep.py:separable') == os.path.join(
         'runs', 'sweep-separable'
     )
 
 
 def test_unknown_fields():
     argv = ['prog', '--config=configs/default.py', '--config.model.nope=1', '--config.seed=3']
-    assert main.unknown_fields(argv) == ['--config.model.nope']
+    assert command_line.unknown_fields(argv) == ['--config.model.nope']
 
 
 @pytest.mark.parametrize(

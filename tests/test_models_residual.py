@@ -14,10 +14,9 @@ from abstract_models import abstract_model
 from flax import nnx
 from one_step import host_init, sgd_step
 
-from lineage import counting, optim, parallel, train_step
+from lineage import counting, parallel, run_builder
 from lineage.models import build_model, model_info
 from lineage.models.mobilenet_v2 import make_divisible
-from lineage.plan import make_plan
 
 
 def test_cifar_variants_change_strides_not_widths():
@@ -121,11 +120,9 @@ CONFIGS = [
 def test_config_builds_model_and_optimizer(name, num_train, classes, count, rates):
     """Each config's model and optimizer, built abstractly (no data, no arrays)."""
     config = importlib.import_module(f'configs.{name}').get_config()
-    plan = make_plan(config, num_train, num_devices=8, process_count=1)
-    schedule = optim.learning_rate_schedule(config, plan)
-    tx = optim.make_optimizer(config, schedule)
-    replicated = parallel.replicated(parallel.make_mesh())
-    state = train_step.create_train_state(config, classes, plan.dtype, tx, replicated)
+    run = run_builder.build_run(config, num_train, classes, parallel.make_mesh())
+    plan, schedule, state = run.plan, run.schedule, run.state
+    assert plan.num_devices == 8 and plan.process_count == 1
     assert config.model.name.startswith(name.rsplit('_', 1)[0])
     params = counting.param_count(state.model)
     assert count is None or params == count

@@ -4,7 +4,7 @@ import pytest
 
 from configs import ladder_cifar10, ladder_digits
 from experiments import matched_budget, sweep_plan, sweeps
-from lineage import main
+from lineage import command_line
 
 
 def test_every_sweep_has_unique_point_names_and_a_digits_form():
@@ -69,7 +69,7 @@ def test_shared_points_are_the_ladders_own():
 @pytest.mark.parametrize('sweep', sorted(sweeps.SWEEPS))
 def test_every_override_names_a_config_field(sweep):
     for point in sweeps.sweep_points(sweep):
-        assert main.unknown_fields(point.args()) == [], point.name
+        assert command_line.unknown_fields(point.args()) == [], point.name
 
 
 def test_configs_declare_only_known_block_options():

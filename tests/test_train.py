@@ -4,6 +4,7 @@ Every run here is the real `train_and_evaluate` writing a real workdir. Runs are
 module fixtures because compiling the steps dominates the time.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -14,29 +15,22 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from configs import default
 from experiments import sweep_collect, sweeps
 from lineage import checkpoint, metrics, parallel, train
 from lineage.blocks import conv_algorithms
+from tests import tiny
+from tests.tiny import STEPS
 
-STEPS = 5
-
-
-def tiny_config(**fields):
-    config = default.get_config()
-    config.model.widths = (4, 8)
-    config.model.depths = (1, 1)
-    config.dataset.image_size = 16
-    config.batch_size = 16
-    config.num_train_steps = STEPS
-    config.log_every_steps = 1
-    config.checkpoint_every_steps = 100
-    config.eval_every_steps = 2
-    config.optimizer.learning_rate = 0.05
-    config.schedule.warmup_epochs = 0.0
-    config.num_devices = 8
-    config.update_from_flattened_dict(fields)  # dotted names: {'model.widths': (4, 8)}
-    return config
+# These runs checkpoint only at the end (keeping 2), evaluate at steps 2 and 4 besides the end,
+# and train at the full rate from the first step, on 8 devices.
+tiny_config = functools.partial(
+    tiny.tiny_config,
+    checkpoint_every_steps=100,
+    keep_checkpoints=2,
+    eval_every_steps=2,
+    num_devices=8,
+    **{'schedule.warmup_epochs': 0.0},
+)
 
 
 def read_jsonl(workdir):

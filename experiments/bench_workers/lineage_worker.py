@@ -3,13 +3,14 @@
     python -m experiments.bench_workers.lineage_worker --network=resnet50 --image_size=32 \
         --batch_size=128 --options='{"conv_impl": "auto"}'
 
-Builds the model and SGD-momentum optimizer exactly as training does (`create_train_state`,
-`make_train_step`: NNX functional form, donated state, float32), on a one-device mesh. The step
-is compiled ahead of time so that its time to first step splits into trace + lower, XLA
-compile, and the first execution. Options (JSON): `conv_impl` ('auto' or a form of
-lineage/blocks/conv_algorithms.py), `cache_dir` (a persistent compilation cache; off by default, so
-compile times are those of a fresh process), `compiler_options` (XLA options for this compile,
-e.g. `{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
+Builds the step as training does (`lineage.run_builder.build_run`: NNX functional form,
+donated state, float32) from a config (`step_config`) that sets the peers' optimizer, SGD with
+momentum at a constant rate, on a one-device mesh. The step is compiled ahead of time so that
+its time to first step splits into trace + lower, XLA compile, and the first execution. Options
+(JSON): `conv_impl` ('auto', a form of lineage/blocks/conv_algorithms.py, or a form per layer kind),
+`cache_dir` (a persistent compilation cache; off by default, so compile times are those of a
+fresh process), `compiler_options` (XLA options for this compile, e.g.
+`{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
 ladder's `{"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]}`), `nesterov`
 (Nesterov momentum, as the ladder trains).
 """
@@ -18,69 +19,65 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import jax
-import numpy as np
-import optax
-from ml_collections import ConfigDict
 
 from experiments.bench_workers import protocol
 
 
-def synthetic_batch(
-    mesh: jax.sharding.Mesh, batch_size: int, image_shape: tuple[int, ...], num_classes: int
-) -> dict[str, jax.Array]:
-    """One batch of standard-normal images and uniform labels, sharded over `mesh` as training
-    shards its batches: a step's time does not depend on its pixels."""
-    from lineage import parallel
-
-    rng = np.random.default_rng(0)
-    return jax.device_put(
-        {
-            'image': rng.standard_normal((batch_size, *image_shape), np.float32),
-            'label': rng.integers(0, num_classes, batch_size).astype(np.int32),
-        },
-        parallel.batch_sharded(mesh),
-    )
-
-
-def compile_step(
+def step_config(
     network: str,
-    image_size: int,
     batch_size: int,
-    num_classes: int,
     learning_rate: float,
     momentum: float,
-    compiler_options=None,
-    model_options=None,
+    model_options: dict[str, Any] | None = None,
     nesterov: bool = False,
-):
-    """The jitted train step of `network`, compiled ahead of time, with its state and a batch.
+    conv_impl: Any = 'auto',
+) -> Any:
+    """The config the worker's step is built from: `network` with `model_options`, float32,
+    one device, and the peers' optimizer: SGD with (Nesterov) momentum at a constant rate, no
+    weight decay, clipping or label smoothing (torch.optim.SGD and keras.optimizers.SGD as
+    bench_workers/torch_worker.py and keras_worker.py run them)."""
+    from ml_collections import ConfigDict
 
-    `model_options` are the model's keyword options (the ladder's `block`, `widths`, `depths`);
-    `nesterov` makes the SGD momentum Nesterov's, as the ladder's configs train.
+    from configs import default
+
+    config = default.get_config()
+    config.model = ConfigDict({'name': network, **(model_options or {})})
+    config.batch_size = batch_size
+    config.num_devices = 1
+    config.dtype = 'float32'
+    del config['conv_impl']  # a form per layer kind is a dict, not the field's string
+    config.conv_impl = conv_impl
+    config.label_smoothing = 0.0
+    config.optimizer.update(
+        name='sgd', learning_rate=learning_rate, lr_reference_batch=0, momentum=momentum,
+        nesterov=nesterov, weight_decay=0.0, grad_clip_norm=0.0,
+    )  # fmt: skip
+    config.schedule.update(name='constant', warmup_epochs=0.0)
+    return config
+
+
+def compile_step(config: Any, image_size: int, num_classes: int, compiler_options=None):
+    """The run's jitted train step (`lineage.run_builder`), compiled ahead of time under the
+    config's conv form, with its state and a synthetic batch.
 
     Returns:
-      (compiled step, state, batch, the model's parameter count, timings): timings holds wall
-      and CPU seconds of init, trace + lower, and XLA compile.
+      (compiled step, state, batch, the run, timings): timings holds wall and CPU seconds of
+      build + init, trace + lower, and XLA compile.
     """
-    from lineage import counting, parallel, train_step
-
-    mesh = parallel.make_mesh(1)
-    replicated = parallel.replicated(mesh)
-    config = ConfigDict({'seed': 0, 'model': {'name': network, **(model_options or {})}})
-    tx = optax.sgd(learning_rate, momentum=momentum, nesterov=nesterov)
+    from lineage import run_builder
 
     start, cpu = time.perf_counter(), time.process_time()
-    state_def = train_step.create_train_state(config, num_classes, None, tx, replicated)
-    state = jax.block_until_ready(state_def.init())
+    # One epoch is one batch: the constant schedule reads no step count.
+    run = run_builder.build_run(config, config.batch_size, num_classes)
+    state = jax.block_until_ready(run.state.init())
     init_s, init_cpu_s = time.perf_counter() - start, time.process_time() - cpu
 
-    batch = synthetic_batch(mesh, batch_size, (image_size, image_size, 3), num_classes)
-    step = train_step.make_train_step(state_def.graphdef, replicated)
-
+    batch = run_builder.synthetic_batch(run, (image_size, image_size, 3))
     start, cpu = time.perf_counter(), time.process_time()
-    lowered = step.trace(state, batch).lower()
+    lowered = run.train_step.trace(state, batch).lower()
     lower_s, lower_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     start, cpu = time.perf_counter(), time.process_time()
     compiled = lowered.compile(compiler_options=compiler_options)
@@ -93,7 +90,7 @@ def compile_step(
         'compile_s': compile_s,
         'compile_cpu_s': compile_cpu_s,
     }
-    return compiled, state, batch, counting.param_count(state_def.model), timings
+    return compiled, state, batch, run, timings
 
 
 def main() -> None:
@@ -104,19 +101,19 @@ def main() -> None:
         jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
         jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
     # Imported after the cache settings, which must precede the first compilation.
-    from lineage.blocks import conv_algorithms
+    from lineage import counting
 
-    conv_algorithms.set_conv_impl(options.get('conv_impl', 'auto'))
-    compiled, state, batch, params, timings = compile_step(
+    config = step_config(
         args.network,
-        args.image_size,
         args.batch_size,
-        args.num_classes,
         args.learning_rate,
         args.momentum,
-        options.get('compiler_options'),
         options.get('model'),
         options.get('nesterov', False),
+        options.get('conv_impl', 'auto'),
+    )
+    compiled, state, batch, run, timings = compile_step(
+        config, args.image_size, args.num_classes, options.get('compiler_options')
     )
     start, cpu = time.perf_counter(), time.process_time()
     state, metrics = compiled(state, batch)
@@ -136,11 +133,11 @@ def main() -> None:
         'lineage',
         step_s,
         cpu_s,
-        params=params,
+        params=counting.param_count(run.state.model),
         **{key: round(value, 2) for key, value in timings.items()},
         first_step_s=round(first_step_s, 2),
         first_step_cpu_s=round(first_step_cpu_s, 2),
-        conv_impl=conv_algorithms.get_conv_impl(),
+        conv_impl=run.conv_impl,
         compiler_options=options.get('compiler_options'),
         version=f'jax {jax.__version__}',
     )

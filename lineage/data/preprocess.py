@@ -197,6 +197,26 @@ def make_preprocess(
     kind = resolve_kind(kind, image_size)
     if channels not in (1, 3):
         raise ValueError(f'images must have 1 or 3 channels, got {channels}')
+    scale, shift, bgr = _normalization(kind, channels, mean, std, normalize)
+    pad = max(1, image_size // 8)  # 4 pixels at 32x32, as in He et al.
+    crop_train = kind == 'cifar' and train
+    return Transform(
+        example=_example_stage(kind, image_size, channels, train, pad),
+        batch=_batch_stage(
+            image_size, channels, pad if crop_train else 0, scale, shift, bgr, grayscale_to_rgb
+        ),
+    )
+
+
+def _normalization(
+    kind: str,
+    channels: int,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    normalize: str,
+) -> tuple[tf.Tensor, tf.Tensor, bool]:
+    """(scale, shift, bgr): inputs are `pixels * scale + shift` (pixels in [0, 255]), with the
+    channels reversed to BGR where `bgr`; checks `normalize` and the statistics' lengths."""
     if normalize not in NORMALIZATIONS:
         raise ValueError(
             f'unknown normalize {normalize!r}; set config.dataset.normalize to one of: '
@@ -210,36 +230,43 @@ def make_preprocess(
         mean, std = CAFFE_MEAN, (1 / 255,) * 3
     bgr = normalize == 'caffe'
     if kind == 'none':
-        scale, shift = tf.constant(1 / 255.0), tf.constant(0.0)
-    else:
-        default_mean, default_std = default_stats(kind, channels)
-        mean, std = tuple(mean or default_mean), tuple(std or default_std)
-        if len(mean) != channels or len(std) != channels:
-            raise ValueError(
-                f'config.dataset.mean/std need {channels} values each (one per decoded channel), '
-                f'got {len(mean)} and {len(std)}'
-            )
-        # (x / 255 - mean) / std as one multiply-add.
-        scale = tf.constant([1 / (255.0 * s) for s in std], tf.float32)
-        shift = tf.constant([-m / s for m, s in zip(mean, std, strict=True)], tf.float32)
-    pad = max(1, image_size // 8)  # 4 pixels at 32x32, as in He et al.
+        return tf.constant(1 / 255.0), tf.constant(0.0), bgr
+    default_mean, default_std = default_stats(kind, channels)
+    mean, std = tuple(mean or default_mean), tuple(std or default_std)
+    if len(mean) != channels or len(std) != channels:
+        raise ValueError(
+            f'config.dataset.mean/std need {channels} values each (one per decoded channel), '
+            f'got {len(mean)} and {len(std)}'
+        )
+    # (x / 255 - mean) / std as one multiply-add.
+    scale = tf.constant([1 / (255.0 * s) for s in std], tf.float32)
+    shift = tf.constant([-m / s for m, s in zip(mean, std, strict=True)], tf.float32)
+    return scale, shift, bgr
+
+
+def _square(encoded: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
+    """The central square, resized to image_size (a no-op for image_size x image_size).
+
+    Small images decode whole: one branch on the decoded shape is cheaper per example than
+    windowed JPEG decoding.
+    """
+    image = as_image(encoded, channels)
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
+
+    def crop_and_resize():
+        y, x, h, w = tf.unstack(central_window(shape, 1.0))
+        return _resize(image[y : y + h, x : x + w], image_size)
+
+    return tf.cond(same, lambda: tf.cast(image, tf.float32), crop_and_resize)
+
+
+def _example_stage(
+    kind: str, image_size: int, channels: int, train: bool, pad: int
+) -> Callable[[tf.Tensor, tf.Tensor], Features]:
+    """The per-example stage: decode (the Inception crop or the central square) and, for the
+    CIFAR train crop, its random draws ('aug')."""
     crop_train = kind == 'cifar' and train
-
-    def square(encoded: tf.Tensor) -> tf.Tensor:
-        """The central square, resized to image_size (a no-op for image_size x image_size).
-
-        Small images decode whole: one branch on the decoded shape is cheaper per example than
-        windowed JPEG decoding.
-        """
-        image = as_image(encoded, channels)
-        shape = tf.shape(image)
-        same = tf.logical_and(tf.equal(shape[0], image_size), tf.equal(shape[1], image_size))
-
-        def crop_and_resize():
-            y, x, h, w = tf.unstack(central_window(shape, 1.0))
-            return _resize(image[y : y + h, x : x + w], image_size)
-
-        return tf.cond(same, lambda: tf.cast(image, tf.float32), crop_and_resize)
 
     def example(encoded: tf.Tensor, seed: tf.Tensor) -> Features:
         if kind == 'imagenet' and train:
@@ -255,7 +282,7 @@ def make_preprocess(
             )
             image = _resize(window, image_size)
         else:
-            image = square(encoded)
+            image = _square(encoded, image_size, channels)
         image.set_shape([image_size, image_size, channels])
         features = {'image': image}
         if crop_train:
@@ -265,9 +292,25 @@ def make_preprocess(
             features['aug'] = draw % tf.constant([2 * pad + 1, 2 * pad + 1, 2])
         return features
 
+    return example
+
+
+def _batch_stage(
+    image_size: int,
+    channels: int,
+    crop_pad: int,
+    scale: tf.Tensor,
+    shift: tf.Tensor,
+    bgr: bool,
+    grayscale_to_rgb: bool,
+) -> Callable[[Features], tf.Tensor]:
+    """The per-batch stage: the CIFAR pad-crop-flip (when `crop_pad` > 0) as gathers, then
+    normalization, BGR and widening to three channels."""
+
     def batch(features: Features) -> tf.Tensor:
         images = features['image']
-        if crop_train:
+        if crop_pad:
+            pad = crop_pad
             dy, dx, flip = tf.unstack(features['aug'], axis=1)
             padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
             rows = dy[:, None] + tf.range(image_size)[None]
@@ -282,7 +325,7 @@ def make_preprocess(
             images = tf.image.grayscale_to_rgb(images)
         return images
 
-    return Transform(example=example, batch=batch)
+    return batch
 
 
 def from_config(
