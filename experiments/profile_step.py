@@ -126,7 +126,8 @@ def main(argv):
         if kind not in conv_algorithms.KINDS or form not in conv_algorithms.FORMS:
             raise app.UsageError(
                 f'--auto_cpu={override}: use kind=form with a kind of '
-                f'{", ".join(conv_algorithms.KINDS)} and a form of {", ".join(conv_algorithms.FORMS)}'
+                f'{", ".join(conv_algorithms.KINDS)} and a form of '
+                f'{", ".join(conv_algorithms.FORMS)}'
             )
         overrides[kind] = form
     try:

@@ -7,7 +7,8 @@ Builds the step as training does (`lineage.run_builder.build_run`: NNX functiona
 donated state, float32) from a config (`step_config`) that sets the peers' optimizer, SGD with
 momentum at a constant rate, on a one-device mesh. The step is compiled ahead of time so that
 its time to first step splits into trace + lower, XLA compile, and the first execution. Options
-(JSON): `conv_impl` ('auto', a form of lineage/blocks/conv_algorithms.py, or a form per layer kind),
+(JSON): `conv_impl` ('auto', a form of lineage/blocks/conv_algorithms.py, or a form per layer
+kind),
 `cache_dir` (a persistent compilation cache; off by default, so compile times are those of a
 fresh process), `compiler_options` (XLA options for this compile, e.g.
 `{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
