@@ -3,7 +3,7 @@
 import pytest
 from flax import nnx
 
-from experiments import model_table
+from experiments.reporting import model_table
 from lineage import counting
 from lineage.models import build_model, model_info, model_names
 from lineage.models.info import Published

@@ -1,6 +1,6 @@
 """A sweep point's train step, timed on the machine at hand: images/s for `--plan`'s estimate.
 
-    python -m experiments.step_rate --sweep=spectrum --epochs=40 --steps=20
+    python -m experiments.sweeping.timed_rates --sweep=spectrum --epochs=40 --steps=20
 
 `run_sweep --plan --time_steps=20` (and `--hours` with it) times the step of each point that no
 run has measured at the sweep's budget, instead of taking a rate from runs at other budgets or of
@@ -30,9 +30,10 @@ from typing import Any
 import jax
 from absl import app, flags, logging
 
-from experiments import markdown, sweep_plan, sweeps
-from experiments.bench_workers import lineage_worker, protocol
-from experiments.timing import load
+from experiments import step_timer
+from experiments.reporting import markdown
+from experiments.step_timer import load
+from experiments.sweeping import estimate, sweeps
 from lineage import optim, parallel, train_step
 from lineage.blocks import conv_forms
 from lineage.metrics import host_info
@@ -54,10 +55,10 @@ def step_images_per_sec(
     config: Any, steps: int, warmup: int = 2, ready: Callable[[], Any] | None = None
 ) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
-    untimed ones (and the first, which compiles); `ready` as for `protocol.time_steps`."""
+    untimed ones (and the first, which compiles); `ready` as for `step_timer.time_steps`."""
     mesh = parallel.make_mesh(config.num_devices)
     replicated = parallel.replicated(mesh)
-    plan = make_plan(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
+    plan = make_plan(config, estimate.TRAIN_EXAMPLES[config.dataset.name], mesh.size, 1)
     tx = optim.make_optimizer(config, optim.learning_rate_schedule(config, plan))
     with conv_forms.conv_impl(config.get('conv_impl', 'auto')):
         state_def = train_step.create_train_state(config, NUM_CLASSES, plan.dtype, tx, replicated)
@@ -65,7 +66,7 @@ def step_images_per_sec(
         step = train_step.make_train_step(
             state_def.graphdef, replicated, **train_step.step_options(config)
         )
-        batch = lineage_worker.synthetic_batch(
+        batch = step_timer.synthetic_batch(
             mesh, plan.global_batch, image_shape(config.dataset), NUM_CLASSES
         )
 
@@ -74,7 +75,7 @@ def step_images_per_sec(
             state, metrics = step(state, batch)
             return jax.block_until_ready(metrics)
 
-        seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
+        seconds, _ = step_timer.time_steps(one_step, 1 + warmup, steps, ready)
     return plan.global_batch / statistics.median(seconds)
 
 
@@ -82,7 +83,7 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
     """A point's name without its seed -> its step's images/s, for each of `points`."""
     rates = {}
     for i, point in enumerate(points):
-        rate = step_images_per_sec(sweep_plan.point_config(point), steps)
+        rate = step_images_per_sec(estimate.point_config(point), steps)
         rates[sweeps.without_seed(point.name)] = rate
         logging.info(
             '[%d/%d] %s: train step at %.0f images/s (%d steps timed)',
@@ -124,7 +125,7 @@ def trained_here(
         for path in glob.glob(pattern):
             with open(path) as f:
                 run = json.load(f)
-            here = run.get('host') == host and sweep_plan.one_machine(run)
+            here = run.get('host') == host and estimate.one_machine(run)
             if here and run.get('train_images_per_sec'):
                 rates[os.path.basename(os.path.dirname(path))] = run['train_images_per_sec']
     return list(rates.values())
@@ -164,7 +165,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-    flags.DEFINE_string('sweep', None, 'A sweep of experiments/sweeps.py.')
+    flags.DEFINE_string('sweep', None, 'A sweep of experiments/sweeping/sweeps.py.')
     flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs.')
     flags.DEFINE_integer('steps', 20, 'Timed steps per point.')
     flags.mark_flag_as_required('sweep')

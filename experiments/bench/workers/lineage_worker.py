@@ -1,6 +1,6 @@
 """Lineage's train step, timed: the real jitted step of lineage/train_step.py on one network.
 
-    python -m experiments.bench_workers.lineage_worker --network=resnet50 --image_size=32 \
+    python -m experiments.bench.workers.lineage_worker --network=resnet50 --image_size=32 \
         --batch_size=128 --options='{"conv_impl": "auto"}'
 
 Builds the model and SGD-momentum optimizer exactly as training does (`create_train_state`,
@@ -20,28 +20,11 @@ import json
 import time
 
 import jax
-import numpy as np
 import optax
 from ml_collections import ConfigDict
 
-from experiments.bench_workers import protocol
-
-
-def synthetic_batch(
-    mesh: jax.sharding.Mesh, batch_size: int, image_shape: tuple[int, ...], num_classes: int
-) -> dict[str, jax.Array]:
-    """One batch of standard-normal images and uniform labels, sharded over `mesh` as training
-    shards its batches: a step's time does not depend on its pixels."""
-    from lineage import parallel
-
-    rng = np.random.default_rng(0)
-    return jax.device_put(
-        {
-            'image': rng.standard_normal((batch_size, *image_shape), np.float32),
-            'label': rng.integers(0, num_classes, batch_size).astype(np.int32),
-        },
-        parallel.batch_sharded(mesh),
-    )
+from experiments.bench.workers import protocol
+from experiments.step_timer import synthetic_batch, time_steps
 
 
 def compile_step(
@@ -130,7 +113,7 @@ def main() -> None:
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
 
-    step_s, cpu_s = protocol.time_steps(one_step, args.warmup, args.steps)
+    step_s, cpu_s = time_steps(one_step, args.warmup, args.steps)
     protocol.emit(
         args,
         'lineage',
