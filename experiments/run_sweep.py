@@ -167,17 +167,17 @@ def run_sweep(
       extra: flags appended to every point's command.
       start: `(command, log file, cores or None) -> a started process` (`subprocess.Popen`'s
         `poll`, `returncode`, `send_signal`); tests pass a fake. Default:
-        `sweep_children.start`.
-      committed: names of points whose results are committed (`sweep_plan.committed`): finished
+        `child_processes.start`.
+      committed: names of points whose results are committed (`estimate.committed`): finished
         elsewhere, so skipped like those with results.json under `root`.
       hours: the wall-clock hours this run may take (a session's length), or None. A point whose
         estimate (`needs_hours`) exceeds what is left of them when its turn comes is deferred,
         not started: its checkpoints would die with the machine before it finished, unless
         `--collect` carried them. Later, shorter points still run.
-      needs_hours: point -> its estimated hours (`sweep_plan.hours_left`), asked when the point's
+      needs_hours: point -> its estimated hours (`estimate.hours_left`), asked when the point's
         turn comes, so that a seed this run just finished sets the rate of the next; None: 0.
       clock: seconds, monotonic; tests pass a fake.
-      jobs: points run at once, each on its share of the cores (`sweep_children.cpu_shares`).
+      jobs: points run at once, each on its share of the cores (`child_processes.cpu_shares`).
 
     Returns:
       One Outcome per point that was reached, in the points' order; after a SIGTERM the points

@@ -7,13 +7,13 @@ run has measured at the sweep's budget, instead of taking a rate from runs at ot
 other code and machines. The step is lineage's own, built from the point's config as training
 builds it (model, optimizer with its schedule, `conv_impl`, one mesh over the config's devices),
 and run on one synthetic batch of the data set's image shape, so the input pipeline and the
-evaluations are not in it: runs achieve a share of this rate (`sweep_plan.ACHIEVED_SHARE`).
+evaluations are not in it: runs achieve a share of this rate (`estimate.ACHIEVED_SHARE`).
 Timing is only worth its seconds on an otherwise quiet machine: beside a running sweep both slow
 down.
 
 Run as a module, it times each distinct point of a sweep and sets the rate beside those its
 committed runs (experiments/results/<sweep>/<budget>/) trained at on this same host (CPU and
-cores): their share of the step's rate is where `sweep_plan.ACHIEVED_SHARE` comes from.
+cores): their share of the step's rate is where `estimate.ACHIEVED_SHARE` comes from.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def trained_here(
     results_dir: str, sweep: str, tag: str, point: str, host: dict[str, Any]
 ) -> list[float]:
     """Train images/s of the committed runs (any seed) of `point` that ran on `host` (its CPU and
-    cores, as `sweep_plan.plan` judges a rate settled); a run that `--collect` filed under two of
+    cores, as `estimate.remaining` judges a rate settled); a run that `--collect` filed under two of
     the sweep's members (a shared point) counts once."""
     rates = {}
     for member in sweeps.members(sweep):
