@@ -3,9 +3,10 @@ one synthetic batch, and the host's load average printed beside the numbers.
 
 The sweep runner (experiments/sweeping/timed_rates.py, for `run_sweep --time_steps`) and the
 benchmarks (experiments/bench/) time steps the same way, and neither imports the other's room
-for it. The module imports the standard library only, so that the peers' Python
-(`.venv-peers`, which has no flax) imports it through experiments/bench/workers/protocol.py;
-`synthetic_batch` imports jax and lineage when it is called.
+for it. The module imports the standard library only: the PyTorch and Keras workers
+(experiments/bench/workers/) run under the peers' Python (`.venv-peers`, no flax) and time their
+steps with it, without jax's imports in their memory; `synthetic_batch` imports jax and lineage
+when it is called.
 """
 
 from __future__ import annotations
