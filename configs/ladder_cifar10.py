@@ -17,7 +17,7 @@ and every block takes only its own options:
 
 The full budget is a matter of overrides, e.g. on a TPU VM:
 `--config.num_train_steps=-1 --config.num_epochs=100 --config.model.widths='(64, 128, 256)'
---config.model.depths='(2, 2, 2)'`. The sweeps (experiments/sweeps.py) override
+--config.model.depths='(2, 2, 2)'`. The sweeps (experiments/sweeping/sweeps.py) override
 `config.model.block`, `config.model.block_options.*` and `config.seed` point by point.
 """
 

@@ -19,40 +19,38 @@ root (`runs/cifar10`, the digits ones `runs/digits`), so a point two sweeps shar
 `separable` is separable_act's 'none') runs once.
 
 `--jobs=N` runs N points at once, each pinned to its share of the runner's cores
-(`experiments.sweep_children`: the cores split evenly, XLA's and TensorFlow's thread pools sized
-to the share). `--commands` runs nothing: it prints one self-contained shell line per point left
-(cd, environment, the `lineage.main` command, its log), for `parallel -j N`, a SLURM array or one
-machine per point (`experiments.sweep_commands`); `--collect` then gathers their results as it
-gathers the runner's.
+(`experiments.sweeping.child_processes`: the cores split evenly, XLA's and TensorFlow's thread pools
+sized to the share). `--commands` runs nothing: it prints one self-contained shell line per point
+left (cd, environment, the `lineage.main` command, its log), for `parallel -j N`, a SLURM array or
+one machine per point (`experiments.sweeping.point_commands`); `--collect` then gathers their
+results as it gathers the runner's.
 
 Across sessions: a point whose `results.json` exists is skipped, and so is one whose results are
-committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them) of any
-sweep on the same data set (equal_params reuses the ladder's points by name), so a
-fresh clone on a new machine runs only what is left; an interrupted point resumes from its own
-checkpoint (lineage.main does that), which lives in the root, on the machine that wrote it,
-unless `--collect` carried it (`experiments.sweep_collect`). SIGTERM (a session ending) is
-forwarded to every running point, which saves a checkpoint and exits; the runner then starts no
-more points and exits 143, and the same command resumes. The runner's points die with it (kill
--9 included: each gets SIGTERM and checkpoints); one runner at a time holds a root (a second is
-refused, naming the first), and a point whose workdir a live run holds (a command of
-`--commands`, say) is skipped as 'busy'. Where the machine itself lasts only a session,
-`--hours=H` starts only the points whose `--plan` estimate, taken when the point's turn comes
-(so from the rates of the points this run finished too), fits in what is left of H hours and
-defers the others (a longer-lived machine, or a `--collect` at the end, lets them span sessions;
-a deferred point does not fail the run). `--time_steps=N` first times N train steps of each
-point left that no run measured at this budget on this machine and share of its cores
-(`experiments.step_rate`, in a child process, so that the runner never holds the accelerator its
-points train on), and estimates those points from that: on a quiet machine, before the sweep
-starts, it is what makes `--hours` fit a session. A point that fails is logged with its return
-code and log file and the sweep goes on; the runner exits 1 if any point failed.
+committed under `experiments/results/<sweep>/<budget>/` (where `--collect` files them) of any sweep
+on the same data set (equal_params reuses the ladder's points by name), so a fresh clone on a new
+machine runs only what is left; an interrupted point resumes from its own checkpoint (lineage.main
+does that), which lives in the root, on the machine that wrote it, unless `--collect` carried it
+(`experiments.sweeping.collect`). SIGTERM (a session ending) is forwarded to every running point,
+which saves a checkpoint and exits; the runner then starts no more points and exits 143, and the
+same command resumes. The runner's points die with it (kill -9 included: each gets SIGTERM and
+checkpoints); one runner at a time holds a root (a second is refused, naming the first), and a point
+whose workdir a live run holds (a command of `--commands`, say) is skipped as 'busy'. Where the
+machine itself lasts only a session, `--hours=H` starts only the points whose `--plan` estimate,
+taken when the point's turn comes (so from the rates of the points this run finished too), fits in
+what is left of H hours and defers the others (a longer-lived machine, or a `--collect` at the end,
+lets them span sessions; a deferred point does not fail the run). `--time_steps=N` first times N
+train steps of each point left that no run measured at this budget on this machine and share of its
+cores (`experiments.sweeping.timed_rates`, in a child process, so that the runner never holds the
+accelerator its points train on), and estimates those points from that: on a quiet machine, before
+the sweep starts, it is what makes `--hours` fit a session. A point that fails is logged with its
+return code and log file and the sweep goes on; the runner exits 1 if any point failed.
 
-`--plan` prints the points left and an estimate of their hours (`experiments.sweep_plan`), with
-`--jobs` the wall hours of running them N at once. `--collect` copies each finished point's
-results.json, metrics.jsonl and log into `experiments/results/<sweep>/<budget>/`, and carries
-each interrupted point's latest checkpoint into `experiments/results/carried/<data set>/<budget>/`
-for the next machine to resume; it skips a point a live run holds, and says so. Flags after `--`
-are appended to every point. The same command runs on a TPU VM: each point uses every local
-device.
+`--plan` prints the points left and an estimate of their hours (`experiments.sweeping.estimate`),
+with `--jobs` the wall hours of running them N at once. `--collect` copies each finished point's
+results.json, metrics.jsonl and log into `experiments/results/<sweep>/<budget>/`, and carries each
+interrupted point's latest checkpoint into `experiments/results/carried/<data set>/<budget>/` for
+the next machine to resume; it skips a point a live run holds, and says so. Flags after `--` are
+appended to every point. The same command runs on a TPU VM: each point uses every local device.
 """
 
 from __future__ import annotations
@@ -67,9 +65,9 @@ from typing import IO
 
 from absl import app, flags, logging
 
-from experiments import sweep_children, sweep_collect, sweep_plan, sweeps
-from experiments.sweep_collect import finished
-from experiments.sweep_commands import point_command, shell_commands
+from experiments.sweeping import child_processes, collect, estimate, sweeps
+from experiments.sweeping.collect import finished
+from experiments.sweeping.point_commands import point_command, shell_commands
 from lineage import file_lock, workdir_lock
 from lineage.metrics import host_info
 
@@ -169,30 +167,30 @@ def run_sweep(
       extra: flags appended to every point's command.
       start: `(command, log file, cores or None) -> a started process` (`subprocess.Popen`'s
         `poll`, `returncode`, `send_signal`); tests pass a fake. Default:
-        `sweep_children.start`.
-      committed: names of points whose results are committed (`sweep_plan.committed`): finished
+        `child_processes.start`.
+      committed: names of points whose results are committed (`estimate.committed`): finished
         elsewhere, so skipped like those with results.json under `root`.
       hours: the wall-clock hours this run may take (a session's length), or None. A point whose
         estimate (`needs_hours`) exceeds what is left of them when its turn comes is deferred,
         not started: its checkpoints would die with the machine before it finished, unless
         `--collect` carried them. Later, shorter points still run.
-      needs_hours: point -> its estimated hours (`sweep_plan.hours_left`), asked when the point's
+      needs_hours: point -> its estimated hours (`estimate.hours_left`), asked when the point's
         turn comes, so that a seed this run just finished sets the rate of the next; None: 0.
       clock: seconds, monotonic; tests pass a fake.
-      jobs: points run at once, each on its share of the cores (`sweep_children.cpu_shares`).
+      jobs: points run at once, each on its share of the cores (`child_processes.cpu_shares`).
 
     Returns:
       One Outcome per point that was reached, in the points' order; after a SIGTERM the points
       not yet started are left out.
     """
-    start = start or sweep_children.start
-    free = sweep_children.cpu_shares(jobs)
+    start = start or child_processes.start
+    free = child_processes.cpu_shares(jobs)
     os.makedirs(root, exist_ok=True)
     outcomes: dict[int, Outcome] = {}
     running: dict[object, tuple] = {}
     fits = _deferral(hours, needs_hours, clock)
     queue = list(enumerate(points))
-    with sweep_children.Children() as children:
+    with child_processes.Children() as children:
         while queue or running:
             while free and queue and not children.asked:
                 i, point = queue.pop(0)
@@ -252,7 +250,7 @@ def _flags() -> tuple[list[int] | None, float | None, int, int]:
         )
     jobs = flags.FLAGS.jobs
     try:
-        sweep_children.cpu_shares(jobs)
+        child_processes.cpu_shares(jobs)
     except ValueError as e:
         sys.exit(f'error: {e}')
     return seeds, hours, time_steps, jobs
@@ -293,34 +291,34 @@ def main(argv: list[str]) -> None:
     root = os.path.join(top, tag) if tag else top
     if problem := _root_problem(root):
         sys.exit(f'error: --root={top}: {problem}; {WRITABLE}')
-    committed = sweep_plan.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
+    committed = estimate.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
     searched = [top, RESULTS_DIR]
     carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
     if flags.FLAGS.collect:
-        return sweep_collect.collect_sweep(
-            name, seeds, epochs, points, root, RESULTS_DIR, carried_dir
-        )
-    for point, step in sweep_collect.resume_carried(points, root, carried_dir).items():
+        return collect.collect_sweep(name, seeds, epochs, points, root, RESULTS_DIR, carried_dir)
+    for point, step in collect.resume_carried(points, root, carried_dir).items():
         logging.info('%s: resumes from step %d, carried in %s', point, step, carried_dir)
     if flags.FLAGS.commands:
         print('\n'.join(shell_commands(points, root, extra, committed)))
         return
-    share = sweep_children.cpu_shares(jobs)[0]
+    share = child_processes.cpu_shares(jobs)[0]
     host = {**host_info(), 'cores': len(share)} if share else host_info()
     timed = {}
     if time_steps:
-        from experiments import step_rate  # imports jax; the steps run in a child process
+        from experiments.sweeping import (
+            timed_rates,  # imports jax; the steps run in a child process
+        )
 
         try:
-            to_time = sweep_plan.to_time(points, root, searched, committed, host)
-            timed = step_rate.time_points_apart(to_time, time_steps, share)
+            to_time = estimate.to_time(points, root, searched, committed, host)
+            timed = timed_rates.time_points_apart(to_time, time_steps, share)
         except futures.process.BrokenProcessPool:
             sys.exit(
                 f'error: --time_steps={time_steps}: the process timing the steps died (out of '
                 'memory?); leave --time_steps out to estimate from the runs measured so far'
             )
     if flags.FLAGS.plan:
-        print(sweep_plan.describe(name, points, root, searched, committed, timed, host, jobs))
+        print(estimate.describe(name, points, root, searched, committed, timed, host, jobs))
         return
     try:
         os.makedirs(root, exist_ok=True)
@@ -334,7 +332,7 @@ def main(argv: list[str]) -> None:
         )
 
     def needs_hours(point: sweeps.Point) -> float:
-        return sweep_plan.hours_left(point, root, searched, committed, timed, host)
+        return estimate.hours_left(point, root, searched, committed, timed, host)
 
     outcomes = run_sweep(
         points, root, extra, committed=committed, hours=hours, needs_hours=needs_hours, jobs=jobs

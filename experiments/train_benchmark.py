@@ -6,10 +6,10 @@ PyTorch (+timm), Keras 3.
 
 The ladder rows (`--ladder_rungs`) are the ablations' shape: every rung of the ladder at widths
 16/32/64, depths 1/1/1, 32x32 inputs, batch 64, 10 classes, SGD with Nesterov momentum, beside
-its PyTorch twin (experiments/bench_workers/torch_ladder.py; no Keras twin). The reference rows
+its PyTorch twin (experiments/bench/workers/torch_ladder.py; no Keras twin). The reference rows
 (`TRAIN_ROWS`) are the four wide networks beside timm's and Keras's.
 
-Each (framework, network) pair runs in its own process (experiments/bench_workers/), and the
+Each (framework, network) pair runs in its own process (experiments/bench/workers/), and the
 processes alternate in one run (for each network: lineage, torch, keras; repeated `--rounds`
 times), so that a busy shared machine slows all three alike. Per row: images/s over the median
 timed step, images per CPU-second of the worker process (its user + system time over the timed
@@ -28,7 +28,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -36,11 +35,11 @@ from typing import Any
 
 from absl import app, flags
 
-from experiments import markdown, sweeps
-from experiments.bench_workers.protocol import RESULT_PREFIX
+from experiments.bench.ladder_shape import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL, LADDER_SIZE
+from experiments.bench.worker_calls import missing_peer_note, run_worker
+from experiments.reporting import markdown
+from experiments.sweeping import sweeps
 from lineage.models import model_info
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # (network, image size, batch) of the train-step rows: the shapes of the PyTorch numbers that
 # set the speed goal (experiments/results/train_benchmark.md).
@@ -50,9 +49,6 @@ TRAIN_ROWS = (
     ('xception', 128, 32),
     ('inception_v3', 128, 32),
 )
-# The ladder rows: every rung at the sweeps' shape (experiments/sweeps.py).
-LADDER_MODEL = {'widths': list(sweeps.BASE_WIDTHS), 'depths': [1, 1, 1]}
-LADDER_SIZE, LADDER_BATCH, LADDER_CLASSES = 32, 64, 10
 # Every reference network for the time to first step, at its paper's input size (`model_info`).
 FIRST_STEP_ROWS = (
     'googlenet',
@@ -63,9 +59,6 @@ FIRST_STEP_ROWS = (
     'resnet50',
 )
 FRAMEWORKS = ('lineage', 'torch', 'keras')
-# What a peer's Python must import for its worker to run.
-PEER_MODULES = {'torch': ('torch',), 'keras': ('keras', 'jax')}
-
 FLAGS = flags.FLAGS
 
 
@@ -95,43 +88,11 @@ def define_flags() -> None:
     flags.DEFINE_string('output', '', 'also write the markdown report here')
 
 
-def parse_result(stdout: str) -> dict[str, Any] | None:
-    """The worker's `RESULT {json}` line as a dict; None if it printed none."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX) :])
-    return None
-
-
 def ratio(lineage: float | None, peer: float | None) -> float | None:
     """lineage / peer throughput (> 1: lineage faster); None if either is missing."""
     if not lineage or not peer:
         return None
     return lineage / peer
-
-
-def missing_peer_note(python: str, framework: str) -> str | None:
-    """Why `framework`'s worker cannot run under `python` (None: it can).
-
-    Args:
-      python: the peers' interpreter ('' when none was given).
-      framework: 'torch' or 'keras'.
-    """
-    modules = PEER_MODULES[framework]
-    if not python:
-        return f'{framework}: skipped (no --peers_python; see requirements-peers.txt)'
-    if not os.path.exists(python):
-        return f'{framework}: skipped ({python} does not exist; see requirements-peers.txt)'
-    probe = subprocess.run(
-        [python, '-c', 'import ' + ', '.join(modules)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, KERAS_BACKEND='jax'),  # keras otherwise imports TensorFlow
-    )
-    if probe.returncode:
-        error = (probe.stderr.strip().splitlines() or ['no output'])[-1]
-        return f'{framework}: skipped ({python} cannot import {", ".join(modules)}: {error})'
-    return None
 
 
 def worker_command(
@@ -146,7 +107,7 @@ def worker_command(
     rung: str | None = None,
 ) -> list[str]:
     """One framework's worker on one network; for a ladder `rung`, the twins' shared options."""
-    command = [python, '-m', f'experiments.bench_workers.{framework}_worker']
+    command = [python, '-m', f'experiments.bench.workers.{framework}_worker']
     command += [f'--network={network}', f'--image_size={size}', f'--batch_size={batch}']
     command += [f'--steps={steps}', f'--warmup={warmup}']
     peer = {'keras': 'keras', 'torch': 'timm'}.get(framework)
@@ -159,42 +120,6 @@ def worker_command(
     if framework == 'lineage' or rung:
         command.append(f'--options={json.dumps(options)}')
     return command
-
-
-def call_worker(
-    command: list[str], timeout: int | None = None, omp_wait_policy: str = ''
-) -> tuple[dict[str, Any] | None, str | None]:
-    """Runs one worker process quietly: (its result, None) or (None, a note saying why not).
-
-    `omp_wait_policy` sets OMP_WAIT_POLICY for the workers ('' leaves OpenMP's default, which
-    spins at barriers): PASSIVE keeps a spinning thread from holding a core its partner waits
-    for on a machine shared past its cores (experiments/results/omp_wait_policy.md).
-    """
-    env = dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND='jax')
-    if omp_wait_policy:
-        env['OMP_WAIT_POLICY'] = omp_wait_policy
-    try:
-        done = subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return None, f'timed out after {timeout} s'
-    result = parse_result(done.stdout)
-    if result is None:
-        tail = (done.stderr.strip().splitlines() or ['no output'])[-1]
-        return None, f'exit {done.returncode}, no result: {tail}'
-    return result, None
-
-
-def run_worker(
-    command: list[str], timeout: int, omp_wait_policy: str = ''
-) -> tuple[dict[str, Any] | None, str | None]:
-    """`call_worker`, with the command and its result printed to the benchmark's log."""
-    print('$', shlex.join(command), flush=True)
-    result, note = call_worker(command, timeout, omp_wait_policy)
-    if result is not None:
-        print('  ', json.dumps(result), flush=True)
-    return result, note
 
 
 def combine(results: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -1,12 +1,12 @@
 """One run, assembled from its config: plan, schedule, optimizer, train state and jitted steps.
 
 Training (`lineage.train`), evaluation alone (`lineage.evaluate`) and every timer of the train
-step (experiments/step_rate.py, cache_benchmark.py, input_benchmark.py and the lineage
-benchmark worker) build their step here, so a benchmark times the step that training runs: the
+step (the sweep's timed rates in experiments/sweeping/, the benchmarks and workers in
+experiments/bench/) build their step here, so a benchmark times the step that training runs: the
 same model options, `Plan`, schedule and optimizer, the same `step_options`, the same mesh.
 
-The conv form (`config.conv_impl`, lineage/blocks/conv_algorithms.py) is read when a step is traced,
-which `jax.jit` does lazily at the first call (or at `.trace` / `.lower`). The steps a `Run`
+The conv form (`config.conv_impl`, lineage/blocks/conv_algorithms.py) is read when a step is
+traced, which `jax.jit` does lazily at the first call (or at `.trace` / `.lower`). The steps a `Run`
 holds enter the config's form around every call and trace, so a caller cannot trace them under
 another form by accident.
 """

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from experiments import claims, report, welch
+from experiments import report
 from experiments.report import CLAIMS_BEGIN, CLAIMS_END
+from experiments.reporting import claims, sweep_table, welch
 
 
 def test_welch_interval_matches_a_worked_example():
@@ -78,7 +79,7 @@ def test_pooled_sd_by_hand():
 
 def test_a_keeps_comparison_powers_the_distance_from_its_margin():
     # 70.5, 71.5, 72.5 against 70, 71, 72: difference 0.5, 1.5 from the -1 margin; sd 1.
-    row = report.Row
+    row = sweep_table.Row
     rows = {
         'a': row('a', 'a', 1, 1, (0, 1, 2), (0.705, 0.715, 0.725), None, 1.0),
         'b': row('b', 'b', 1, 1, (0, 1, 2), (0.70, 0.71, 0.72), None, 1.0),
@@ -182,14 +183,14 @@ def test_one_run_name_with_two_results_is_rejected(tmp_path):
     _seeds(results, 'ladder', 'separable', (0.50, 0.51))
     _seeds(results, 'separable_act', 'separable', (0.50, 0.52))
     with pytest.raises(ValueError, match="run 'separable-s1' differs between"):
-        report.budget_rows(str(results), 'e10')
+        sweep_table.budget_rows(str(results), 'e10')
 
 
 def test_a_run_filed_under_two_sweeps_counts_once(tmp_path):
     results = tmp_path / 'results'
     _seeds(results, 'ladder', 'separable', (0.50, 0.51))
     _seeds(results, 'separable_act', 'separable', (0.50, 0.51))
-    assert report.budget_rows(str(results), 'e10')['separable'].top1 == (0.50, 0.51)
+    assert sweep_table.budget_rows(str(results), 'e10')['separable'].top1 == (0.50, 0.51)
 
 
 def test_readme_without_markers_is_one_line(tmp_path):

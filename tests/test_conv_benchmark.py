@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from experiments import conv_benchmark
-from experiments.timing import timing_cells
+from experiments.bench import conv_benchmark
+from experiments.bench.timing import timing_cells
 
 
 def test_timing_cells():

@@ -11,9 +11,9 @@
 - a workdir trained on another data set or with another optimizer: refused in one line naming
   the fields that differ, nothing written; one whose data set moved resumes.
 
-A real kill -9 at random moments is `experiments/kill9_demo.py`, kept out of the suite: even
-one trial is three launches of the command line (minutes on a loaded CPU). The tmp-folder
-case below is what its kills mid-write leave.
+A real kill -9 at random moments is `experiments/bench/kill9_resume_check.py`, kept out of the
+suite: even one trial is three launches of the command line (minutes on a loaded CPU). The
+tmp-folder case below is what its kills mid-write leave.
 """
 
 import errno

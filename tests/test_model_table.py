@@ -3,7 +3,7 @@
 import pytest
 from abstract_models import abstract_model
 
-from experiments import model_table
+from experiments.reporting import model_table
 from lineage import counting
 from lineage.models import model_info, model_names
 from lineage.models.info import Published

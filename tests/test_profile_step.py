@@ -6,7 +6,7 @@ import pytest
 from absl import app
 from absl.testing import flagsaver
 
-from experiments import profile_step
+from experiments.bench import profile_step
 
 
 def test_op_seconds_times_the_ops_of_a_compiled_function(tmp_path):

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from experiments import report
+from experiments.reporting import sweep_table
 
 
 def _run(root, name, *, params, macs, top1, seed, speed=100.0, wall=10.0, block=None, epochs=0.5):
@@ -50,7 +51,7 @@ def root(tmp_path):
 
 
 def test_summary_means_spreads_and_accuracy_per_million(root):
-    rows = {r.point: r for r in report.summarize(report.load_runs(str(root)))}
+    rows = {r.point: r for r in sweep_table.summarize(sweep_table.load_runs(str(root)))}
     assert set(rows) == {'big', 'small', 'mid', 'tiny'}
     big = rows['big']
     assert big.seeds == (0, 1, 2)
@@ -66,16 +67,16 @@ def test_summary_means_spreads_and_accuracy_per_million(root):
 
 
 def test_pareto_front(root):
-    rows = report.summarize(report.load_runs(str(root)))
-    assert report.pareto_front(rows) == {'big', 'small', 'tiny'}
+    rows = sweep_table.summarize(sweep_table.load_runs(str(root)))
+    assert sweep_table.pareto_front(rows) == {'big', 'small', 'tiny'}
 
 
 def test_pareto_ties_keep_both_equal_points_and_drop_the_weaker():
     def row(point, params, top1):
-        return report.Row(point, 'b', params, 1, (0,), (top1,), None, 1.0)
+        return sweep_table.Row(point, 'b', params, 1, (0,), (top1,), None, 1.0)
 
     rows = [row('a', 100, 0.5), row('b', 100, 0.5), row('c', 100, 0.4), row('d', 200, 0.5)]
-    assert report.pareto_front(rows) == {'a', 'b'}
+    assert sweep_table.pareto_front(rows) == {'a', 'b'}
 
 
 def test_report_writes_tables_and_plots_in_the_given_order(root):
@@ -115,7 +116,7 @@ def test_runs_at_several_budgets_make_a_learning_curve(tmp_path):
     _run(tmp_path, 'plain-e20-s1', params=10, macs=10, top1=0.77, seed=1, block='plain',
          epochs=20.0)  # fmt: skip
     # One seed's curve (the lowest, 0), not a mean: plain-e20's seed 1 (0.77) is left out.
-    assert report.curve(report.load_runs(str(tmp_path))) == (0, {
+    assert sweep_table.curve(sweep_table.load_runs(str(tmp_path))) == (0, {
         'plain': [(5.0, 60.0), (10.0, 70.0), (20.0, 75.0)],
         'sep': [(5.0, 50.0), (10.0, 65.0), (20.0, 72.0)],
     })  # fmt: skip
@@ -151,7 +152,7 @@ def test_a_sweep_of_three_points_or_fewer_is_drawn_as_arms(tmp_path):
 
 def test_error_bars_say_what_they_are():
     def row(n):
-        return report.Row('p', 'b', 1, 1, tuple(range(n)), (0.5,) * n, None, 1.0)
+        return sweep_table.Row('p', 'b', 1, 1, tuple(range(n)), (0.5,) * n, None, 1.0)
 
     assert report.plots.ci_label([row(3), row(3)]) == 'mean, 95% CI over 3 seeds'
     assert report.plots.ci_label([row(2), row(3), row(1)]) == (
@@ -169,7 +170,7 @@ def test_points_that_disagree_on_the_model_are_rejected(tmp_path):
     _run(tmp_path, 'x-s0', params=10, macs=10, top1=0.5, seed=0)
     _run(tmp_path, 'x-s1', params=11, macs=10, top1=0.5, seed=1)
     with pytest.raises(ValueError, match="point 'x': runs disagree"):
-        report.summarize(report.load_runs(str(tmp_path)))
+        sweep_table.summarize(sweep_table.load_runs(str(tmp_path)))
 
 
 def test_plot_titles_read_out_a_budget_directory():

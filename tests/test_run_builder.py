@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.bench_workers import lineage_worker
+from experiments.bench.workers import lineage_worker
 from lineage import run_builder, train_step
 from lineage.blocks import conv_algorithms
 from tests.tiny import tiny_config

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from experiments import run_sweep, sweep_plan, sweeps
-from experiments.sweeps import Point
+from experiments import run_sweep
+from experiments.sweeping import estimate, sweeps
+from experiments.sweeping.sweeps import Point
 
 POINTS = [
     Point('a-s0', 'configs/ladder_digits.py', {'model.block': 'plain3x3', 'seed': 0}),
@@ -142,7 +143,7 @@ def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
         return Ended(0)
 
     def needs_hours(point):
-        return sweep_plan.hours_left(point, root, [root])
+        return estimate.hours_left(point, root, [root])
 
     assert needs_hours(points[1]) == pytest.approx((44 * 64 / 150 + 120) / 3600)
     outcomes = run_sweep.run_sweep(

@@ -15,7 +15,8 @@ import time
 import pytest
 from xla_codegen import CHEAPEST
 
-from experiments import run_sweep, sweep_children, sweep_collect, sweeps
+from experiments import run_sweep
+from experiments.sweeping import child_processes, collect, sweeps
 from lineage import file_lock, metrics
 from tests.test_run_sweep import POINTS, FakeRun, _write_results
 
@@ -41,11 +42,11 @@ def _digits_points(count):
 
 @two_cores
 def test_cpu_shares_split_the_cores_one_job_keeps_them_all():
-    assert sweep_children.cpu_shares(1) == [None]
+    assert child_processes.cpu_shares(1) == [None]
     half = len(CORES) - len(CORES) // 2  # the remainder goes to the first share
-    assert sweep_children.cpu_shares(2) == [tuple(CORES[:half]), tuple(CORES[half:])]
+    assert child_processes.cpu_shares(2) == [tuple(CORES[:half]), tuple(CORES[half:])]
     with pytest.raises(ValueError, match=rf'--jobs={len(CORES) + 1}: this runner may use'):
-        sweep_children.cpu_shares(len(CORES) + 1)
+        child_processes.cpu_shares(len(CORES) + 1)
 
 
 @two_cores
@@ -60,7 +61,7 @@ def test_a_child_on_one_core_runs_one_xla_thread(tmp_path, monkeypatch):
     counts = {}
     for cores in (None, (CORES[-1],)):
         with open(tmp_path / 'log', 'w') as log:
-            assert sweep_children.start([sys.executable, '-c', code], log, cores).wait() == 0
+            assert child_processes.start([sys.executable, '-c', code], log, cores).wait() == 0
         counts[cores] = (tmp_path / 'log').read_text().split()
     # XLA sizes its CPU thread pool from the cores the process may use: its share.
     assert counts == {None: [str(len(CORES))] * 2, (CORES[-1],): ['1', '1']}
@@ -75,7 +76,7 @@ def test_two_digits_points_run_at_once_each_on_its_core_and_each_finishes(tmp_pa
 
     def start(command, log, cores):
         running_then.extend(child.poll() is None for child in started)
-        started.append(sweep_children.start(command, log, cores))
+        started.append(child_processes.start(command, log, cores))
         return started[-1]
 
     outcomes = run_sweep.run_sweep(points, str(tmp_path), [NO_CACHE], start=start, jobs=2)
@@ -118,7 +119,7 @@ CHECKPOINTING_CHILD = textwrap.dedent("""
 RUNNER = textwrap.dedent("""
     import sys
     from experiments import run_sweep
-    from experiments.sweeps import Point
+    from experiments.sweeping.sweeps import Point
     run_sweep.point_command = lambda point, workdir, extra=(): [
         sys.executable, '-c', sys.argv[2], workdir]
     points = [Point(name, 'c.py', {}) for name in ('a-s0', 'b-s0', 'c-s0')]
@@ -255,7 +256,7 @@ def test_collect_leaves_the_points_a_live_run_holds(tmp_path, capsys):
     (root / points[2].name / 'checkpoints' / '5').mkdir(parents=True)  # a live, unfinished one
     locks = [file_lock.try_lock(str(root / p.name / '.lock'))[0] for p in (points[0], points[2])]
     try:
-        sweep_collect.collect_sweep(
+        collect.collect_sweep(
             'ladder_digits', [0], None, points, str(root), str(results), str(tmp_path / 'carried')
         )
     finally:

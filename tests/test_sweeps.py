@@ -3,7 +3,7 @@
 import pytest
 
 from configs import ladder_cifar10, ladder_digits
-from experiments import matched_budget, sweep_plan, sweeps
+from experiments.sweeping import estimate, matched_widths, sweeps
 from lineage import command_line
 
 
@@ -88,12 +88,12 @@ def test_unknown_sweep_is_one_clear_error():
 
 def test_matched_widths_table():
     assert sweeps.ladder_matched('c')[0].overrides['model.widths'] == sweeps.BASE_WIDTHS
-    assert matched_budget.ladder_params('plain3x3', sweeps.BASE_WIDTHS) == sweeps.MATCHED_BUDGET
+    assert matched_widths.ladder_params('plain3x3', sweeps.BASE_WIDTHS) == sweeps.MATCHED_BUDGET
     # separable: its table entry is the nearest to the budget among its neighbours.
     widths = sweeps.MATCHED_WIDTHS['separable']
-    k = widths[0] // matched_budget.STEP
+    k = widths[0] // matched_widths.STEP
     gaps = {
-        j: abs(matched_budget.ladder_params('separable', (4 * j, 8 * j, 16 * j)) - 75_290)
+        j: abs(matched_widths.ladder_params('separable', (4 * j, 8 * j, 16 * j)) - 75_290)
         for j in (k - 1, k, k + 1)
     }
     assert min(gaps, key=gaps.get) == k
@@ -103,17 +103,17 @@ def test_matched_widths_table():
 def test_equal_params_rungs_sit_within_tolerance_of_the_budget():
     """Every rung of equal_params is within 10% of separable's parameters; the rungs already
     within it at the ladder's widths are the ladder's own points (run once, shared)."""
-    budget = matched_budget.ladder_params('separable', sweeps.BASE_WIDTHS)
+    budget = matched_widths.ladder_params('separable', sweeps.BASE_WIDTHS)
     assert budget == sweeps.EQUAL_BUDGET
     ladder = {p.name: p for p in sweeps.sweep_points('ladder', seeds=[0])}
     for point in sweeps.sweep_points('equal_params', seeds=[0]):
         block = point.overrides['model.block']
         widths = point.overrides.get('model.widths', sweeps.BASE_WIDTHS)
-        params = matched_budget.ladder_params(block, widths)
+        params = matched_widths.ladder_params(block, widths)
         assert abs(params - budget) <= sweeps.EQUAL_TOLERANCE * budget, (point.name, params)
         assert (point.name in ladder) == (block not in sweeps.EQUAL_WIDTHS)
     # plain3x3's widths are the nearest to the budget at width step 1.
-    assert matched_budget.matched_widths('plain3x3', budget, step=1) == (7, 14, 28)
+    assert matched_widths.matched_widths('plain3x3', budget, step=1) == (7, 14, 28)
 
 
 def test_factorization_pits_one_5x5_against_the_ladders_two_3x3():
@@ -122,7 +122,7 @@ def test_factorization_pits_one_5x5_against_the_ladders_two_3x3():
     assert b == {p.name: p for p in sweeps.sweep_points('ladder')}['plain3x3-s0']
     # The same receptive field at 25/18 of the weights for C -> C: at 16/32/64 (C/2 -> C first)
     # the convs have 65,200 weights against 71,856.
-    assert matched_budget.ladder_params('single5x5', sweeps.BASE_WIDTHS) == 71_738
+    assert matched_widths.ladder_params('single5x5', sweeps.BASE_WIDTHS) == 71_738
 
 
 def test_curve_runs_full_schedules_by_epochs_shortest_first():
@@ -175,5 +175,5 @@ def test_a_point_committed_under_any_sweep_of_its_data_set_is_finished(tmp_path)
         (tmp_path / sweep / 'e40' / point / 'results.json').write_text('{}')
     assert 'ladder' in sweeps.same_data_set('equal_params')
     assert 'ladder' not in sweeps.same_data_set('equal_params_digits')
-    found = sweep_plan.committed(sweeps.same_data_set('equal_params'), str(tmp_path), 'e40')
+    found = estimate.committed(sweeps.same_data_set('equal_params'), str(tmp_path), 'e40')
     assert found == {'separable-s0'}

@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import sweep_collect, sweeps
+from experiments.sweeping import collect, sweeps
 from lineage import checkpoint, metrics, parallel, train
 from lineage.blocks import conv_algorithms
 from tests import tiny
@@ -172,9 +172,9 @@ def test_a_carried_checkpoint_resumes_on_another_root_as_uninterrupted(run8, tmp
     point = sweeps.Point('p-s0', 'configs/default.py', {})
     first, results, fresh = tmp_path / 'first', tmp_path / 'results', tmp_path / 'fresh'
     preempted_at_step_3(str(first / 'p-s0'), monkeypatch)
-    assert sweep_collect.carry([point], str(first), str(results)) == {'p-s0': 3}
+    assert collect.carry([point], str(first), str(results)) == {'p-s0': 3}
     shutil.rmtree(first)
-    assert sweep_collect.resume_carried([point], str(fresh), str(results)) == {'p-s0': 3}
+    assert collect.resume_carried([point], str(fresh), str(results)) == {'p-s0': 3}
     elsewhere = {'cpu': 'another CPU', 'cores': 2}
     monkeypatch.setattr(train, 'host_info', lambda: elsewhere)
     second = train.train_and_evaluate(tiny_config(), str(fresh / 'p-s0'))

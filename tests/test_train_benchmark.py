@@ -12,9 +12,11 @@ import sys
 import pytest
 from flax import nnx
 
-from experiments import sweeps
+from experiments import step_timer
 from experiments import train_benchmark as tb
-from experiments.bench_workers import protocol
+from experiments.bench import ladder_shape, worker_calls
+from experiments.bench.workers import protocol
+from experiments.sweeping import sweeps
 from lineage import counting
 from lineage.models.registry import build_model
 
@@ -39,7 +41,7 @@ def test_emit_line_parses_back_with_median_throughput(capsys):
     args = argparse.Namespace(network='resnet50', image_size=32, batch_size=128)
     protocol.emit(args, 'lineage', [0.5, 0.25, 2.0], 1.6, params=7)
     out = 'some log line\n' + capsys.readouterr().out + 'trailing log\n'
-    result = tb.parse_result(out)
+    result = worker_calls.parse_result(out)
     assert result['framework'] == 'lineage'
     assert result['images_per_s'] == pytest.approx(128 / 0.5)  # the median step, not the mean
     assert result['images_per_cpu_s'] == pytest.approx(3 * 128 / 1.6)
@@ -50,17 +52,20 @@ def test_emit_line_parses_back_with_median_throughput(capsys):
 def test_emit_without_timed_steps_gives_no_throughput(capsys):
     args = argparse.Namespace(network='googlenet', image_size=224, batch_size=4)
     protocol.emit(args, 'lineage', [], 0.0)
-    result = tb.parse_result(capsys.readouterr().out)
+    result = worker_calls.parse_result(capsys.readouterr().out)
     assert result['images_per_s'] is None and result['images_per_cpu_s'] is None
 
 
 def test_parse_result_none_without_result_line():
-    assert tb.parse_result('Traceback (most recent call last):\n  ...\nValueError: x\n') is None
+    assert (
+        worker_calls.parse_result('Traceback (most recent call last):\n  ...\nValueError: x\n')
+        is None
+    )
 
 
 def test_time_steps_runs_warmup_untimed():
     calls = []
-    durations, cpu = protocol.time_steps(lambda: calls.append(1), warmup=2, steps=3)
+    durations, cpu = step_timer.time_steps(lambda: calls.append(1), warmup=2, steps=3)
     assert len(calls) == 5 and len(durations) == 3
     assert all(d >= 0 for d in durations) and cpu >= 0
 
@@ -73,25 +78,25 @@ def test_ratio():
 
 
 def test_missing_peer_notes(tmp_path, monkeypatch):
-    assert 'no --peers_python' in tb.missing_peer_note('', 'torch')
+    assert 'no --peers_python' in worker_calls.missing_peer_note('', 'torch')
     absent = str(tmp_path / 'bin' / 'python')
-    assert 'does not exist' in tb.missing_peer_note(absent, 'keras')
-    monkeypatch.setitem(tb.PEER_MODULES, 'torch', ('no_such_module_for_this_test',))
-    note = tb.missing_peer_note(sys.executable, 'torch')
+    assert 'does not exist' in worker_calls.missing_peer_note(absent, 'keras')
+    monkeypatch.setitem(worker_calls.PEER_MODULES, 'torch', ('no_such_module_for_this_test',))
+    note = worker_calls.missing_peer_note(sys.executable, 'torch')
     assert note.startswith('torch: skipped') and 'no_such_module_for_this_test' in note
-    monkeypatch.setitem(tb.PEER_MODULES, 'keras', ('json',))
-    assert tb.missing_peer_note(sys.executable, 'keras') is None
+    monkeypatch.setitem(worker_calls.PEER_MODULES, 'keras', ('json',))
+    assert worker_calls.missing_peer_note(sys.executable, 'keras') is None
 
 
 def test_run_worker_failure_is_a_note_not_a_number():
     command = [sys.executable, '-c', 'import sys; print("log"); sys.exit("worker broke")']
-    result, note = tb.run_worker(command, timeout=60)
+    result, note = worker_calls.run_worker(command, timeout=60)
     assert result is None and 'exit 1' in note and 'worker broke' in note
 
 
 def test_run_worker_returns_the_result_line():
     line = protocol.RESULT_PREFIX + json.dumps(_result('torch', 200.0))
-    result, note = tb.run_worker([sys.executable, '-c', f'print({line!r})'], timeout=60)
+    result, note = worker_calls.run_worker([sys.executable, '-c', f'print({line!r})'], timeout=60)
     assert note is None and result['images_per_s'] == 200.0
 
 
@@ -100,13 +105,15 @@ def test_run_worker_sets_omp_wait_policy_only_when_given(policy, monkeypatch):
     monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
     policy_json = 'json.dumps({"policy": os.environ.get("OMP_WAIT_POLICY")})'
     code = f'import json, os; print({protocol.RESULT_PREFIX!r} + {policy_json})'
-    result, note = tb.run_worker([sys.executable, '-c', code], timeout=60, omp_wait_policy=policy)
+    result, note = worker_calls.run_worker(
+        [sys.executable, '-c', code], timeout=60, omp_wait_policy=policy
+    )
     assert note is None and result['policy'] == (policy or None)
 
 
 def test_worker_command_passes_options_to_lineage_only():
     lineage = tb.worker_command('lineage', 'py', 'xception', 128, 32, 3, 2, '{"conv_impl": "xla"}')
-    assert lineage[:3] == ['py', '-m', 'experiments.bench_workers.lineage_worker']
+    assert lineage[:3] == ['py', '-m', 'experiments.bench.workers.lineage_worker']
     assert '--image_size=128' in lineage and '--options={"conv_impl": "xla"}' in lineage
     torch = tb.worker_command('torch', 'py', 'xception', 128, 32, 3, 2, '{"conv_impl": "xla"}')
     assert not any(a.startswith('--options') for a in torch)
@@ -150,7 +157,7 @@ LADDER_PARAMS = {
     'mobilenet_separable': 11_690,
     'inverted_residual': 32_442,
 }
-PEERS_PYTHON = os.path.join(tb.ROOT, '.venv-peers', 'bin', 'python')
+PEERS_PYTHON = os.path.join(worker_calls.ROOT, '.venv-peers', 'bin', 'python')
 
 
 def test_every_ladder_rung_has_a_count():
@@ -161,7 +168,11 @@ def test_every_ladder_rung_has_a_count():
 def test_lineage_ladder_rung_has_the_counted_parameters(rung):
     model = nnx.eval_shape(
         lambda: build_model(
-            'ladder', num_classes=tb.LADDER_CLASSES, rngs=nnx.Rngs(0), block=rung, **tb.LADDER_MODEL
+            'ladder',
+            num_classes=ladder_shape.LADDER_CLASSES,
+            rngs=nnx.Rngs(0),
+            block=rung,
+            **ladder_shape.LADDER_MODEL,
         )
     )
     assert counting.param_count(model) == LADDER_PARAMS[rung]
@@ -171,14 +182,18 @@ def test_torch_twin_has_the_counted_parameters_per_rung():
     """The twin's counts, in the peers' Python (torch alone); skipped where there is none."""
     if not os.path.exists(PEERS_PYTHON):
         pytest.skip(f'no peers venv at {PEERS_PYTHON} (requirements-peers.txt)')
-    twin = f'Ladder(b, num_classes={tb.LADDER_CLASSES}, **{tb.LADDER_MODEL!r})'
+    twin = f'Ladder(b, num_classes={ladder_shape.LADDER_CLASSES}, **{ladder_shape.LADDER_MODEL!r})'
     code = (
-        'import json; from experiments.bench_workers.torch_ladder import Ladder\n'
+        'import json; from experiments.bench.workers.torch_ladder import Ladder\n'
         f'print(json.dumps({{b: sum(p.numel() for p in {twin}.parameters()) '
         f'for b in {list(sweeps.RUNGS)!r}}}))'
     )
     done = subprocess.run(
-        [PEERS_PYTHON, '-c', code], cwd=tb.ROOT, capture_output=True, text=True, timeout=300
+        [PEERS_PYTHON, '-c', code],
+        cwd=worker_calls.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if "No module named 'torch'" in done.stderr:
         pytest.skip(f'{PEERS_PYTHON} cannot import torch')

@@ -19,8 +19,9 @@ Forms (NHWC input, HWIO kernel with `I = in / groups`, explicit `(lo, hi)` paddi
   (the one part of a dense conv that XLA's CPU conv runs slowly).
 
 `auto` picks per backend, layer kind and shape (`auto_form`): on CPU the fastest form
-measured (`AUTO_CPU`, by kind and input channels: layers alone in experiments/conv_benchmark.py,
-whole train steps in experiments/profile_step.py, which decides where the two disagree); on
+measured (`AUTO_CPU`, by kind and input channels: layers alone in
+experiments/bench/conv_benchmark.py, whole train steps in experiments/bench/profile_step.py,
+which decides where the two disagree); on
 TPU/GPU `lax.conv`, the vendor library's conv, except for grouped convs, which lax.conv
 cannot shard by batch (`AUTO_ACCELERATOR`).
 bfloat16/float16 inputs are computed in float32 and rounded once, as XLA's CPU conv does
@@ -30,7 +31,7 @@ The form is a process-wide setting read when a function is traced (`set_conv_imp
 `conv_impl` context for one trace), so a config sets it once and every block built deep inside
 a network follows; a function already jitted keeps the form it was traced with. The setting is
 'auto', one form for every conv, or a form per layer kind (`{'dense': 'xla'}`; kinds left out
-follow `auto`), which is how experiments.profile_step tries another choice for one kind.
+follow `auto`), which is how experiments.bench.profile_step tries another choice for one kind.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which bounds training: the input pipeline or the model? Images/s of each, and of both together.
 
-    python -m experiments.input_benchmark                      # CIFAR-10 JPEG folder, 32x32
-    python -m experiments.input_benchmark --data_dir=PATH --batch_size=256 --block=separable
+    python -m experiments.bench.input_benchmark                      # CIFAR-10 JPEG folder, 32x32
+    python -m experiments.bench.input_benchmark --data_dir=PATH --batch_size=256 --block=separable
 
 Measures, on the CIFAR-10 image folder (50,000 JPEGs) with the train augmentation ('cifar':
 pad 4, random crop, flip, normalize) at 32x32:

@@ -1,8 +1,8 @@
 """Which conv form is fastest here: every form of every layer kind, forward + backward.
 
-    python -m experiments.conv_benchmark                     # 128x32x32x128, float32
-    python -m experiments.conv_benchmark --strides=1,2 --repeats=9 --dtype=bfloat16
-    python -m experiments.conv_benchmark --peers_python=.venv-peers/bin/python  # + PyTorch
+    python -m experiments.bench.conv_benchmark                     # 128x32x32x128, float32
+    python -m experiments.bench.conv_benchmark --strides=1,2 --repeats=9 --dtype=bfloat16
+    python -m experiments.bench.conv_benchmark --peers_python=.venv-peers/bin/python  # + PyTorch
 
 For each layer kind (depthwise 3x3, pointwise 1x1, grouped 3x3, dense 3x3) at each stride,
 times the forward output and the gradients w.r.t. input and kernel for a fixed cotangent (what
@@ -16,7 +16,7 @@ the form `auto` picks on this backend. The load average is printed before and af
 on the host slow every form.
 
 With `--peers_python` (an interpreter with torch, requirements-peers.txt), each layer also gets
-a `torch` row: the same layer in PyTorch (experiments/bench_workers/torch_conv_worker.py,
+a `torch` row: the same layer in PyTorch (experiments/bench/workers/torch_conv_worker.py,
 channels_last, oneDNN), timed in its own process right after lineage's forms (float32 only;
 its compile cell is '-').
 """
@@ -34,9 +34,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments import markdown  # noqa: E402
-from experiments.timing import load, round_robin, timing_cells  # noqa: E402
-from experiments.train_benchmark import call_worker, missing_peer_note  # noqa: E402
+from experiments.bench.timing import round_robin, timing_cells  # noqa: E402
+from experiments.bench.worker_calls import call_worker, missing_peer_note  # noqa: E402
+from experiments.reporting import markdown  # noqa: E402
+from experiments.step_timer import load  # noqa: E402
 from lineage.blocks import conv_algorithms  # noqa: E402
 from lineage.blocks.conv_bn import same_padding  # noqa: E402
 
@@ -97,7 +98,7 @@ def torch_times(
       shape: `(batch, size, channels)` of the NHWC input.
     """
     batch, size, channels = shape
-    command = [python, '-m', 'experiments.bench_workers.torch_conv_worker']
+    command = [python, '-m', 'experiments.bench.workers.torch_conv_worker']
     command += [f'--kind={kind}', f'--stride={stride}', f'--batch={batch}', f'--size={size}']
     command += [f'--channels={channels}', f'--groups={groups}', f'--repeats={repeats}']
     result, why = call_worker(command)

@@ -1,16 +1,16 @@
 """PyTorch + timm's train step, timed: the peer lineage is measured against.
 
-    .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=resnet50 \
+    .venv-peers/bin/python -m experiments.bench.workers.torch_worker --network=resnet50 \
         --peer_model=resnet50 --image_size=32 --batch_size=128
 
-    .venv-peers/bin/python -m experiments.bench_workers.torch_worker --network=ladder \
+    .venv-peers/bin/python -m experiments.bench.workers.torch_worker --network=ladder \
         --image_size=32 --batch_size=64 --num_classes=10 \
         --options='{"model": {"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]},
                     "nesterov": true}'
 
 The timm model of the same architecture (`--peer_model`, which experiments/train_benchmark.py
 takes from lineage's `ModelInfo.timm`), or for `--network=ladder` the twin of
-lineage's ladder in experiments/bench_workers/torch_ladder.py (options: `model`, the ladder's
+lineage's ladder in experiments/bench/workers/torch_ladder.py (options: `model`, the ladder's
 `block`, `widths`, `depths`; `nesterov`), float32, channels_last (PyTorch's fast CPU layout for
 convs), train mode, cross-entropy, SGD with momentum: forward, backward and update per step,
 eager, on PyTorch's default CPU threads.
@@ -23,7 +23,8 @@ import time
 
 import torch
 
-from experiments.bench_workers import protocol
+from experiments import step_timer
+from experiments.bench.workers import protocol
 
 
 def build(
@@ -31,7 +32,7 @@ def build(
 ) -> tuple[torch.nn.Module, str]:
     """The model for `network` (timm's `peer_model`) and the version line of what built it."""
     if network == 'ladder':
-        from experiments.bench_workers.torch_ladder import Ladder
+        from experiments.bench.workers.torch_ladder import Ladder
 
         model = Ladder(num_classes=num_classes, **options['model'])
         return model, f'torch {torch.__version__}'
@@ -72,7 +73,7 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     one_step()
     first_step_s, first_step_cpu_s = time.perf_counter() - start, time.process_time() - cpu
-    step_s, cpu_s = protocol.time_steps(one_step, args.warmup, args.steps)
+    step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
     protocol.emit(
         args,
         'torch',

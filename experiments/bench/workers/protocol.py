@@ -1,9 +1,10 @@
-"""What every train-step benchmark worker shares: flags, the timing loop, its one result line.
+"""What every train-step benchmark worker shares: its flags and its one result line.
 
 Each framework runs in its own process (experiments/train_benchmark.py starts them, alternating),
 so one framework's threads, allocator and compilation caches never share a process with
 another's. A worker prints exactly one line `RESULT {json}`; everything else it prints is log.
 This file uses the standard library only: the peers' Python (`.venv-peers`) imports it too.
+The workers time their steps with experiments/step_timer.py's `time_steps`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import argparse
 import json
 import resource
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 RESULT_PREFIX = 'RESULT '
@@ -44,33 +43,6 @@ def parse_args(description: str) -> argparse.Namespace:
 def peak_rss_mib() -> float:
     """This process's peak resident memory (`ru_maxrss`, KiB on Linux) in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def time_steps(
-    step: Callable[[], Any], warmup: int, steps: int, ready: Callable[[], Any] | None = None
-) -> tuple[list[float], float]:
-    """Runs `step` `warmup` times untimed, then `steps` times timed; `ready`, if given, between
-    the two (a barrier, so that processes timed side by side time the same seconds).
-
-    `step` must return only when its work is done (block on the device result), so that each
-    duration is one whole step.
-
-    Returns:
-      (wall seconds of each timed step, CPU seconds of this process over all timed steps). On a
-      shared machine the wall clock includes waiting for the cores; the process's CPU time
-      (every thread's, user + system) is the work itself.
-    """
-    for _ in range(warmup):
-        step()
-    if ready is not None:
-        ready()
-    durations = []
-    cpu_start = time.process_time()
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return durations, time.process_time() - cpu_start
 
 
 def emit(

@@ -1,6 +1,6 @@
 """Lineage's train step, timed: the real jitted step of lineage/train_step.py on one network.
 
-    python -m experiments.bench_workers.lineage_worker --network=resnet50 --image_size=32 \
+    python -m experiments.bench.workers.lineage_worker --network=resnet50 --image_size=32 \
         --batch_size=128 --options='{"conv_impl": "auto"}'
 
 Builds the step as training does (`lineage.run_builder.build_run`: NNX functional form,
@@ -8,9 +8,8 @@ donated state, float32) from a config (`step_config`) that sets the peers' optim
 momentum at a constant rate, on a one-device mesh. The step is compiled ahead of time so that
 its time to first step splits into trace + lower, XLA compile, and the first execution. Options
 (JSON): `conv_impl` ('auto', a form of lineage/blocks/conv_algorithms.py, or a form per layer
-kind),
-`cache_dir` (a persistent compilation cache; off by default, so compile times are those of a
-fresh process), `compiler_options` (XLA options for this compile, e.g.
+kind), `cache_dir` (a persistent compilation cache; off by default, so compile times are those
+of a fresh process), `compiler_options` (XLA options for this compile, e.g.
 `{"xla_backend_optimization_level": 1}`), `model` (the model's keyword options, e.g. the
 ladder's `{"block": "separable", "widths": [16, 32, 64], "depths": [1, 1, 1]}`), `nesterov`
 (Nesterov momentum, as the ladder trains).
@@ -24,7 +23,8 @@ from typing import Any
 
 import jax
 
-from experiments.bench_workers import protocol
+from experiments.bench.workers import protocol
+from experiments.step_timer import time_steps
 
 
 def step_config(
@@ -39,7 +39,7 @@ def step_config(
     """The config the worker's step is built from: `network` with `model_options`, float32,
     one device, and the peers' optimizer: SGD with (Nesterov) momentum at a constant rate, no
     weight decay, clipping or label smoothing (torch.optim.SGD and keras.optimizers.SGD as
-    bench_workers/torch_worker.py and keras_worker.py run them)."""
+    bench/workers/torch_worker.py and keras_worker.py run them)."""
     from ml_collections import ConfigDict
 
     from configs import default
@@ -128,7 +128,7 @@ def main() -> None:
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
 
-    step_s, cpu_s = protocol.time_steps(one_step, args.warmup, args.steps)
+    step_s, cpu_s = time_steps(one_step, args.warmup, args.steps)
     protocol.emit(
         args,
         'lineage',

@@ -1,6 +1,6 @@
 """Keras 3 applications' train step on the JAX backend, timed: the other peer.
 
-    KERAS_BACKEND=jax .venv-peers/bin/python -m experiments.bench_workers.keras_worker \
+    KERAS_BACKEND=jax .venv-peers/bin/python -m experiments.bench.workers.keras_worker \
         --network=resnet50 --peer_model=ResNet50 --image_size=32 --batch_size=128
 
 `keras.applications` model of the same architecture (`--peer_model`, which
@@ -20,7 +20,8 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.bench_workers import protocol  # noqa: E402
+from experiments import step_timer  # noqa: E402
+from experiments.bench.workers import protocol  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +53,7 @@ def main() -> None:
     start, cpu = time.perf_counter(), time.process_time()
     one_step()
     first_step_s, first_step_cpu_s = time.perf_counter() - start, time.process_time() - cpu
-    step_s, cpu_s = protocol.time_steps(one_step, args.warmup, args.steps)
+    step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
     protocol.emit(
         args,
         'keras',

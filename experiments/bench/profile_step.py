@@ -1,12 +1,13 @@
 """Where a train step's time goes: every XLA op of one network's step, timed by jax.profiler.
 
-    python -m experiments.profile_step --network=xception --image_size=128 --batch_size=32
-    python -m experiments.profile_step --ladder_block=separable   # a ladder rung, sweep shape
-    python -m experiments.profile_step --ladder_block=separable --block_options='{"mid_act": "elu"}'
-    python -m experiments.profile_step --network=inception_v3 --image_size=128 \
+    python -m experiments.bench.profile_step --network=xception --image_size=128 --batch_size=32
+    python -m experiments.bench.profile_step --ladder_block=separable   # a ladder rung, sweep shape
+    python -m experiments.bench.profile_step --ladder_block=separable \
+        --block_options='{"mid_act": "elu"}'
+    python -m experiments.bench.profile_step --network=inception_v3 --image_size=128 \
         --batch_size=32 --auto_cpu=dense=xla --max_pool_cpu=reduce_window
 
-Compiles the real train step (experiments/bench_workers/lineage_worker.py's `compile_step`),
+Compiles the real train step (experiments/bench/workers/lineage_worker.py's `compile_step`),
 times `--steps` steps (median wall seconds and process CPU seconds), then records `--traced`
 more under `jax.profiler` and reads its Perfetto trace: each XLA op (a fusion, a dot, a
 library call) is one event on the thread that ran it. Prints the step time, the ops' summed
@@ -43,11 +44,12 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments import markdown, sweeps  # noqa: E402
-from experiments.bench_workers import protocol  # noqa: E402
-from experiments.bench_workers.lineage_worker import compile_step, step_config  # noqa: E402
-from experiments.timing import load  # noqa: E402
-from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
+from experiments import step_timer  # noqa: E402
+from experiments.bench.ladder_shape import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL  # noqa: E402
+from experiments.bench.workers.lineage_worker import compile_step, step_config  # noqa: E402
+from experiments.reporting import markdown  # noqa: E402
+from experiments.step_timer import load  # noqa: E402
+from experiments.sweeping import sweeps  # noqa: E402
 from lineage import counting  # noqa: E402
 from lineage.blocks import conv_algorithms, pooling  # noqa: E402
 from lineage.metrics import host_info  # noqa: E402
@@ -161,7 +163,7 @@ def main(argv):
         state, metrics = compiled(state, batch)
         jax.block_until_ready(metrics)
 
-    step_s, cpu_s = protocol.time_steps(one_step, 1 + FLAGS.warmup, FLAGS.steps)
+    step_s, cpu_s = step_timer.time_steps(one_step, 1 + FLAGS.warmup, FLAGS.steps)
     with tempfile.TemporaryDirectory() as trace_dir:
         jax.profiler.start_trace(trace_dir, create_perfetto_trace=True)
         for _ in range(FLAGS.traced):

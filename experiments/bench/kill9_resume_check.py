@@ -1,6 +1,6 @@
 """kill -9 at random moments of a short run, then the same command again: nothing is lost.
 
-    python experiments/kill9_demo.py [--trials=5] [--seed=0] [--steps=80]
+    python experiments/bench/kill9_resume_check.py [--trials=5] [--seed=0] [--steps=80]
 
 Runs `python -m lineage.main` on a small digits ladder once without interruption (the
 reference), then, per trial, starts the same command in a fresh workdir, sends SIGKILL at a
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_S = 600  # one launch; a hang fails the demo instead of stalling it
 OVERRIDES = [
     '--config=configs/default.py',
@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument('--steps', type=int, default=80)
     parser.add_argument('--dir', default='', help='where the runs go (default: a temp dir)')
     args = parser.parse_args()
-    base = args.dir or tempfile.mkdtemp(prefix='kill9_demo_')
+    base = args.dir or tempfile.mkdtemp(prefix='kill9_resume_check_')
     os.makedirs(base, exist_ok=True)
     rng = random.Random(args.seed)
 

@@ -7,8 +7,8 @@ trainable parameter count (`lineage.counting.param_count` on an
 `nnx.eval_shape` model: nothing is allocated) is nearest the budget. Parameters grow with k,
 so a bisection finds the crossing and the nearer of its two sides wins.
 
-    python -m experiments.matched_budget                       # MATCHED_WIDTHS (75,290, step 4)
-    python -m experiments.matched_budget --budget=14090 --step=1  # EQUAL_WIDTHS
+    python -m experiments.sweeping.matched_widths                 # MATCHED_WIDTHS (75,290, step 4)
+    python -m experiments.sweeping.matched_widths --budget=14090 --step=1     # EQUAL_WIDTHS
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def matched_widths(block: str, budget: int, step: int = STEP) -> tuple[int, int,
 
 def main(argv: list[str]) -> None:
     del argv
-    from experiments import sweeps
+    from experiments.sweeping import sweeps
 
     budget, step = FLAGS.budget or sweeps.MATCHED_BUDGET, FLAGS.step
     print(f'# widths nearest {budget:,} parameters, width step {step}')

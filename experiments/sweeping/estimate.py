@@ -1,22 +1,21 @@
 """What a sweep has left to run, and an estimate of its hours from measured images/s.
 
-`python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan` prints, per point left,
-where it stands (new, or resuming at its latest checkpoint), the training images it still needs,
-the images/s it is estimated at and the hours. Images/s come from the point's own metrics.jsonl
-when it was interrupted (the median of its logged images/s: the machine and load that ran it,
-another machine's for a point `run_sweep --collect` carried), else from finished runs of the
-same point (same data set) found in the searched directories (the sweep's runs and
-experiments/results; not a run resumed on another machine, whose rate mixes two CPUs): the
-median of their `train_images_per_sec`, over the runs of the same length (train steps) where
-there are any, since a run's length moves its rate (plain3x3 in experiments/results/ladder_1epoch
-against ladder/e40); failing that, runs of the same block; failing that,
-DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the final
-eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
+`python -m experiments.run_sweep --sweep=ladder --epochs=10 --plan` prints, per point left, where it
+stands (new, or resuming at its latest checkpoint), the training images it still needs, the images/s
+it is estimated at and the hours. Images/s come from the point's own metrics.jsonl when it was
+interrupted (the median of its logged images/s: the machine and load that ran it, another machine's
+for a point `run_sweep --collect` carried), else from finished runs of the same point (same data
+set) found in the searched directories (the sweep's runs and experiments/results; not a run resumed
+on another machine, whose rate mixes two CPUs): the median of their `train_images_per_sec`, over the
+runs of the same length (train steps) where there are any, since a run's length moves its rate
+(plain3x3 in experiments/results/ladder_1epoch against ladder/e40); failing that, runs of the same
+block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhead (compile, the
+final eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
 Measured rates come from whatever machine and load ran them: a shared machine's runs make the
-estimate long, and runs of other budgets, older code or another CPU can be off several times
-over. `timed` rates (`experiments.step_rate`: the point's train step timed on this machine)
-replace all but a point's own log and its own runs at this budget on this machine (the same CPU
-and cores, `host` in results.json).
+estimate long, and runs of other budgets, older code or another CPU can be off several times over.
+`timed` rates (`experiments.sweeping.timed_rates`: the point's train step timed on this machine)
+replace all but a point's own log and its own runs at this budget on this machine (the same CPU and
+cores, `host` in results.json).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ import statistics
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from experiments import sweeps
+from experiments.sweeping import sweeps
 from lineage.metrics import host_info
 
 # Train examples per data set name (config.dataset.name) of the sweeps' configs: CIFAR-10's
@@ -151,7 +150,7 @@ def committed(sweep_names: Sequence[str], results_dir: str, tag: str) -> set[str
     return names
 
 
-def plan(
+def remaining(
     points: Sequence[sweeps.Point],
     root: str,
     directories: Sequence[str],
@@ -161,10 +160,10 @@ def plan(
 ) -> list[Left]:
     """The points of `points` neither named in `committed` nor with results.json under `root`, each
     with its estimate; `timed` maps a point's name without its seed to its step's images/s
-    (`experiments.step_rate`), which runs achieve `ACHIEVED_SHARE` of. `host` is the machine the
-    points will run on as `host_info` names it (default: this process's): with `run_sweep
-    --jobs`, this CPU and one point's share of its cores, so that a rate measured at that share
-    comes first."""
+    (`experiments.sweeping.timed_rates`), which runs achieve `ACHIEVED_SHARE` of. `host` is the
+    machine the points will run on as `host_info` names it (default: this process's): with
+    `run_sweep --jobs`, this CPU and one point's share of its cores, so that a rate measured at that
+    share comes first."""
     rates, here = measured(directories), dict(host or host_info())
     left = []
     for point in points:
@@ -208,8 +207,8 @@ def hours_left(
     timed: Mapping[str, float] | None = None,
     host: Mapping[str, Any] | None = None,
 ) -> float:
-    """`plan`'s hours for one point (0 when it is finished), from the runs measured by now."""
-    left = plan([point], root, directories, committed, timed, host)
+    """`remaining`'s hours for one point (0 when it is finished), from the runs measured by now."""
+    left = remaining([point], root, directories, committed, timed, host)
     return left[0].hours if left else 0.0
 
 
@@ -223,9 +222,10 @@ def describe(
     host: Mapping[str, Any] | None = None,
     jobs: int = 1,
 ):
-    """The plan as text: one line per point left, then the total; `committed`, `timed` and `host`
-    as for `plan`; with `jobs` > 1, also the wall hours of running them `jobs` at a time."""
-    left = plan(points, root, directories, committed, timed, host)
+    """The estimate as text: one line per point left, then the total; `committed`, `timed` and
+    `host` as for `remaining`; with `jobs` > 1, also the wall hours of running them `jobs` at a
+    time."""
+    left = remaining(points, root, directories, committed, timed, host)
     in_results = sum(p.name in committed for p in points)
     lines = [
         f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished '
@@ -266,7 +266,7 @@ def to_time(
 ) -> list[sweeps.Point]:
     """One point (the first seed) per distinct point left whose rate is not `SETTLED` on `host`:
     those whose step is worth timing."""
-    left = plan(points, root, directories, committed, host=host)
+    left = remaining(points, root, directories, committed, host=host)
     unsettled = {p.point for p in left if p.source not in SETTLED}
     chosen = {}
     for point in points:

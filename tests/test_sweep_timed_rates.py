@@ -1,12 +1,13 @@
-"""A sweep point's train step timed for --plan: the point's real step, at its batch's shape."""
+"""A sweep point's train step timed for the estimate (`run_sweep --plan --time_steps`): the
+point's real step, at its batch's shape."""
 
 import json
 from concurrent import futures
 
 import pytest
 
-from experiments import step_rate, sweep_plan, sweeps
-from experiments.bench_workers import protocol
+from experiments import step_timer
+from experiments.sweeping import estimate, sweeps, timed_rates
 
 
 def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatch):
@@ -17,9 +18,9 @@ def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatc
         )
         if p.name == 'separable-elu-s0'
     ]
-    config = sweep_plan.point_config(point)
+    config = estimate.point_config(point)
     assert config.model.block_options.mid_act == 'elu'
-    assert step_rate.image_shape(config.dataset) == (16, 16, 1)
+    assert timed_rates.image_shape(config.dataset) == (16, 16, 1)
     losses = []
 
     def timed(step, warmup, steps, ready):
@@ -27,8 +28,8 @@ def test_the_points_own_step_trains_and_its_median_time_sets_the_rate(monkeypatc
         losses.extend(float(step()['loss']) for _ in range(3))  # the real step, 3 times
         return [0.5, 0.25, 1.0], 0.0
 
-    monkeypatch.setattr(protocol, 'time_steps', timed)
-    assert step_rate.step_images_per_sec(config, steps=7) == config.batch_size / 0.5
+    monkeypatch.setattr(step_timer, 'time_steps', timed)
+    assert timed_rates.step_images_per_sec(config, steps=7) == config.batch_size / 0.5
     assert losses[2] < losses[0]  # it trains: the same batch, three times
 
 
@@ -50,8 +51,10 @@ def test_only_committed_runs_on_this_host_give_the_share(tmp_path):
     run('ladder', 'separable-s0', 'family 26', 400.0)
     run('separable_act', 'separable-s0', 'family 26', 400.0)
     host = {'cpu': 'family 26', 'cores': 2}
-    assert step_rate.trained_here(str(tmp_path), 'spectrum', 'e40', 'spectrum-g1', host) == [900.0]
-    assert step_rate.trained_here(str(tmp_path), 'claims', 'e40', 'separable', host) == [400.0]
+    assert timed_rates.trained_here(str(tmp_path), 'spectrum', 'e40', 'spectrum-g1', host) == [
+        900.0
+    ]
+    assert timed_rates.trained_here(str(tmp_path), 'claims', 'e40', 'separable', host) == [400.0]
 
 
 def _digits_point():
@@ -61,11 +64,11 @@ def _digits_point():
 
 def test_the_runner_times_in_a_child_that_gives_the_accelerator_back():
     # The rates come back from a spawned process, whose jax (and its device) ends with it.
-    rates = step_rate.time_points_apart(_digits_point(), steps=1)
+    rates = timed_rates.time_points_apart(_digits_point(), steps=1)
     assert list(rates) == ['plain3x3'] and rates['plain3x3'] > 0
 
 
 def test_a_child_that_dies_while_timing_raises(monkeypatch):
     monkeypatch.setenv('XLA_FLAGS', '--xla_no_such_flag')  # XLA exits at its first use
     with pytest.raises(futures.process.BrokenProcessPool):
-        step_rate.time_points_apart(_digits_point(), steps=1)
+        timed_rates.time_points_apart(_digits_point(), steps=1)

@@ -1,9 +1,9 @@
 """One conv layer's forward + backward in PyTorch, timed: the peer row of conv_benchmark.py.
 
-    .venv-peers/bin/python -m experiments.bench_workers.torch_conv_worker --kind=dense \
+    .venv-peers/bin/python -m experiments.bench.workers.torch_conv_worker --kind=dense \
         --stride=1 --batch=128 --size=32 --channels=128
 
-The layer `experiments/conv_benchmark.py` times in every lineage form, in `torch.nn.Conv2d`:
+The layer `experiments/bench/conv_benchmark.py` times in every lineage form, in `torch.nn.Conv2d`:
 float32, channels_last (input and weight; PyTorch's fast CPU layout for convs, oneDNN's
 kernels), same padding, no bias. Each call computes what lineage's timed call does: the output
 (kept), and the gradients of input and weight for a fixed cotangent. PyTorch's default CPU
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from experiments.bench_workers import protocol
+from experiments.bench.workers import protocol
 
 KINDS = ('depthwise', 'pointwise', 'grouped', 'dense')  # conv_benchmark.layer's, without jax
 

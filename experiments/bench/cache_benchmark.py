@@ -1,8 +1,8 @@
 """The decoded-image cache, before and after: each ladder rung's time split between the input
 pipeline and the train step, and its images/s, with images decoded every epoch and from the cache.
 
-    python -m experiments.cache_benchmark                          # all 8 rungs, CIFAR-10 folder
-    python -m experiments.cache_benchmark --rungs=plain3x3,separable --steps=20 --rounds=3
+    python -m experiments.bench.cache_benchmark                    # all 8 rungs, CIFAR-10 folder
+    python -m experiments.bench.cache_benchmark --rungs=plain3x3,separable --steps=20 --rounds=3
 
 The CIFAR-10 image folder with configs/ladder_cifar10.py's model and batch (widths 16/32/64,
 batch 64, the 'cifar' augmentation), as the sweeps train it. Two streams are built once: one
@@ -31,8 +31,8 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from configs import ladder_cifar10  # noqa: E402
-from experiments import sweeps  # noqa: E402
-from experiments.timing import load  # noqa: E402
+from experiments.step_timer import load  # noqa: E402
+from experiments.sweeping import sweeps  # noqa: E402
 from lineage import parallel, run_builder  # noqa: E402
 from lineage.data import build_dataset  # noqa: E402
 

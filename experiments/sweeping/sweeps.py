@@ -27,7 +27,7 @@ configs/ladder_digits.py that runs on 2 CPU cores in minutes); seeds per point a
                      seed 0, each a full schedule of CURVE_EPOCHS epochs, shortest first.
 
   ablations          all of the above but the curve (PLAN), each shared point once.
-  claims             only the points experiments/claims.py compares, claim by claim, each
+  claims             only the points experiments/reporting/claims.py compares, claim by claim, each
                      claim's seed 0 points before its seed 1 ones: the order in which a slow
                      machine decides the claims soonest.
 
@@ -49,7 +49,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from experiments import claims
+from experiments.reporting import claims
 
 CIFAR_CONFIG = 'configs/ladder_cifar10.py'
 DIGITS_CONFIG = 'configs/ladder_digits.py'
@@ -81,7 +81,7 @@ CURVE_RUNGS = ('plain3x3', 'separable')
 # budget every rung of ladder_matched is scaled to.
 MATCHED_BUDGET = 75_290
 # Widths (4k, 8k, 16k) with the parameter count nearest MATCHED_BUDGET, printed by
-# `python -m experiments.matched_budget` (tests/test_sweeps.py checks some of them).
+# `python -m experiments.sweeping.matched_widths` (tests/test_sweeps.py checks some of them).
 MATCHED_WIDTHS = {
     'plain3x3': (16, 32, 64),  # 75,290 params
     'plain5x5': (8, 16, 32),  # 51,986 params (k=3 gives 116,378: farther)
@@ -97,7 +97,7 @@ MATCHED_WIDTHS = {
 # The budget of the equal-parameter ladder: `separable` (Xception's unit) at BASE_WIDTHS. Rungs
 # within EQUAL_TOLERANCE of it at BASE_WIDTHS keep those widths (and so share the ladder's
 # points); the others take the widths (k, 2k, 4k) nearest it, printed by
-# `python -m experiments.matched_budget --budget=14090 --step=1`.
+# `python -m experiments.sweeping.matched_widths --budget=14090 --step=1`.
 EQUAL_BUDGET = 14_090
 EQUAL_TOLERANCE = 0.10
 EQUAL_WIDTHS = {

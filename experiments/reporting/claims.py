@@ -1,16 +1,16 @@
 """The lineage's published claims, checked against the committed sweep results.
 
 Each claim is one or more comparisons of two points (`Comparison`), each read from Welch's 95%
-interval of the difference of their mean top-1 over seeds, with the rule of `experiments.welch`:
-'higher' (A beats B) against 0, 'keeps' (A keeps B's accuracy within `margin` points,
-non-inferiority) against -margin. A claim is reproduced when all its comparisons are,
-contradicted when any is, else inconclusive; a claim with a point not in the committed results
-says "not yet run" and names the point. Each margin is fixed before the data and carries its
-reason (`Comparison.why`), printed above the table.
+interval of the difference of their mean top-1 over seeds, with the rule of
+`experiments.reporting.welch`: 'higher' (A beats B) against 0, 'keeps' (A keeps B's accuracy within
+`margin` points, non-inferiority) against -margin. A claim is reproduced when all its comparisons
+are, contradicted when any is, else inconclusive; a claim with a point not in the committed results
+says "not yet run" and names the point. Each margin is fixed before the data and carries its reason
+(`Comparison.why`), printed above the table.
 
 A point is found by its name alone: the same name in two sweeps is the same run (the runner
 shares it), so the `sweep` of a comparison says which sweep runs the point, not where its
-results must sit (`report.budget_rows`).
+results must sit (`sweep_table.budget_rows`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import statistics
 import textwrap
 from collections.abc import Mapping, Sequence
 
-from experiments import markdown as md
-from experiments import welch
+from experiments.reporting import markdown as md
+from experiments.reporting import welch
 
 NOT_RUN = 'not yet run'
 
@@ -152,7 +152,7 @@ class Assessment:
 
 
 def assess(c: Comparison, rows: Mapping[str, object]) -> Assessment:
-    """`c` on `rows` (point name -> report.Row, top-1 in [0, 1])."""
+    """`c` on `rows` (point name -> sweep_table.Row, top-1 in [0, 1])."""
     missing = tuple(p for p in (c.a, c.b) if p not in rows)
     if missing:
         return Assessment(c, missing)
@@ -252,7 +252,7 @@ RULE = (
 
 def markdown(rows: Mapping[str, object], budget: str) -> str:
     """The rule, the margins and the two tables (claims; comparisons) from `rows` (point name
-    -> report.Row)."""
+    -> sweep_table.Row)."""
     assessed = [(i, assess(c, rows)) for i, claim in enumerate(CLAIMS, 1)
                 for c in claim.comparisons]  # fmt: skip
     prose = [textwrap.fill(RULE, WIDTH), '']

@@ -1,6 +1,6 @@
 """A sweep point's train step, timed on the machine at hand: images/s for `--plan`'s estimate.
 
-    python -m experiments.step_rate --sweep=spectrum --epochs=40 --steps=20
+    python -m experiments.sweeping.timed_rates --sweep=spectrum --epochs=40 --steps=20
 
 `run_sweep --plan --time_steps=20` (and `--hours` with it) times the step of each point that no
 run has measured at the sweep's budget, instead of taking a rate from runs at other budgets or of
@@ -8,12 +8,12 @@ other code and machines. The step is lineage's own, built from the point's confi
 builder (`lineage.run_builder`: model, optimizer with its schedule, `conv_impl`, one mesh over
 the config's devices), and run on one synthetic batch of the data set's image shape, so the
 input pipeline and the evaluations are not in it: runs achieve a share of this rate
-(`sweep_plan.ACHIEVED_SHARE`). Timing is only worth its seconds on an otherwise quiet machine:
+(`estimate.ACHIEVED_SHARE`). Timing is only worth its seconds on an otherwise quiet machine:
 beside a running sweep both slow down.
 
 Run as a module, it times each distinct point of a sweep and sets the rate beside those its
 committed runs (experiments/results/<sweep>/<budget>/) trained at on this same host (CPU and
-cores): their share of the step's rate is where `sweep_plan.ACHIEVED_SHARE` comes from.
+cores): their share of the step's rate is where `estimate.ACHIEVED_SHARE` comes from.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from typing import Any
 import jax
 from absl import app, flags, logging
 
-from experiments import markdown, sweep_plan, sweeps
-from experiments.bench_workers import protocol
-from experiments.timing import load
+from experiments import step_timer
+from experiments.reporting import markdown
+from experiments.step_timer import load
+from experiments.sweeping import estimate, sweeps
 from lineage import run_builder
 from lineage.metrics import host_info
 
@@ -52,8 +53,8 @@ def step_images_per_sec(
     config: Any, steps: int, warmup: int = 2, ready: Callable[[], Any] | None = None
 ) -> float:
     """Global batch / the median wall seconds of `steps` train steps of `config`, after `warmup`
-    untimed ones (and the first, which compiles); `ready` as for `protocol.time_steps`."""
-    run = run_builder.build_run(config, sweep_plan.TRAIN_EXAMPLES[config.dataset.name], NUM_CLASSES)
+    untimed ones (and the first, which compiles); `ready` as for `step_timer.time_steps`."""
+    run = run_builder.build_run(config, estimate.TRAIN_EXAMPLES[config.dataset.name], NUM_CLASSES)
     state = run.state.init()
     batch = run_builder.synthetic_batch(run, image_shape(config.dataset))
 
@@ -62,7 +63,7 @@ def step_images_per_sec(
         state, metrics = run.train_step(state, batch)
         return jax.block_until_ready(metrics)
 
-    seconds, _ = protocol.time_steps(one_step, 1 + warmup, steps, ready)
+    seconds, _ = step_timer.time_steps(one_step, 1 + warmup, steps, ready)
     return run.plan.global_batch / statistics.median(seconds)
 
 
@@ -70,7 +71,7 @@ def time_points(points: Sequence[sweeps.Point], steps: int) -> dict[str, float]:
     """A point's name without its seed -> its step's images/s, for each of `points`."""
     rates = {}
     for i, point in enumerate(points):
-        rate = step_images_per_sec(sweep_plan.point_config(point), steps)
+        rate = step_images_per_sec(estimate.point_config(point), steps)
         rates[sweeps.without_seed(point.name)] = rate
         logging.info(
             '[%d/%d] %s: train step at %.0f images/s (%d steps timed)',
@@ -104,7 +105,7 @@ def trained_here(
     results_dir: str, sweep: str, tag: str, point: str, host: dict[str, Any]
 ) -> list[float]:
     """Train images/s of the committed runs (any seed) of `point` that ran on `host` (its CPU and
-    cores, as `sweep_plan.plan` judges a rate settled); a run that `--collect` filed under two of
+    cores, as `estimate.remaining` judges a rate settled); a run that `--collect` filed under two of
     the sweep's members (a shared point) counts once."""
     rates = {}
     for member in sweeps.members(sweep):
@@ -112,7 +113,7 @@ def trained_here(
         for path in glob.glob(pattern):
             with open(path) as f:
                 run = json.load(f)
-            here = run.get('host') == host and sweep_plan.one_machine(run)
+            here = run.get('host') == host and estimate.one_machine(run)
             if here and run.get('train_images_per_sec'):
                 rates[os.path.basename(os.path.dirname(path))] = run['train_images_per_sec']
     return list(rates.values())
@@ -152,7 +153,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-    flags.DEFINE_string('sweep', None, 'A sweep of experiments/sweeps.py.')
+    flags.DEFINE_string('sweep', None, 'A sweep of experiments/sweeping/sweeps.py.')
     flags.DEFINE_float('epochs', None, 'Budget of every point, in epochs.')
     flags.DEFINE_integer('steps', 20, 'Timed steps per point.')
     flags.mark_flag_as_required('sweep')

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from experiments import sweep_plan, sweeps
+from experiments.sweeping import estimate, sweeps
 from lineage.metrics import host_info
 
 
@@ -27,7 +27,7 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     )  # fmt: skip
     _finished(root / 'naive_inception-s0', dataset='digits')  # finished: not in the plan
     (root / 'plain5x5-s0' / 'checkpoints' / '22').mkdir(parents=True)  # interrupted
-    left = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])
+    left = estimate.remaining(points, str(root), [str(tmp_path / 'old')])
     assert [p.point for p in left] == ['plain3x3-s0', 'plain5x5-s0']
     plain, five = left
     # 1,437 digits // 64 = 22 steps an epoch, 2 epochs = 44 steps.
@@ -35,7 +35,7 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     assert plain.images_per_sec == 100.0 and plain.source == 'this point, other budgets'
     assert plain.hours == pytest.approx((44 * 64 / 100 + 20) / 3600)
     assert (five.done_steps, five.images) == (22, 22 * 64)
-    assert five.source == 'default' and five.images_per_sec == sweep_plan.DEFAULT_IMAGES_PER_SEC
+    assert five.source == 'default' and five.images_per_sec == estimate.DEFAULT_IMAGES_PER_SEC
     # Once it has logged its own images/s, those are its rate.
     logged = [
         {'step': 10, 'images_per_sec': 40.0}, {'step': 20, 'eval_top1': 0.5},
@@ -44,9 +44,9 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     (root / 'plain5x5-s0' / 'metrics.jsonl').write_text(
         ''.join(json.dumps(m) + '\n' for m in logged)
     )
-    five = sweep_plan.plan(points, str(root), [str(tmp_path / 'old')])[1]
+    five = estimate.remaining(points, str(root), [str(tmp_path / 'old')])[1]
     assert (five.images_per_sec, five.source) == (50.0, 'its own log')
-    text = sweep_plan.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
+    text = estimate.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
     assert 'resumes at step 22' in text
     assert '1 of 3 points finished (0 of them committed), 2 left' in text
 
@@ -58,7 +58,7 @@ def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
             tmp_path / 'old' / f'plain3x3-s{seed}', dataset='digits', block='plain3x3',
             train_images_per_sec=ips, train_steps=steps, global_batch=64, wall_time_s=60.0,
         )  # fmt: skip
-    (plain,) = sweep_plan.plan(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    (plain,) = estimate.remaining(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
     # 2 epochs of digits are 44 steps: the two 44-step runs, not all four (median 85).
     assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
     # A run resumed on another machine (its rate mixes two CPUs) sets no rate.
@@ -67,7 +67,7 @@ def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
         train_images_per_sec=10.0, train_steps=44, global_batch=64, wall_time_s=60.0,
         hosts=[{'cpu': 'a', 'cores': 2}, {'cpu': 'b', 'cores': 2}],
     )  # fmt: skip
-    (plain,) = sweep_plan.plan(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    (plain,) = estimate.remaining(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
     assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
 
 
@@ -81,12 +81,12 @@ def test_committed_results_count_as_finished_on_a_fresh_root(tmp_path):
     _finished(results / 'ladder_digits' / 'e2' / 'plain3x3-s0', dataset='digits')
     _finished(results / 'ladder_digits' / 'e4' / 'plain5x5-s0', dataset='digits')  # other budget
     (results / 'ladder_digits' / 'e2' / 'naive_inception-s0').mkdir()  # no results.json
-    committed = sweep_plan.committed(['ladder_digits', 'spectrum_digits'], str(results), 'e2')
+    committed = estimate.committed(['ladder_digits', 'spectrum_digits'], str(results), 'e2')
     assert committed == {'plain3x3-s0'}
     root = str(tmp_path / 'fresh' / 'e2')
-    left = sweep_plan.plan(points, root, [str(results)], committed)
+    left = estimate.remaining(points, root, [str(results)], committed)
     assert [p.point for p in left] == ['plain5x5-s0', 'naive_inception-s0']
-    text = sweep_plan.describe('ladder_digits', points, root, [str(results)], committed)
+    text = estimate.describe('ladder_digits', points, root, [str(results)], committed)
     assert '1 of 3 points finished (1 of them committed), 2 left' in text
 
 
@@ -118,20 +118,20 @@ def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget_here(tmp_p
             train_images_per_sec=100.0, train_steps=steps, global_batch=64, wall_time_s=40.0,
         )  # fmt: skip
     root = str(tmp_path / 'e2')
-    untimed = {p.point: p.source for p in sweep_plan.plan(points, root, [str(old)])}
+    untimed = {p.point: p.source for p in estimate.remaining(points, root, [str(old)])}
     assert untimed['naive_inception-s0'] == 'this point, this budget'
     # plain3x3 was measured at this budget on this machine; the others are timed, one seed each.
-    chosen = sweep_plan.to_time(points, root, [str(old)])
+    chosen = estimate.to_time(points, root, [str(old)])
     assert [p.name for p in chosen] == ['plain5x5-s0', 'naive_inception-s0']
     timed = {'plain3x3': 999.0, 'plain5x5': 200.0, 'naive_inception': 50.0}
-    left = {p.point: p for p in sweep_plan.plan(points, root, [str(old)], timed=timed)}
+    left = {p.point: p for p in estimate.remaining(points, root, [str(old)], timed=timed)}
     assert (left['plain3x3-s1'].images_per_sec, left['plain3x3-s1'].source) == (
         100.0,
         'this point, this budget here',
     )
     for name, rate in (('plain5x5-s1', 200.0), ('naive_inception-s0', 50.0)):
         assert left[name].source == 'its step timed here'
-        assert left[name].images_per_sec == pytest.approx(rate * sweep_plan.ACHIEVED_SHARE)
+        assert left[name].images_per_sec == pytest.approx(rate * estimate.ACHIEVED_SHARE)
 
 
 def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hours_divide(tmp_path):
@@ -147,18 +147,18 @@ def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hour
         )  # fmt: skip
     root, old = str(tmp_path / 'e2'), [str(tmp_path / 'old')]
     by_host = {
-        cores: sweep_plan.plan(points, root, old, host={**here, 'cores': cores})[0]
+        cores: estimate.remaining(points, root, old, host={**here, 'cores': cores})[0]
         for cores in (1, 2)
     }
     assert (by_host[1].images_per_sec, by_host[1].source) == (400.0, 'this point, this budget here')
     assert by_host[2].images_per_sec == 600.0
     # Points in order, each starting when the first of the running ones ends.
-    assert sweep_plan.wall_hours([3.0, 1.0, 1.0, 1.0], 2) == 3.0
-    assert sweep_plan.wall_hours([1.0, 1.0, 1.0], 2) == 2.0
-    assert sweep_plan.wall_hours([1.0, 2.0], 1) == 3.0
-    text = sweep_plan.describe('ladder_digits', points, root, old, host=share, jobs=2)
-    hours = [p.hours for p in sweep_plan.plan(points, root, old, host=share)]
+    assert estimate.wall_hours([3.0, 1.0, 1.0, 1.0], 2) == 3.0
+    assert estimate.wall_hours([1.0, 1.0, 1.0], 2) == 2.0
+    assert estimate.wall_hours([1.0, 2.0], 1) == 3.0
+    text = estimate.describe('ladder_digits', points, root, old, host=share, jobs=2)
+    hours = [p.hours for p in estimate.remaining(points, root, old, host=share)]
     assert text.splitlines()[-1] == (
-        f'total: {sum(hours):.1f} h for 4 points; {sweep_plan.wall_hours(hours, 2):.1f} h of wall '
+        f'total: {sum(hours):.1f} h for 4 points; {estimate.wall_hours(hours, 2):.1f} h of wall '
         'clock at --jobs=2 (each point at its rate on a share of 1 core(s))'
     )

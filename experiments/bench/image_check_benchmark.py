@@ -1,7 +1,7 @@
 """What checking an image folder costs before training: the header look alone, then the full
 decode check with a cold and with a warm verdict cache (lineage/data/image_check.py).
 
-    python experiments/image_check_cost.py --data_dir=../shared/data/cifar10-jpeg
+    python experiments/bench/image_check_benchmark.py --data_dir=../shared/data/cifar10-jpeg
 
 The cold pass uses a fresh, empty cache folder ($XDG_CACHE_HOME is pointed at it), so the
 user's cache is neither read nor written. Results: experiments/results/image_check.md.
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from lineage.data import image_folder  # noqa: E402
 
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'An image folder: <split>/<class>/<image>.')

@@ -1,7 +1,7 @@
 """The sweep report's plots: top-1 against parameters and MACs, two- and three-arm comparisons,
 and the learning curve.
 
-Error bars are 95% t intervals of the mean over seeds (`report.Row.ci95`), and every axis says
+Error bars are 95% t intervals of the mean over seeds (`sweep_table.Row.ci95`), and every axis says
 so with its seed count. Each point takes its own colour and marker and its name sits in the
 legend beside the axes, so no two labels can overlap however close the points lie. A sweep of
 three points or fewer compares arms (`separable_act`, `linear_bottleneck`, `factorization`):

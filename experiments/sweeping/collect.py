@@ -19,7 +19,7 @@ import shutil
 import sys
 from collections.abc import Collection, Sequence
 
-from experiments import sweep_plan, sweeps
+from experiments.sweeping import estimate, sweeps
 from lineage import workdir_lock
 
 # What a finished point leaves that is worth committing (checkpoints are not).
@@ -124,7 +124,7 @@ def carry(
             continue
         if point.name in skip or finished(workdir):
             continue
-        step, before = sweep_plan.latest_checkpoint(workdir), sweep_plan.latest_checkpoint(kept)
+        step, before = estimate.latest_checkpoint(workdir), estimate.latest_checkpoint(kept)
         if step > before:
             _copy_run(workdir, os.path.join(root, f'{point.name}.log'), kept, kept_log, step)
         if max(step, before):
@@ -143,8 +143,8 @@ def resume_carried(points: Sequence[sweeps.Point], root: str, carried_dir: str) 
     steps = {}
     for point in points:
         workdir, kept = os.path.join(root, point.name), os.path.join(carried_dir, point.name)
-        step = sweep_plan.latest_checkpoint(kept)
-        if not step or finished(workdir) or sweep_plan.latest_checkpoint(workdir):
+        step = estimate.latest_checkpoint(kept)
+        if not step or finished(workdir) or estimate.latest_checkpoint(workdir):
             continue
         log = os.path.join(carried_dir, f'{point.name}.log')
         _copy_run(kept, log, workdir, os.path.join(root, f'{point.name}.log'), step)
@@ -181,7 +181,7 @@ def collect_sweep(
             f'sweep {member}: {len(copied)} copied from {root}; '
             f'{there} of {len(mine)} points finished in {destination}'
         )
-    committed = sweep_plan.committed(sweeps.same_data_set(name), results_dir, tag)
+    committed = estimate.committed(sweeps.same_data_set(name), results_dir, tag)
     carried = carry(points, root, carried_dir, committed, skip=live)
     for point, step in carried.items():
         print(f'  {point}: interrupted, its checkpoint at step {step} carried to {carried_dir}')

@@ -1,14 +1,14 @@
 """A/B of `auto`'s CPU table inside one train step: each variant compiled, steps alternated.
 
-    python -m experiments.ab_step --ladder_block=separable --rounds=10 \
+    python -m experiments.bench.conv_table_ab --ladder_block=separable --rounds=10 \
         --variants='{"stem_im2col": {}, "stem_xla": {"dense": [[64, 1024, "xla"],
                      [null, null, "im2col"]]}}'
-    python -m experiments.ab_step --network=resnet50 --image_size=32 --batch_size=128 \
+    python -m experiments.bench.conv_table_ab --network=resnet50 --image_size=32 --batch_size=128 \
         --variants='{"im2col": {"dense": [[null, null, "im2col"]]}, "auto": {}}'
 
 A variant replaces rows of `lineage.blocks.conv_algorithms.AUTO_CPU` (kind -> `[[largest I, largest
 Ho * Wo, form], ...]`; `{}` is the table as committed). Every variant's real train step
-(experiments/bench_workers/lineage_worker.py's `compile_step`) is compiled in this one process,
+(experiments/bench/workers/lineage_worker.py's `compile_step`) is compiled in this one process,
 then the variants take turns, one step each per round, so that a shared machine's load hits
 them alike. Prints, per variant, the median wall and CPU seconds per step, and each later
 variant's speedup over the first (per-round ratios: median and min-max).
@@ -23,10 +23,10 @@ import time
 import jax
 from absl import app, flags
 
-from experiments import sweeps
-from experiments.bench_workers.lineage_worker import compile_step, step_config
-from experiments.timing import load
-from experiments.train_benchmark import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL
+from experiments.bench.ladder_shape import LADDER_BATCH, LADDER_CLASSES, LADDER_MODEL
+from experiments.bench.workers.lineage_worker import compile_step, step_config
+from experiments.step_timer import load
+from experiments.sweeping import sweeps
 from lineage.blocks import conv_algorithms
 
 FLAGS = flags.FLAGS

@@ -1,15 +1,15 @@
 """Summed train images/s of one sweep point on all the cores against N points on a share each.
 
-    python -m experiments.jobs_benchmark --output=experiments/results/jobs.md
+    python -m experiments.bench.jobs_benchmark --output=experiments/results/jobs.md
 
 What `run_sweep --jobs` trades: one point whose step uses every core, or N points at once, each
-pinned to cores/N of them (`experiments.sweep_children.cpu_shares`, as the runner pins them).
-Each process times the ladder rung's own train step (`experiments.step_rate`: the point's config
-at the CIFAR-10 shape, one synthetic batch, so no input pipeline or evaluation), compiles and
-warms up, waits at a barrier for the others, then times `--steps` steps; a row sums the
+pinned to cores/N of them (`experiments.sweeping.child_processes.cpu_shares`, as the runner pins
+them). Each process times the ladder rung's own train step (`experiments.sweeping.timed_rates`: the
+point's config at the CIFAR-10 shape, one synthetic batch, so no input pipeline or evaluation),
+compiles and warms up, waits at a barrier for the others, then times `--steps` steps; a row sums the
 processes' images/s (global batch over the median step). Rows alternate jobs counts within each
-round, so that load from elsewhere slows both alike; the table holds the median of `--rounds`.
-Only a quiet machine gives numbers worth committing: the load average is printed beside them.
+round, so that load from elsewhere slows both alike; the table holds the median of `--rounds`. Only
+a quiet machine gives numbers worth committing: the load average is printed beside them.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from collections.abc import Sequence
 import jax
 from absl import app, flags
 
-from experiments import markdown, step_rate, sweep_children, sweep_plan, sweeps
-from experiments.timing import load
+from experiments.reporting import markdown
+from experiments.step_timer import load
+from experiments.sweeping import child_processes, estimate, sweeps, timed_rates
 from lineage.metrics import host_info
 
 RUNGS = ('plain3x3', 'separable', 'inverted_residual')  # fast, middling, slow on CPU
@@ -36,8 +37,8 @@ def _time_one(rung: str, steps: int, warmup: int, cores, barrier, results) -> No
         os.sched_setaffinity(0, cores)
     flags.FLAGS.mark_as_parsed()  # a spawned child: the flags are the parent's, not its own
     (point,) = [p for p in sweeps.sweep_points('ladder', [0]) if p.name == f'{rung}-s0']
-    config = sweep_plan.point_config(point)
-    results.put(step_rate.step_images_per_sec(config, steps, warmup, ready=barrier.wait))
+    config = estimate.point_config(point)
+    results.put(timed_rates.step_images_per_sec(config, steps, warmup, ready=barrier.wait))
 
 
 def summed_images_per_sec(rung: str, jobs: int, steps: int, warmup: int) -> float:
@@ -46,7 +47,7 @@ def summed_images_per_sec(rung: str, jobs: int, steps: int, warmup: int) -> floa
     barrier, results = spawn.Barrier(jobs), spawn.Queue()
     children = [
         spawn.Process(target=_time_one, args=(rung, steps, warmup, cores, barrier, results))
-        for cores in sweep_children.cpu_shares(jobs)
+        for cores in child_processes.cpu_shares(jobs)
     ]
     for child in children:
         child.start()
@@ -65,7 +66,7 @@ def report(rates: dict[str, dict[int, list[float]]], jobs: Sequence[int], before
         f'{flags.FLAGS.steps} timed steps after {flags.FLAGS.warmup} warm-up ones per process, '
         f'median of {flags.FLAGS.rounds} rounds; load average {before} before, {load()} after.',
         '',
-        f'    python -m experiments.jobs_benchmark {" ".join(sys.argv[1:])}',
+        f'    python -m experiments.bench.jobs_benchmark {" ".join(sys.argv[1:])}',
         '',
         *markdown.header(columns, list(range(1, len(columns)))),
     ]
@@ -81,7 +82,7 @@ def main(argv: Sequence[str]) -> None:
     jobs = [int(n) for n in flags.FLAGS.jobs]
     for n in jobs:
         try:
-            sweep_children.cpu_shares(n)
+            child_processes.cpu_shares(n)
         except ValueError as e:
             sys.exit(f'error: {e}')
     before = load()
@@ -100,7 +101,9 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-    flags.DEFINE_list('rungs', list(RUNGS), 'ladder rungs (experiments.sweeps.RUNGS) to time')
+    flags.DEFINE_list(
+        'rungs', list(RUNGS), 'ladder rungs (experiments.sweeping.sweeps.RUNGS) to time'
+    )
     flags.DEFINE_list('jobs', ['1', '2'], 'jobs counts to compare, the first the baseline')
     flags.DEFINE_integer('steps', 40, 'timed train steps per process')
     flags.DEFINE_integer('warmup', 5, 'untimed steps after the first (which compiles)')

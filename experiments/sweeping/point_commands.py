@@ -14,8 +14,8 @@ import shlex
 import sys
 from collections.abc import Collection, Mapping, Sequence
 
-from experiments import sweeps
-from experiments.sweep_collect import finished
+from experiments.sweeping import sweeps
+from experiments.sweeping.collect import finished
 
 # The environment that `--commands` writes into each line: what changes how a point runs.
 ENVIRONMENT = (

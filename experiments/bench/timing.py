@@ -7,7 +7,6 @@ wall clock, since CPU time stays near the work done when other jobs stretch the 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,8 +47,3 @@ def timing_cells(times: np.ndarray, flops: float, compile_s: float | None) -> st
         f'{median:.0f} | {wall.min():.0f}-{wall.max():.0f} | {np.median(cpu):.0f} | '
         f'{flops / median / 1e6:.1f} | ' + ('-' if compile_s is None else f'{compile_s:.1f}')
     )
-
-
-def load() -> str:
-    """The host's 1, 5 and 15 minute load averages."""
-    return ' '.join(f'{v:.2f}' for v in os.getloadavg())

@@ -1,7 +1,7 @@
 """What each lineage block costs on paper and on this machine, side by side.
 
-    python -m experiments.block_benchmark                        # every block, auto and xla
-    python -m experiments.block_benchmark --blocks=plain3x3,separable --batch=128 --repeats=9
+    python -m experiments.bench.block_benchmark                        # every block, auto and xla
+    python -m experiments.bench.block_benchmark --blocks=plain3x3,separable --batch=128 --repeats=9
 
 For every block in the registry (`lineage.blocks.block_names()`), built `in -> out` channels
 at one input shape, prints its parameters and MACs per example (`lineage.counting`) beside the
@@ -30,8 +30,9 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from experiments import markdown  # noqa: E402
-from experiments.timing import load, round_robin, timing_cells  # noqa: E402
+from experiments.bench.timing import round_robin, timing_cells  # noqa: E402
+from experiments.reporting import markdown  # noqa: E402
+from experiments.step_timer import load  # noqa: E402
 from lineage import counting  # noqa: E402
 from lineage.blocks import block_names, build_block, conv_algorithms  # noqa: E402
 
