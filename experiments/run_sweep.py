@@ -305,12 +305,12 @@ def main(argv: list[str]) -> None:
     host = {**host_info(), 'cores': len(share)} if share else host_info()
     timed = {}
     if time_steps:
-        from experiments.sweeping import (
-            timed_rates,  # imports jax; the steps run in a child process
-        )
+        # Imports jax; the steps run in a child process.
+        from experiments.sweeping import timed_rates
 
         try:
-            to_time = estimate.to_time(points, root, searched, committed, host)
+            left = estimate.remaining(points, root, searched, committed, host=host)
+            to_time = estimate.to_time(points, left)
             timed = timed_rates.time_points_apart(to_time, time_steps, share)
         except futures.process.BrokenProcessPool:
             sys.exit(

@@ -44,6 +44,13 @@ def time_steps(
     return durations, time.process_time() - cpu_start
 
 
+def first_step(step: Callable[[], Any]) -> tuple[float, float]:
+    """Wall and CPU seconds of one call of `step` (the first: it compiles)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    step()
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
 def load() -> str:
     """The host's 1, 5 and 15 minute load averages."""
     return ' '.join(f'{v:.2f}' for v in os.getloadavg())

@@ -121,7 +121,7 @@ def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget_here(tmp_p
     untimed = {p.point: p.source for p in estimate.remaining(points, root, [str(old)])}
     assert untimed['naive_inception-s0'] == 'this point, this budget'
     # plain3x3 was measured at this budget on this machine; the others are timed, one seed each.
-    chosen = estimate.to_time(points, root, [str(old)])
+    chosen = estimate.to_time(points, estimate.remaining(points, root, [str(old)]))
     assert [p.name for p in chosen] == ['plain5x5-s0', 'naive_inception-s0']
     timed = {'plain3x3': 999.0, 'plain5x5': 200.0, 'naive_inception': 50.0}
     left = {p.point: p for p in estimate.remaining(points, root, [str(old)], timed=timed)}

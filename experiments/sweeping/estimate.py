@@ -257,16 +257,9 @@ def wall_hours(hours: Sequence[float], jobs: int) -> float:
     return max(slots)
 
 
-def to_time(
-    points: Sequence[sweeps.Point],
-    root: str,
-    directories: Sequence[str],
-    committed: Collection[str] = (),
-    host: Mapping[str, Any] | None = None,
-) -> list[sweeps.Point]:
-    """One point (the first seed) per distinct point left whose rate is not `SETTLED` on `host`:
-    those whose step is worth timing."""
-    left = remaining(points, root, directories, committed, host=host)
+def to_time(points: Sequence[sweeps.Point], left: Sequence[Left]) -> list[sweeps.Point]:
+    """One point (the first seed) per distinct point of `left` (`remaining`'s answer for
+    `points`) whose rate is not `SETTLED`: those whose step is worth timing."""
     unsettled = {p.point for p in left if p.source not in SETTLED}
     chosen = {}
     for point in points:

@@ -70,9 +70,7 @@ def main() -> None:
         optimizer.step()
         return loss.item()
 
-    start, cpu = time.perf_counter(), time.process_time()
-    one_step()
-    first_step_s, first_step_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    first_step_s, first_step_cpu_s = step_timer.first_step(one_step)
     step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
     protocol.emit(
         args,
