@@ -22,7 +22,7 @@ from typing import Any
 import jax
 from absl import app
 
-from lineage import command_line, init_from, parallel, train, train_step
+from lineage import command_line, init_from, parallel, quiet_logs, train, train_step
 from lineage.data import build_dataset
 from lineage.run_builder import build_run
 
@@ -72,6 +72,7 @@ def evaluate_weights(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+    quiet_logs.install()
     # Not the training run's workdir: its results.json stays as the run wrote it.
     workdir = command_line.workdir('_eval')
     try:

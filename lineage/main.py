@@ -29,63 +29,22 @@ lineage/compilation_cache.py), so a rerun or a resumed run skips most of the com
 
 from __future__ import annotations
 
-import logging as std_logging
 import os
 import signal
 import sys
-from typing import Any
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorBoard's TensorFlow: no banner
 
 import jax  # noqa: E402
-from absl import app, logging  # noqa: E402
+from absl import app  # noqa: E402
 
-from lineage import command_line, disk_full, metrics, train  # noqa: E402
-
-
-class _QuietLibraries(std_logging.Filter):
-    """Drops orbax's per-save INFO chatter (dozens of lines a checkpoint); keeps warnings.
-
-    Also drops its save threads' errors and tracebacks when the disk is full (the run ends on
-    one line that says so, lineage/disk_full.py); the two warnings every read-only manager
-    gives ('Given directory is read only'): that is how checkpoints are inspected before a run
-    writes, not a fault; and JAX's INFO line on every CPU or GPU run that it found no TPU
-    (libtpu).
-    """
-
-    def filter(self, record: std_logging.LogRecord) -> bool:
-        if record.levelno < std_logging.WARNING and "backend 'tpu'" in record.getMessage():
-            return False
-        if f'{os.sep}orbax{os.sep}' not in record.pathname:
-            return True
-        message = record.getMessage()
-        if disk_full.NO_SPACE in message or (
-            record.exc_info and disk_full.causes(record.exc_info[1])
-        ):
-            return False  # its save threads' tracebacks: the run's one line reports a full disk
-        return record.levelno >= std_logging.WARNING and not (
-            'read only' in message or 'read_only=True' in message
-        )
-
-
-def _quiet_closed_loop(unraisable: Any) -> None:
-    """Drops 'Event loop is closed' from TensorStore's threads; reports anything else.
-
-    When a damaged checkpoint fails to restore, orbax closes its event loop while TensorStore
-    reads of the same checkpoint are still in flight; each then reports, from its own thread,
-    that it cannot call back: dozens of tracebacks around the one line that names the damage.
-    """
-    error = unraisable.exc_value
-    if isinstance(error, RuntimeError) and str(error) == 'Event loop is closed':
-        return
-    sys.__unraisablehook__(unraisable)
+from lineage import command_line, metrics, quiet_logs, train  # noqa: E402
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-    logging.get_absl_handler().addFilter(_QuietLibraries())
-    sys.unraisablehook = _quiet_closed_loop
+    quiet_logs.install()
     workdir = command_line.workdir()
     try:
         results = train.train_and_evaluate(
