@@ -20,7 +20,6 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments import step_timer  # noqa: E402
 from experiments.bench.workers import protocol  # noqa: E402
 
 
@@ -50,18 +49,12 @@ def main() -> None:
     def one_step():
         return model.train_on_batch(images, labels)  # returns the loss on the host: blocks
 
-    first_step_s, first_step_cpu_s = step_timer.first_step(one_step)
-    step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
-    protocol.emit(
+    protocol.time_and_emit(
         args,
         'keras',
-        step_s,
-        cpu_s,
+        one_step,
+        (init_s, init_cpu_s),
         params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        init_s=round(init_s, 2),
-        init_cpu_s=round(init_cpu_s, 2),
-        first_step_s=round(first_step_s, 2),
-        first_step_cpu_s=round(first_step_cpu_s, 2),
         version=f'keras {keras.__version__}, jax {jax.__version__}',
     )
 

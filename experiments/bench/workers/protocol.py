@@ -3,8 +3,8 @@
 Each framework runs in its own process (experiments/train_benchmark.py starts them, alternating),
 so one framework's threads, allocator and compilation caches never share a process with
 another's. A worker prints exactly one line `RESULT {json}`; everything else it prints is log.
-This file uses the standard library only: the peers' Python (`.venv-peers`) imports it too.
-The workers time their steps with experiments/step_timer.py's `time_steps`.
+This file and experiments/step_timer.py, whose loop times the steps (`time_and_emit`), use the
+standard library only: the peers' Python (`.venv-peers`) imports them too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 import resource
 import statistics
 from typing import Any
+
+from experiments import step_timer
 
 RESULT_PREFIX = 'RESULT '
 
@@ -66,3 +68,23 @@ def emit(
         **fields,
     }
     print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+def time_and_emit(
+    args: argparse.Namespace,
+    framework: str,
+    one_step: Any,
+    init: tuple[float, float],
+    **fields: Any,
+) -> None:
+    """Times the first call of `one_step` (it compiles), then `args.warmup` untimed and
+    `args.steps` timed calls, and emits them with `init` (wall and CPU seconds of building the
+    model and optimizer) and `fields`."""
+    first_s, first_cpu_s = step_timer.first_step(one_step)
+    step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
+    emit(
+        args, framework, step_s, cpu_s,
+        init_s=round(init[0], 2), init_cpu_s=round(init[1], 2),
+        first_step_s=round(first_s, 2), first_step_cpu_s=round(first_cpu_s, 2),
+        **fields,
+    )  # fmt: skip

@@ -23,7 +23,6 @@ import time
 
 import torch
 
-from experiments import step_timer
 from experiments.bench.workers import protocol
 
 
@@ -70,18 +69,12 @@ def main() -> None:
         optimizer.step()
         return loss.item()
 
-    first_step_s, first_step_cpu_s = step_timer.first_step(one_step)
-    step_s, cpu_s = step_timer.time_steps(one_step, args.warmup, args.steps)
-    protocol.emit(
+    protocol.time_and_emit(
         args,
         'torch',
-        step_s,
-        cpu_s,
+        one_step,
+        (init_s, init_cpu_s),
         params=sum(p.numel() for p in model.parameters() if p.requires_grad),
-        init_s=round(init_s, 2),
-        init_cpu_s=round(init_cpu_s, 2),
-        first_step_s=round(first_step_s, 2),
-        first_step_cpu_s=round(first_step_cpu_s, 2),
         threads=torch.get_num_threads(),
         version=version,
     )
