@@ -56,6 +56,7 @@ appended to every point. The same command runs on a TPU VM: each point uses ever
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -292,7 +293,6 @@ def main(argv: list[str]) -> None:
     if problem := _root_problem(root):
         sys.exit(f'error: --root={top}: {problem}; {WRITABLE}')
     committed = estimate.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
-    searched = [top, RESULTS_DIR]
     carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
     if flags.FLAGS.collect:
         return collect.collect_sweep(name, seeds, epochs, points, root, RESULTS_DIR, carried_dir)
@@ -303,22 +303,22 @@ def main(argv: list[str]) -> None:
         return
     share = child_processes.cpu_shares(jobs)[0]
     host = {**host_info(), 'cores': len(share)} if share else host_info()
-    timed = {}
+    evidence = estimate.Evidence(root, [top, RESULTS_DIR], committed, host=host)
     if time_steps:
         # Imports jax; the steps run in a child process.
         from experiments.sweeping import timed_rates
 
         try:
-            left = estimate.remaining(points, root, searched, committed, host=host)
-            to_time = estimate.to_time(points, left)
+            to_time = estimate.to_time(points, estimate.remaining(points, evidence))
             timed = timed_rates.time_points_apart(to_time, time_steps, share)
         except futures.process.BrokenProcessPool:
             sys.exit(
                 f'error: --time_steps={time_steps}: the process timing the steps died (out of '
                 'memory?); leave --time_steps out to estimate from the runs measured so far'
             )
+        evidence = dataclasses.replace(evidence, timed=timed)
     if flags.FLAGS.plan:
-        print(estimate.describe(name, points, root, searched, committed, timed, host, jobs))
+        print(estimate.describe(name, points, evidence, jobs))
         return
     try:
         os.makedirs(root, exist_ok=True)
@@ -330,10 +330,7 @@ def main(argv: list[str]) -> None:
             f'error: {root} is in use by another sweep runner ({holder}); wait for it, or stop '
             'it with SIGTERM (its points checkpoint)'
         )
-
-    def needs_hours(point: sweeps.Point) -> float:
-        return estimate.hours_left(point, root, searched, committed, timed, host)
-
+    needs_hours = functools.partial(estimate.hours_left, evidence=evidence)
     outcomes = run_sweep(
         points, root, extra, committed=committed, hours=hours, needs_hours=needs_hours, jobs=jobs
     )

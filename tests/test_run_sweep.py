@@ -143,7 +143,7 @@ def test_a_seed_finished_by_this_run_sets_the_next_seeds_estimate(tmp_path):
         return Ended(0)
 
     def needs_hours(point):
-        return estimate.hours_left(point, root, [root])
+        return estimate.hours_left(point, estimate.Evidence(root, [root]))
 
     assert needs_hours(points[1]) == pytest.approx((44 * 64 / 150 + 120) / 3600)
     outcomes = run_sweep.run_sweep(

@@ -59,7 +59,7 @@ def test_an_interrupted_point_is_carried_once_resumed_on_a_fresh_root_then_remov
     assert (fresh / 'b-s0' / 'checkpoints' / '80' / 'state').read_text() == 'state at 80'
     assert (fresh / 'b-s0' / 'metrics.jsonl').read_text() == '{"step": 80}\n'
     assert (fresh / 'b-s0.log').read_text() == 'log of b\n'
-    assert estimate.remaining(POINTS[1:2], str(fresh), [])[0].done_steps == 80
+    assert estimate.remaining(POINTS[1:2], estimate.Evidence(str(fresh), []))[0].done_steps == 80
     # A root with a checkpoint of its own keeps it.
     assert collect.resume_carried(POINTS, str(fresh), str(carried)) == {}
     # A machine that is behind never replaces the carried step with an earlier one.

@@ -27,7 +27,8 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     )  # fmt: skip
     _finished(root / 'naive_inception-s0', dataset='digits')  # finished: not in the plan
     (root / 'plain5x5-s0' / 'checkpoints' / '22').mkdir(parents=True)  # interrupted
-    left = estimate.remaining(points, str(root), [str(tmp_path / 'old')])
+    evidence = estimate.Evidence(str(root), [str(tmp_path / 'old')])
+    left = estimate.remaining(points, evidence)
     assert [p.point for p in left] == ['plain3x3-s0', 'plain5x5-s0']
     plain, five = left
     # 1,437 digits // 64 = 22 steps an epoch, 2 epochs = 44 steps.
@@ -44,9 +45,9 @@ def test_plan_counts_images_left_at_measured_speed(tmp_path):
     (root / 'plain5x5-s0' / 'metrics.jsonl').write_text(
         ''.join(json.dumps(m) + '\n' for m in logged)
     )
-    five = estimate.remaining(points, str(root), [str(tmp_path / 'old')])[1]
+    five = estimate.remaining(points, evidence)[1]
     assert (five.images_per_sec, five.source) == (50.0, 'its own log')
-    text = estimate.describe('ladder_digits', points, str(root), [str(tmp_path / 'old')])
+    text = estimate.describe('ladder_digits', points, evidence)
     assert 'resumes at step 22' in text
     assert '1 of 3 points finished (0 of them committed), 2 left' in text
 
@@ -58,7 +59,8 @@ def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
             tmp_path / 'old' / f'plain3x3-s{seed}', dataset='digits', block='plain3x3',
             train_images_per_sec=ips, train_steps=steps, global_batch=64, wall_time_s=60.0,
         )  # fmt: skip
-    (plain,) = estimate.remaining(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    evidence = estimate.Evidence(str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    (plain,) = estimate.remaining(points, evidence)
     # 2 epochs of digits are 44 steps: the two 44-step runs, not all four (median 85).
     assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
     # A run resumed on another machine (its rate mixes two CPUs) sets no rate.
@@ -67,7 +69,7 @@ def test_runs_of_the_same_length_set_the_rate_when_there_are_any(tmp_path):
         train_images_per_sec=10.0, train_steps=44, global_batch=64, wall_time_s=60.0,
         hosts=[{'cpu': 'a', 'cores': 2}, {'cpu': 'b', 'cores': 2}],
     )  # fmt: skip
-    (plain,) = estimate.remaining(points, str(tmp_path / 'e2'), [str(tmp_path / 'old')])
+    (plain,) = estimate.remaining(points, evidence)
     assert (plain.images_per_sec, plain.source) == (65.0, 'this point, this budget')
 
 
@@ -84,9 +86,10 @@ def test_committed_results_count_as_finished_on_a_fresh_root(tmp_path):
     committed = estimate.committed(['ladder_digits', 'spectrum_digits'], str(results), 'e2')
     assert committed == {'plain3x3-s0'}
     root = str(tmp_path / 'fresh' / 'e2')
-    left = estimate.remaining(points, root, [str(results)], committed)
+    evidence = estimate.Evidence(root, [str(results)], committed)
+    left = estimate.remaining(points, evidence)
     assert [p.point for p in left] == ['plain5x5-s0', 'naive_inception-s0']
-    text = estimate.describe('ladder_digits', points, root, [str(results)], committed)
+    text = estimate.describe('ladder_digits', points, evidence)
     assert '1 of 3 points finished (1 of them committed), 2 left' in text
 
 
@@ -118,13 +121,14 @@ def test_a_timed_step_sets_the_rate_where_no_run_measured_this_budget_here(tmp_p
             train_images_per_sec=100.0, train_steps=steps, global_batch=64, wall_time_s=40.0,
         )  # fmt: skip
     root = str(tmp_path / 'e2')
-    untimed = {p.point: p.source for p in estimate.remaining(points, root, [str(old)])}
-    assert untimed['naive_inception-s0'] == 'this point, this budget'
+    untimed = estimate.remaining(points, estimate.Evidence(root, [str(old)]))
+    assert {p.point: p.source for p in untimed}['naive_inception-s0'] == 'this point, this budget'
     # plain3x3 was measured at this budget on this machine; the others are timed, one seed each.
-    chosen = estimate.to_time(points, estimate.remaining(points, root, [str(old)]))
+    chosen = estimate.to_time(points, untimed)
     assert [p.name for p in chosen] == ['plain5x5-s0', 'naive_inception-s0']
     timed = {'plain3x3': 999.0, 'plain5x5': 200.0, 'naive_inception': 50.0}
-    left = {p.point: p for p in estimate.remaining(points, root, [str(old)], timed=timed)}
+    timed_here = estimate.Evidence(root, [str(old)], timed=timed)
+    left = {p.point: p for p in estimate.remaining(points, timed_here)}
     assert (left['plain3x3-s1'].images_per_sec, left['plain3x3-s1'].source) == (
         100.0,
         'this point, this budget here',
@@ -147,7 +151,9 @@ def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hour
         )  # fmt: skip
     root, old = str(tmp_path / 'e2'), [str(tmp_path / 'old')]
     by_host = {
-        cores: estimate.remaining(points, root, old, host={**here, 'cores': cores})[0]
+        cores: estimate.remaining(
+            points, estimate.Evidence(root, old, host={**here, 'cores': cores})
+        )[0]
         for cores in (1, 2)
     }
     assert (by_host[1].images_per_sec, by_host[1].source) == (400.0, 'this point, this budget here')
@@ -156,8 +162,9 @@ def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hour
     assert estimate.wall_hours([3.0, 1.0, 1.0, 1.0], 2) == 3.0
     assert estimate.wall_hours([1.0, 1.0, 1.0], 2) == 2.0
     assert estimate.wall_hours([1.0, 2.0], 1) == 3.0
-    text = estimate.describe('ladder_digits', points, root, old, host=share, jobs=2)
-    hours = [p.hours for p in estimate.remaining(points, root, old, host=share)]
+    on_a_share = estimate.Evidence(root, old, host=share)
+    text = estimate.describe('ladder_digits', points, on_a_share, jobs=2)
+    hours = [p.hours for p in estimate.remaining(points, on_a_share)]
     assert text.splitlines()[-1] == (
         f'total: {sum(hours):.1f} h for 4 points; {estimate.wall_hours(hours, 2):.1f} h of wall '
         'clock at --jobs=2 (each point at its rate on a share of 1 core(s))'

@@ -13,9 +13,9 @@ block; failing that, DEFAULT_IMAGES_PER_SEC. Each point also pays a fixed overhe
 final eval), measured as a finished run's wall time less its training time, or DEFAULT_OVERHEAD_S.
 Measured rates come from whatever machine and load ran them: a shared machine's runs make the
 estimate long, and runs of other budgets, older code or another CPU can be off several times over.
-`timed` rates (`experiments.sweeping.timed_rates`: the point's train step timed on this machine)
-replace all but a point's own log and its own runs at this budget on this machine (the same CPU and
-cores, `host` in results.json).
+Timed rates (`Evidence.timed`, from `experiments.sweeping.timed_rates`: the point's train step
+timed on this machine) replace all but a point's own log and its own runs at this budget on this
+machine (the same CPU and cores, `host` in results.json).
 """
 
 from __future__ import annotations
@@ -150,25 +150,37 @@ def committed(sweep_names: Sequence[str], results_dir: str, tag: str) -> set[str
     return names
 
 
-def remaining(
-    points: Sequence[sweeps.Point],
-    root: str,
-    directories: Sequence[str],
-    committed: Collection[str] = (),
-    timed: Mapping[str, float] | None = None,
-    host: Mapping[str, Any] | None = None,
-) -> list[Left]:
-    """The points of `points` neither named in `committed` nor with results.json under `root`, each
-    with its estimate; `timed` maps a point's name without its seed to its step's images/s
-    (`experiments.sweeping.timed_rates`), which runs achieve `ACHIEVED_SHARE` of. `host` is the
-    machine the points will run on as `host_info` names it (default: this process's): with
-    `run_sweep --jobs`, this CPU and one point's share of its cores, so that a rate measured at that
-    share comes first."""
-    rates, here = measured(directories), dict(host or host_info())
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """What a sweep's estimate goes on, gathered once by its caller (`run_sweep`).
+
+    root: the directory holding one workdir per point (checkpoints, metrics.jsonl, results.json).
+    directories: where finished runs are searched for their measured rates (`measured`).
+    committed: names of the points whose results are committed (as the function `committed` finds
+      them): finished elsewhere, so not left to run.
+    timed: a point's name without its seed -> its step's images/s timed on this machine
+      (`experiments.sweeping.timed_rates`), which runs achieve `ACHIEVED_SHARE` of.
+    host: the machine the points will run on as `host_info` names it (default: this process's);
+      with `run_sweep --jobs`, this CPU and one point's share of its cores, so that a rate
+      measured at that share comes first.
+    """
+
+    root: str
+    directories: Sequence[str]
+    committed: Collection[str] = ()
+    timed: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    host: Mapping[str, Any] = dataclasses.field(default_factory=host_info)
+
+
+def remaining(points: Sequence[sweeps.Point], evidence: Evidence) -> list[Left]:
+    """The points of `points` neither named in `evidence.committed` nor with results.json under
+    `evidence.root`, each with its estimate from the runs measured by now."""
+    rates, here = measured(evidence.directories), dict(evidence.host)
     left = []
     for point in points:
-        workdir = os.path.join(root, point.name)
-        if point.name in committed or os.path.exists(os.path.join(workdir, 'results.json')):
+        workdir = os.path.join(evidence.root, point.name)
+        finished = os.path.exists(os.path.join(workdir, 'results.json'))
+        if point.name in evidence.committed or finished:
             continue
         config = point_config(point)
         family = _family(config.dataset.name)
@@ -189,8 +201,8 @@ def remaining(
         else:
             if ips is None:
                 ips, source = DEFAULT_IMAGES_PER_SEC, 'default'
-        if source not in SETTLED and name in (timed or {}):
-            ips, source = timed[name] * ACHIEVED_SHARE, 'its step timed here'
+        if source not in SETTLED and name in evidence.timed:
+            ips, source = evidence.timed[name] * ACHIEVED_SHARE, 'its step timed here'
         overheads = [e['overhead'] for (f, k), r in rates.items() if f == family for e in r]
         overhead = statistics.median(overheads) if overheads else DEFAULT_OVERHEAD_S
         images = (steps - done) * batch
@@ -199,38 +211,22 @@ def remaining(
     return left
 
 
-def hours_left(
-    point: sweeps.Point,
-    root: str,
-    directories: Sequence[str],
-    committed: Collection[str] = (),
-    timed: Mapping[str, float] | None = None,
-    host: Mapping[str, Any] | None = None,
-) -> float:
-    """`remaining`'s hours for one point (0 when it is finished), from the runs measured by now."""
-    left = remaining([point], root, directories, committed, timed, host)
+def hours_left(point: sweeps.Point, evidence: Evidence) -> float:
+    """`remaining`'s hours for one point (0 when it is finished), from the runs measured by now:
+    `run_sweep` asks when the point's turn comes, after the points before it finished."""
+    left = remaining([point], evidence)
     return left[0].hours if left else 0.0
 
 
-def describe(
-    name: str,
-    points: Sequence[sweeps.Point],
-    root: str,
-    directories: Sequence[str],
-    committed: Collection[str] = (),
-    timed: Mapping[str, float] | None = None,
-    host: Mapping[str, Any] | None = None,
-    jobs: int = 1,
-):
-    """The estimate as text: one line per point left, then the total; `committed`, `timed` and
-    `host` as for `remaining`; with `jobs` > 1, also the wall hours of running them `jobs` at a
-    time."""
-    left = remaining(points, root, directories, committed, timed, host)
-    in_results = sum(p.name in committed for p in points)
+def describe(name: str, points: Sequence[sweeps.Point], evidence: Evidence, jobs: int = 1) -> str:
+    """The estimate as text: one line per point left, then the total; with `jobs` > 1, also the
+    wall hours of running them `jobs` at a time."""
+    left = remaining(points, evidence)
+    in_results = sum(p.name in evidence.committed for p in points)
     lines = [
-        f'sweep {name} in {root}: {len(points) - len(left)} of {len(points)} points finished '
-        f'({in_results} of them committed), {len(left)} left (images/s measured in '
-        f'{", ".join(directories)})'
+        f'sweep {name} in {evidence.root}: {len(points) - len(left)} of {len(points)} points '
+        f'finished ({in_results} of them committed), {len(left)} left (images/s measured in '
+        f'{", ".join(evidence.directories)})'
     ]
     for p in left:
         where = f'resumes at step {p.done_steps}' if p.done_steps else 'new'
@@ -242,7 +238,7 @@ def describe(
     if jobs > 1:
         total += (
             f'; {wall_hours([p.hours for p in left], jobs):.1f} h of wall clock at --jobs={jobs} '
-            f'(each point at its rate on a share of {(host or host_info())["cores"]} core(s))'
+            f'(each point at its rate on a share of {evidence.host["cores"]} core(s))'
         )
     lines.append(total)
     return '\n'.join(lines)
