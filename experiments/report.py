@@ -120,7 +120,22 @@ def claims_markdown(results_dir: str, budget: str) -> str:
     """The claims' rule and tables (experiments.reporting.claims) from the results at `budget`."""
     if not os.path.isdir(results_dir):
         raise ValueError(f'no directory {results_dir}; pass --results=<the results directory>')
-    return claims.markdown(sweep_table.budget_rows(results_dir, budget), budget)
+    rows = sweep_table.budget_rows(results_dir, budget)
+    if not rows:  # a mistyped budget would otherwise write a table of points "not yet run"
+        held = sorted({b for s in os.listdir(results_dir) for b in budgets_in(results_dir, s)})
+        raise ValueError(
+            f'no results at budget {budget!r} in {results_dir}/*/{budget}/; '
+            f'pass --budget= one of: {", ".join(held) or "none (run a sweep first)"}'
+        )
+    return claims.markdown(rows, budget)
+
+
+def budgets_in(results_dir: str, sweep: str) -> list[str]:
+    """The budget directories (`e<epochs>`) of one sweep's results."""
+    root = os.path.join(results_dir, sweep)
+    if not os.path.isdir(root):
+        return []
+    return [b for b in os.listdir(root) if re.fullmatch(r'e\d+(?:\.\d+)?', b)]
 
 
 def write_claims(readme: str, results_dir: str, budget: str) -> str:
@@ -154,10 +169,8 @@ def main(argv: list[str]) -> None:
         return
     if not root:
         sys.exit('error: pass --root=<directory of results.json files>, or --claims')
-    order = None
-    if sweep:
-        order = [sweeps.without_seed(p.name) for p in sweeps.sweep_points(sweep)]
     try:
+        order = [sweeps.without_seed(p.name) for p in sweeps.sweep_points(sweep)] if sweep else None
         records = report(root, order)
     except ValueError as e:
         sys.exit(f'error: {e}')

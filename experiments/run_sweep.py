@@ -295,6 +295,11 @@ def main(argv: list[str]) -> None:
     committed = estimate.committed(sweeps.same_data_set(name), RESULTS_DIR, tag)
     carried_dir = os.path.join(CARRIED_DIR, os.path.basename(sweeps.default_root(name)), tag)
     if flags.FLAGS.collect:
+        if not os.path.isdir(root):  # a mistyped root would collect nothing, silently
+            sys.exit(
+                f'error: --root={top}: no directory {root} to collect from; '
+                'pass the root the runner used'
+            )
         return collect.collect_sweep(name, seeds, epochs, points, root, RESULTS_DIR, carried_dir)
     for point, step in collect.resume_carried(points, root, carried_dir).items():
         logging.info('%s: resumes from step %d, carried in %s', point, step, carried_dir)

@@ -200,3 +200,14 @@ def test_readme_without_markers_is_one_line(tmp_path):
         report.write_claims(str(readme), str(tmp_path), 'e10')
     with pytest.raises(ValueError, match='no file'):
         report.write_claims(str(tmp_path / 'absent.md'), str(tmp_path), 'e10')
+
+
+def test_a_budget_without_results_is_refused_and_the_readme_kept(tmp_path):
+    results = tmp_path / 'results'
+    _committed(results)
+    readme = tmp_path / 'README.md'
+    before = f'{CLAIMS_BEGIN}\nthe committed table\n{CLAIMS_END}\n'
+    readme.write_text(before)
+    with pytest.raises(ValueError, match=r"no results at budget 'e99' .* one of: e10$"):
+        report.write_claims(str(readme), str(results), 'e99')
+    assert readme.read_text() == before

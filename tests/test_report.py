@@ -195,3 +195,15 @@ def test_cli_prints_the_table(root):
     assert result.returncode == 0, result.stderr
     assert '| small | small | 500,000 |' in result.stdout
     assert (root / 'results.csv').exists()
+
+
+def test_cli_unknown_sweep_is_one_line(root):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', f'--root={root}', '--sweep=nope'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
+    assert not (root / 'results.csv').exists()

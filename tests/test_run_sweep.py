@@ -257,3 +257,18 @@ def test_cli_unknown_sweep_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_collect_from_a_root_that_is_not_there_is_one_line(tmp_path):
+    absent = tmp_path / 'absent'
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', '--epochs=1',
+         '--collect', f'--root={absent}'],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f'error: --root={absent}: no directory {absent}/e1 to collect from; pass the root the '
+        'runner used'
+    )
+    assert not absent.exists()

@@ -116,6 +116,12 @@ def test_equal_params_rungs_sit_within_tolerance_of_the_budget():
     assert matched_widths.matched_widths('plain3x3', budget, step=1) == (7, 14, 28)
 
 
+@pytest.mark.parametrize('budget, step', [(-5, 1), (0, 1), (14_090, 0)])
+def test_matched_widths_refuses_a_budget_or_step_below_one(budget, step):
+    with pytest.raises(ValueError, match='give a positive parameter count and step'):
+        matched_widths.matched_widths('plain3x3', budget, step)
+
+
 def test_factorization_pits_one_5x5_against_the_ladders_two_3x3():
     a, b = sweeps.sweep_points('factorization', seeds=[0])
     assert (a.name, b.name) == ('single5x5-s0', 'plain3x3-s0')

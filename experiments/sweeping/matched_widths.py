@@ -13,6 +13,8 @@ so a bisection finds the crossing and the nearer of its two sides wins.
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 from flax import nnx
 
@@ -51,8 +53,12 @@ def matched_widths(block: str, budget: int, step: int = STEP) -> tuple[int, int,
       The stage widths.
 
     Raises:
-      ValueError: the budget is beyond k = MAX_K.
+      ValueError: the budget or step is not positive, or the budget is beyond k = MAX_K.
     """
+    if budget < 1 or step < 1:
+        raise ValueError(
+            f'--budget={budget} --step={step}: give a positive parameter count and step'
+        )
 
     def widths(k: int) -> tuple[int, int, int]:
         return (step * k, 2 * step * k, 4 * step * k)
@@ -62,7 +68,10 @@ def matched_widths(block: str, budget: int, step: int = STEP) -> tuple[int, int,
 
     lo, hi = 1, MAX_K
     if params(hi) < budget:
-        raise ValueError(f'{block}: {budget:,} parameters need widths above {widths(MAX_K)}')
+        raise ValueError(
+            f'{block}: {budget:,} parameters need widths above {widths(MAX_K)}; '
+            'give a smaller --budget or a larger --step'
+        )
     while hi - lo > 1:  # invariant: params(lo) < budget <= params(hi), or lo == 1
         mid = (lo + hi) // 2
         if params(mid) < budget:
@@ -77,10 +86,13 @@ def main(argv: list[str]) -> None:
     del argv
     from experiments.sweeping import sweeps
 
-    budget, step = FLAGS.budget or sweeps.MATCHED_BUDGET, FLAGS.step
-    print(f'# widths nearest {budget:,} parameters, width step {step}')
-    for rung in sweeps.RUNGS:
-        w = matched_widths(rung, budget, step)
+    budget = sweeps.MATCHED_BUDGET if FLAGS.budget is None else FLAGS.budget
+    try:
+        table = {rung: matched_widths(rung, budget, FLAGS.step) for rung in sweeps.RUNGS}
+    except ValueError as e:
+        sys.exit(f'error: {e}')
+    print(f'# widths nearest {budget:,} parameters, width step {FLAGS.step}')
+    for rung, w in table.items():
         print(f"    '{rung}': {w},  # {ladder_params(rung, w):,} params")
 
 
