@@ -263,9 +263,28 @@ def render(
     return '\n'.join(report)
 
 
+def flag_problem() -> str | None:
+    """The first name or count the flags get wrong, as one line; None if they are right."""
+    choices = {
+        'frameworks': FRAMEWORKS,
+        'ladder_rungs': sweeps.RUNGS,
+        'networks': [r[0] for r in TRAIN_ROWS],
+        'first_step_networks': FIRST_STEP_ROWS,
+    }
+    for name, allowed in choices.items():
+        if unknown := [v for v in getattr(FLAGS, name) if v not in allowed]:
+            return f'--{name}: unknown {", ".join(unknown)}; choose from {", ".join(allowed)}'
+    for name, least in (('rounds', 1), ('steps', 1), ('warmup', 0), ('first_step_batch', 1)):
+        if getattr(FLAGS, name) < least:
+            return f'--{name}={getattr(FLAGS, name)}: give a value >= {least}'
+    return None
+
+
 def main(argv: Sequence[str]) -> None:
     del argv
-    frameworks = [f for f in FLAGS.frameworks if f in FRAMEWORKS]
+    if problem := flag_problem():
+        sys.exit(f'error: {problem}')
+    frameworks = list(FLAGS.frameworks)
     notes = []
     for framework in frameworks[:]:
         if framework != 'lineage' and (note := missing_peer_note(FLAGS.peers_python, framework)):

@@ -183,7 +183,8 @@ def main(argv: Sequence[str]) -> int:
             fmt=FLAGS.format,
         )
     except (ValueError, TypeError) as error:  # bad name or option: one line, no traceback
-        print(f'lineage.summary: {error}', file=sys.stderr)
+        given = ''.join(f' --option={pair}' for pair in FLAGS.option)
+        print(f'lineage.summary: {error}' + (f' (given{given})' if given else ''), file=sys.stderr)
         return 2
     print(text)
     return 0

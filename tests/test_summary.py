@@ -100,3 +100,12 @@ def test_command_line_unknown_name():
     assert result.stdout == ''
     assert result.stderr.strip().startswith("lineage.summary: unknown block 'nope'; choose one of:")
     assert 'Traceback' not in result.stderr
+
+
+def test_a_bad_option_value_is_one_line_naming_the_option(capsys):
+    summary.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver(model='ladder', block=None, option=['widths=abc'], input_size=8):
+        assert summary.main(['summary']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('lineage.summary: ') and err.count('\n') == 1
+    assert err.rstrip().endswith('(given --option=widths=abc)')

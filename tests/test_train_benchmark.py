@@ -209,3 +209,32 @@ def test_worker_command_of_a_ladder_row_gives_both_workers_the_rung():
             'nesterov': True,
         }
         assert '--num_classes=10' in command and '--batch_size=64' in command
+
+
+@pytest.mark.parametrize(
+    'flag, line',
+    [
+        (
+            '--frameworks=lineage,jax',
+            'error: --frameworks: unknown jax; choose from lineage, torch',
+        ),
+        (
+            '--ladder_rungs=plain3x3,plain7x7',
+            'error: --ladder_rungs: unknown plain7x7; choose from',
+        ),
+        ('--networks=vgg16', 'error: --networks: unknown vgg16; choose from mobilenet_v2'),
+        ('--steps=0', 'error: --steps=0: give a value >= 1'),
+    ],
+)
+def test_cli_a_wrong_name_or_count_is_one_line_before_any_worker(flag, line, tmp_path):
+    output = tmp_path / 'out.md'
+    done = subprocess.run(
+        [sys.executable, '-m', 'experiments.train_benchmark', flag, f'--output={output}'],
+        cwd=worker_calls.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(line), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not output.exists()
