@@ -4,12 +4,17 @@ on hand-computed cases, and the claims table on made-up committed results."""
 import json
 import math
 import os
+import pathlib
+import subprocess
+import sys
 
 import pytest
 
 from experiments import report
 from experiments.report import CLAIMS_BEGIN, CLAIMS_END
 from experiments.reporting import claims, sweep_table, welch
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def test_welch_interval_matches_a_worked_example():
@@ -109,6 +114,8 @@ def _seeds(results, sweep, point, top1s, params=1000):
         (directory / 'results.json').write_text(json.dumps({
             'block': point, 'params': params, 'macs': 10 * params, 'top1': top1,
             'train_images_per_sec': 100.0, 'wall_time_s': 1.0, 'config': {'seed': seed},
+            'dataset': 'cifar10', 'train_steps': 20, 'global_batch': 8, 'epochs': 10.0,
+            'devices': {'count': 1, 'kind': 'cpu'},
         }))  # fmt: skip
 
 
@@ -211,3 +218,37 @@ def test_a_budget_without_results_is_refused_and_the_readme_kept(tmp_path):
     with pytest.raises(ValueError, match=r"no results at budget 'e99' .* one of: e10$"):
         report.write_claims(str(readme), str(results), 'e99')
     assert readme.read_text() == before
+
+
+def test_a_sweep_reported_by_budget_gathers_the_points_other_sweeps_hold(tmp_path):
+    """`report --sweep=factorization --budget=e10` reads plain3x3 from the ladder's directory and
+    single5x5 from its own, and draws the two arms."""
+    results = tmp_path / 'results'
+    _seeds(results, 'ladder', 'plain3x3', (0.80, 0.81, 0.82))
+    _seeds(results, 'ladder', 'separable', (0.70, 0.71, 0.72))  # not a factorization point
+    _seeds(results, 'factorization', 'single5x5', (0.76, 0.77, 0.78), params=900)
+    done = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', '--sweep=factorization', '--budget=e10',
+         f'--results={results}'],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = results / 'factorization' / 'e10'
+    rows = [line.split(' | ')[:5] for line in (out / 'results.md').read_text().splitlines()]
+    assert [r[:5] for r in rows if r[0] in ('| single5x5', '| plain3x3')] == [
+        ['| single5x5', 'single5x5', '900', '9,000', '3'],
+        ['| plain3x3', 'plain3x3', '1,000', '10,000', '3'],
+    ]
+    assert (out / 'top1_by_arm.png').exists() and not (
+        results / 'ladder' / 'e10' / 'results.md'
+    ).exists()
+    absent = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', '--sweep=factorization', '--budget=e99',
+         f'--results={results}'],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert absent.returncode == 1
+    assert absent.stderr.strip() == (
+        f"error: no point of sweep 'factorization' committed at budget 'e99' in {results}/*/e99/; "
+        'run and --collect it first, or pass --budget'
+    )

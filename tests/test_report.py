@@ -207,3 +207,15 @@ def test_cli_unknown_sweep_is_one_line(root):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: unknown sweep 'nope'; choose from")
     assert not (root / 'results.csv').exists()
+
+
+def test_a_sweep_that_grows_past_three_points_loses_its_arms_picture(tmp_path):
+    for point in ('a', 'b'):
+        _run(tmp_path, f'{point}-s0', params=10, macs=10, top1=0.5, seed=0)
+    report.report(str(tmp_path))
+    assert (tmp_path / 'top1_by_arm.png').exists()
+    for point in ('c', 'd'):
+        _run(tmp_path, f'{point}-s0', params=20, macs=20, top1=0.6, seed=0)
+    report.report(str(tmp_path))
+    assert not (tmp_path / 'top1_by_arm.png').exists()
+    assert (tmp_path / 'top1_vs_params.png').exists() and (tmp_path / 'top1_vs_macs.png').exists()

@@ -222,6 +222,16 @@ def budget_rows(results_dir: str, budget: str) -> dict[str, Row]:
     Raises:
       ValueError: one run name holds different results in two directories.
     """
+    return {row.point: row for row in summarize(budget_runs(results_dir, budget))}
+
+
+def budget_runs(results_dir: str, budget: str) -> list[dict[str, Any]]:
+    """Every run committed at `budget`, once, from whichever sweep directory holds it (the first
+    in name order); `budget_rows` in runs.
+
+    Raises:
+      ValueError: one run name holds different results in two directories.
+    """
     runs: dict[str, dict[str, Any]] = {}
     for sweep in sorted(os.listdir(results_dir)):
         root = os.path.join(results_dir, sweep, budget)
@@ -232,4 +242,4 @@ def budget_rows(results_dir: str, budget: str) -> dict[str, Row]:
                     f'run {run["run"]!r} differs between {seen["path"]} and {run["path"]}; '
                     'one point name must be one run: rename one of them'
                 )
-    return {row.point: row for row in summarize(list(runs.values()))}
+    return list(runs.values())
