@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from experiments import report
-from experiments.report import CLAIMS_BEGIN, CLAIMS_END
+from experiments.report import CLAIMS_BEGIN, CLAIMS_END, SUMMARY_BEGIN, SUMMARY_END
 from experiments.reporting import claims, sweep_table, welch
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -252,3 +252,41 @@ def test_a_sweep_reported_by_budget_gathers_the_points_other_sweeps_hold(tmp_pat
         f"error: no point of sweep 'factorization' committed at budget 'e99' in {results}/*/e99/; "
         'run and --collect it first, or pass --budget'
     )
+
+
+def _two_files(tmp_path, summary_text):
+    """Committed results, a README with the claims markers and a summary file."""
+    results = tmp_path / 'results'
+    _committed(results)
+    readme, summary = tmp_path / 'README.md', tmp_path / 'TOP.md'
+    readme.write_text(f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n')
+    summary.write_text(summary_text)
+    return results, readme, summary
+
+
+def test_the_short_table_goes_to_the_summary_file_with_the_same_verdicts(tmp_path):
+    marked = f'# top\n{SUMMARY_BEGIN}\nold\n{SUMMARY_END}\nafter\n'
+    results, readme, summary = _two_files(tmp_path, marked)
+    table = report.write_claims(str(readme), str(results), 'e10', str(summary))
+    short = summary.read_text()
+    assert short.startswith(f'# top\n{SUMMARY_BEGIN}\n| claim |') and short.endswith(
+        f'{SUMMARY_END}\nafter\n'
+    )
+    full = [r[-1] for r in _table_rows(table, lambda cell: '. ' in cell[:4])]
+    rows = _table_rows(short, lambda cell: '. ' in cell[:4])
+    assert [r[1] for r in rows] == full
+    assert rows[1][2] == (
+        'separable within 0.5 of separable-elu: -10.00 [-12.27, -7.73] (n 3, 3); '
+        'separable-elu > separable-relu: +20.00 [+17.73, +22.27] (n 3, 3)'
+    )
+    assert rows[3][2] == (  # single5x5 not yet run: the verdict names it
+        'factorized within 1 of inception: -29.00, no interval (n 3, 1); '
+        'plain3x3 within 1 of single5x5'
+    )
+
+
+def test_a_summary_file_without_markers_leaves_both_files_as_they_were(tmp_path):
+    results, readme, summary = _two_files(tmp_path, 'no markers\n')
+    with pytest.raises(ValueError, match='TOP.md lacks the lines'):
+        report.write_claims(str(readme), str(results), 'e10', str(summary))
+    assert readme.read_text() == f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n'

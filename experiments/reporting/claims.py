@@ -250,11 +250,43 @@ RULE = (
 )
 
 
+def _assessed(rows: Mapping[str, object]) -> list[tuple[int, Assessment]]:
+    """Every comparison of every claim on `rows`, with its claim's number."""
+    return [(i, assess(c, rows)) for i, claim in enumerate(CLAIMS, 1)
+            for c in claim.comparisons]  # fmt: skip
+
+
+def _short_text(x: Assessment) -> str:
+    """A comparison in one short cell: the test, A - B with its interval, the seeds a side."""
+    c = x.comparison
+    test = f'{c.a} > {c.b}' if c.kind == 'higher' else f'{c.a} within {c.margin:g} of {c.b}'
+    if x.missing:  # the claim's verdict names the points
+        return test
+    seeds = f'n {len(x.a)}, {len(x.b)}'
+    if x.interval is None:
+        return (
+            f'{test}: {statistics.fmean(x.a) - statistics.fmean(x.b):+.2f}, no interval ({seeds})'
+        )
+    iv = x.interval
+    return f'{test}: {iv.difference:+.2f} [{iv.low:+.2f}, {iv.high:+.2f}] ({seeds})'
+
+
+def summary_markdown(rows: Mapping[str, object], budget: str) -> str:
+    """The claims table in short, for the top README: each claim, its verdict and its
+    comparisons' differences with Welch's 95% interval (the full table: `markdown`)."""
+    assessed = _assessed(rows)
+    lines = md.header(['claim', f'verdict ({budget})', 'A - B in top-1 points, 95% CI (seeds)'])
+    for i, claim in enumerate(CLAIMS, 1):
+        mine = [x for j, x in assessed if j == i]
+        cells = [f'{i}. {claim.claim}', verdict(mine), '; '.join(map(_short_text, mine))]
+        lines.append(md.row(cells))
+    return '\n'.join(lines)
+
+
 def markdown(rows: Mapping[str, object], budget: str) -> str:
     """The rule, the margins and the two tables (claims; comparisons) from `rows` (point name
     -> sweep_table.Row)."""
-    assessed = [(i, assess(c, rows)) for i, claim in enumerate(CLAIMS, 1)
-                for c in claim.comparisons]  # fmt: skip
+    assessed = _assessed(rows)
     prose = [textwrap.fill(RULE, WIDTH), '']
     prose += [textwrap.fill(m, WIDTH, subsequent_indent='  ') for m in _margin_lines(assessed)]
     lines = [*prose, '', textwrap.fill(_spread_line(rows), WIDTH), '']
