@@ -158,8 +158,6 @@ def claim_rows(results_dir: str, budget: str) -> dict[str, sweep_table.Row]:
     Raises:
       ValueError: no such directory, or no results at `budget`.
     """
-    if not os.path.isdir(results_dir):
-        raise ValueError(f'no directory {results_dir}; pass --results=<the results directory>')
     rows = sweep_table.budget_rows(results_dir, budget)
     if not rows:  # a mistyped budget would otherwise write a table of points "not yet run"
         held = sorted({b for s in os.listdir(results_dir) for b in budgets_in(results_dir, s)})

@@ -290,3 +290,9 @@ def test_a_summary_file_without_markers_leaves_both_files_as_they_were(tmp_path)
     with pytest.raises(ValueError, match='TOP.md lacks the lines'):
         report.write_claims(str(readme), str(results), 'e10', str(summary))
     assert readme.read_text() == f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n'
+
+
+@pytest.mark.parametrize('read', [sweep_table.budget_rows, sweep_table.budget_runs])
+def test_a_results_directory_that_is_not_there_is_one_line(tmp_path, read):
+    with pytest.raises(ValueError, match=r'^no directory .*absent; pass --results='):
+        read(str(tmp_path / 'absent'), 'e10')

@@ -230,8 +230,11 @@ def budget_runs(results_dir: str, budget: str) -> list[dict[str, Any]]:
     in name order); `budget_rows` in runs.
 
     Raises:
-      ValueError: one run name holds different results in two directories.
+      ValueError: no directory `results_dir`; one run name holds different results in two
+        directories.
     """
+    if not os.path.isdir(results_dir):
+        raise ValueError(f'no directory {results_dir}; pass --results=<the results directory>')
     runs: dict[str, dict[str, Any]] = {}
     for sweep in sorted(os.listdir(results_dir)):
         root = os.path.join(results_dir, sweep, budget)
