@@ -51,6 +51,8 @@ from absl import app, flags
 from experiments.reporting import claims, plots, sweep_table
 from experiments.sweeping import sweeps
 
+# A budget directory's name (`sweeps.budget_tag`): e<epochs>.
+BUDGET_DIR = re.compile(r'e(\d+(?:\.\d+)?)')
 # The pictures a report draws, by the suffix of their file names (top1_<kind>.png).
 PLOTS = ('by_arm', 'vs_params', 'vs_macs', 'vs_epochs')
 
@@ -60,7 +62,7 @@ def plot_title(root: str) -> str:
     (`experiments/results/ladder/e40` -> 'ladder, 40 epochs')."""
     path = os.path.normpath(root)
     name, parent = os.path.basename(path), os.path.basename(os.path.dirname(path))
-    match = re.fullmatch(r'e(\d+(?:\.\d+)?)', name)
+    match = BUDGET_DIR.fullmatch(name)
     if match and parent:
         return f'{parent}, {match.group(1)} epochs'
     return name
@@ -173,7 +175,7 @@ def budgets_in(results_dir: str, sweep: str) -> list[str]:
     root = os.path.join(results_dir, sweep)
     if not os.path.isdir(root):
         return []
-    return [b for b in os.listdir(root) if re.fullmatch(r'e\d+(?:\.\d+)?', b)]
+    return [b for b in os.listdir(root) if BUDGET_DIR.fullmatch(b)]
 
 
 def _marked(path: str, begin: str, end: str, flag: str) -> str:
