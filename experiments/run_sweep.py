@@ -301,14 +301,17 @@ def main(argv: list[str]) -> None:
                 'pass the root the runner used'
             )
         return collect.collect_sweep(name, seeds, epochs, points, root, RESULTS_DIR, carried_dir)
-    for point, step in collect.resume_carried(points, root, carried_dir).items():
-        logging.info('%s: resumes from step %d, carried in %s', point, step, carried_dir)
+    if not flags.FLAGS.plan:  # a plan writes nothing: it reads the carried checkpoints in place
+        for point, step in collect.resume_carried(points, root, carried_dir).items():
+            logging.info('%s: resumes from step %d, carried in %s', point, step, carried_dir)
     if flags.FLAGS.commands:
         print('\n'.join(shell_commands(points, root, extra, committed)))
         return
     share = child_processes.cpu_shares(jobs)[0]
     host = {**host_info(), 'cores': len(share)} if share else host_info()
-    evidence = estimate.Evidence(root, [top, RESULTS_DIR], committed, host=host)
+    evidence = estimate.Evidence(
+        root, [top, RESULTS_DIR], committed, host=host, carried=carried_dir
+    )
     if time_steps:
         # Imports jax; the steps run in a child process.
         from experiments.sweeping import timed_rates

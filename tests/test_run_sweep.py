@@ -272,3 +272,22 @@ def test_cli_collect_from_a_root_that_is_not_there_is_one_line(tmp_path):
         'runner used'
     )
     assert not absent.exists()
+
+
+def test_cli_plan_reads_a_carried_checkpoint_in_place_and_writes_nothing(tmp_path):
+    # The runner copies a carried checkpoint into its root before the point starts; a plan only
+    # reads it, so a plan leaves the root (here: the default one, under the working directory)
+    # as it was.
+    carried = tmp_path / 'experiments' / 'results' / 'carried' / 'digits' / 'e1' / 'plain3x3-s0'
+    (carried / 'checkpoints' / '5').mkdir(parents=True)
+    (carried / 'checkpoints' / '5' / 'commit_success.txt').write_text('')
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', '--epochs=1',
+         '--seeds=0', '--plan'],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={**os.environ, 'PYTHONPATH': repo},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'plain3x3-s0' in result.stdout and 'resumes at step 5' in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['experiments']

@@ -169,3 +169,18 @@ def test_with_jobs_a_rate_measured_on_one_points_share_comes_first_and_wall_hour
         f'total: {sum(hours):.1f} h for 4 points; {estimate.wall_hours(hours, 2):.1f} h of wall '
         'clock at --jobs=2 (each point at its rate on a share of 1 core(s))'
     )
+
+
+def test_a_carried_checkpoint_is_where_a_point_resumes_when_its_workdir_has_none(tmp_path):
+    points = sweeps.with_budget('ladder_digits', sweeps.sweep_points('ladder_digits', [0])[:2], 2.0)
+    root, carried = tmp_path / 'e2', tmp_path / 'carried' / 'digits' / 'e2'
+    (carried / 'plain3x3-s0' / 'checkpoints' / '30').mkdir(parents=True)
+    (carried / 'plain3x3-s0' / 'metrics.jsonl').write_text('{"step": 30, "images_per_sec": 70.0}\n')
+    (carried / 'plain5x5-s0' / 'checkpoints' / '30').mkdir(parents=True)
+    (root / 'plain5x5-s0' / 'checkpoints' / '40').mkdir(parents=True)  # further on this machine
+    evidence = estimate.Evidence(str(root), [], carried=str(carried))
+    plain, five = estimate.remaining(points, evidence)
+    assert (plain.done_steps, plain.images_per_sec, plain.source) == (30, 70.0, 'its own log')
+    assert five.done_steps == 40
+    # Without the carried directory, the point is new.
+    assert estimate.remaining(points, estimate.Evidence(str(root), []))[0].done_steps == 0

@@ -163,6 +163,8 @@ class Evidence:
     host: the machine the points will run on as `host_info` names it (default: this process's);
       with `run_sweep --jobs`, this CPU and one point's share of its cores, so that a rate
       measured at that share comes first.
+    carried: the directory of checkpoints `run_sweep --collect` carried (one workdir per point),
+      read for a point whose workdir under `root` holds no checkpoint: where it will resume.
     """
 
     root: str
@@ -170,6 +172,7 @@ class Evidence:
     committed: Collection[str] = ()
     timed: Mapping[str, float] = dataclasses.field(default_factory=dict)
     host: Mapping[str, Any] = dataclasses.field(default_factory=host_info)
+    carried: str = ''
 
 
 def remaining(points: Sequence[sweeps.Point], evidence: Evidence) -> list[Left]:
@@ -182,6 +185,9 @@ def remaining(points: Sequence[sweeps.Point], evidence: Evidence) -> list[Left]:
         finished = os.path.exists(os.path.join(workdir, 'results.json'))
         if point.name in evidence.committed or finished:
             continue
+        kept = os.path.join(evidence.carried, point.name) if evidence.carried else ''
+        if kept and not latest_checkpoint(workdir) and latest_checkpoint(kept):
+            workdir = kept  # the runner copies it into the root before the point starts
         config = point_config(point)
         family = _family(config.dataset.name)
         steps, batch = total_steps(config)
