@@ -218,6 +218,11 @@ def main(argv: list[str]) -> None:
     del argv
     root, sweep = flags.FLAGS.root, flags.FLAGS.sweep
     if flags.FLAGS.claims:
+        if root or sweep:  # the claims read every sweep's committed results under --results
+            sys.exit(
+                f'error: --claims reads the committed results under --results '
+                f'({flags.FLAGS.results}), not --root or --sweep; leave those out'
+            )
         try:
             table = write_claims(
                 flags.FLAGS.readme, flags.FLAGS.results, flags.FLAGS.budget, flags.FLAGS.summary

@@ -296,3 +296,21 @@ def test_a_summary_file_without_markers_leaves_both_files_as_they_were(tmp_path)
 def test_a_results_directory_that_is_not_there_is_one_line(tmp_path, read):
     with pytest.raises(ValueError, match=r'^no directory .*absent; pass --results='):
         read(str(tmp_path / 'absent'), 'e10')
+
+
+@pytest.mark.parametrize('extra', ['--root=runs/cifar10', '--sweep=spectrum'])
+def test_claims_with_a_root_or_sweep_is_one_line_and_writes_nothing(tmp_path, extra):
+    # The claims read every sweep's committed results: a --root or --sweep would be ignored.
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n')
+    done = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', '--claims', extra,
+         f'--results={tmp_path}', f'--readme={readme}', '--summary='],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f'error: --claims reads the committed results under --results ({tmp_path}), not --root '
+        'or --sweep; leave those out'
+    )
+    assert readme.read_text() == f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n'
