@@ -67,7 +67,14 @@ def test_model_table():
         ({'block': 'nope'}, "unknown block 'nope'; choose one of: "),
         ({'model': 'nope'}, "unknown model 'nope'; choose one of: "),
         ({}, 'give exactly one of --block=<name> or --model=<name>'),
-        ({'block': 'plain3x3', 'option': ['bogus=1']}, "unexpected keyword argument 'bogus'"),
+        (
+            {'block': 'plain3x3', 'option': ['bogus=1']},
+            "block 'plain3x3' takes no option 'bogus'; its options: none (given --option=bogus=1)",
+        ),
+        (
+            {'block': 'separable', 'option': ['kernel_size=5', 'reps=1']},
+            "block 'separable' takes no option 'kernel_size'; its options: mid_act, residual, reps",
+        ),
     ],
 )
 def test_main_bad_input_is_one_line_and_status_2(flag, message, capsys):

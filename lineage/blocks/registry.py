@@ -9,6 +9,7 @@ plus `@register_block('name')`. The registry is lineage's one `Registry` (lineag
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol
 
 from flax import nnx
@@ -27,12 +28,33 @@ register_block = BLOCKS.register
 block_names = BLOCKS.names
 
 
+# The arguments every builder takes (the contract above); the rest of its signature is options.
+CONTRACT = ('in_features', 'out_features', 'strides', 'rngs', 'dtype')
+
+
+def block_options(name: str) -> list[str] | None:
+    """The options block `name`'s builder takes beyond the contract's arguments, in its order;
+    None for a builder that takes any (`**options`)."""
+    parameters = inspect.signature(BLOCKS.get(name)).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters if p.name not in CONTRACT]
+
+
 def build_block(
     name: str, in_features: int, out_features: int, strides: int = 1, *, rngs: nnx.Rngs, **options
 ) -> nnx.Module:
     """Builds the block registered as `name`.
 
     Raises:
-      ValueError: one line naming the unknown block and listing the choices.
+      ValueError: one line naming the unknown block and listing the choices, or naming the
+        options it does not take and listing those it does.
     """
+    known = block_options(name)
+    unknown = [k for k in options if k not in CONTRACT and known is not None and k not in known]
+    if unknown:
+        raise ValueError(
+            f'block {name!r} takes no option {", ".join(map(repr, unknown))}; '
+            f'its options: {", ".join(known) if known else "none"}'
+        )
     return BLOCKS.get(name)(in_features, out_features, strides, rngs=rngs, **options)
