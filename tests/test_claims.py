@@ -137,6 +137,12 @@ def _committed(results):
     _seeds(results, 'ladder', 'factorized', (0.40, 0.41, 0.42))
 
 
+def _report(*flags):
+    """`python -m experiments.report` with `flags`, from the repository root."""
+    command = [sys.executable, '-m', 'experiments.report', *flags]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
 def _table_rows(table, first_cell):
     """The cells of the table rows whose first cell matches `first_cell` (a predicate)."""
     rows = [line.strip('| ').split(' | ') for line in table.splitlines() if line.startswith('| ')]
@@ -227,11 +233,7 @@ def test_a_sweep_reported_by_budget_gathers_the_points_other_sweeps_hold(tmp_pat
     _seeds(results, 'ladder', 'plain3x3', (0.80, 0.81, 0.82))
     _seeds(results, 'ladder', 'separable', (0.70, 0.71, 0.72))  # not a factorization point
     _seeds(results, 'factorization', 'single5x5', (0.76, 0.77, 0.78), params=900)
-    done = subprocess.run(
-        [sys.executable, '-m', 'experiments.report', '--sweep=factorization', '--budget=e10',
-         f'--results={results}'],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    done = _report('--sweep=factorization', '--budget=e10', f'--results={results}')
     assert done.returncode == 0, done.stderr
     out = results / 'factorization' / 'e10'
     rows = [line.split(' | ')[:5] for line in (out / 'results.md').read_text().splitlines()]
@@ -242,11 +244,7 @@ def test_a_sweep_reported_by_budget_gathers_the_points_other_sweeps_hold(tmp_pat
     assert (out / 'top1_by_arm.png').exists() and not (
         results / 'ladder' / 'e10' / 'results.md'
     ).exists()
-    absent = subprocess.run(
-        [sys.executable, '-m', 'experiments.report', '--sweep=factorization', '--budget=e99',
-         f'--results={results}'],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    absent = _report('--sweep=factorization', '--budget=e99', f'--results={results}')
     assert absent.returncode == 1
     assert absent.stderr.strip() == (
         f"error: no point of sweep 'factorization' committed at budget 'e99' in {results}/*/e99/; "
@@ -303,11 +301,7 @@ def test_claims_with_a_root_or_sweep_is_one_line_and_writes_nothing(tmp_path, ex
     # The claims read every sweep's committed results: a --root or --sweep would be ignored.
     readme = tmp_path / 'README.md'
     readme.write_text(f'{CLAIMS_BEGIN}\nold\n{CLAIMS_END}\n')
-    done = subprocess.run(
-        [sys.executable, '-m', 'experiments.report', '--claims', extra,
-         f'--results={tmp_path}', f'--readme={readme}', '--summary='],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    done = _report('--claims', extra, f'--results={tmp_path}', f'--readme={readme}', '--summary=')
     assert done.returncode == 1
     assert done.stderr.strip() == (
         f'error: --claims reads the committed results under --results ({tmp_path}), not --root '
