@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 import pytest
-from abstract_models import abstract_model
+from abstract_models import abstract, abstract_model
 from flax import nnx
 
 from lineage import counting
@@ -66,3 +66,24 @@ def test_bad_options():
         abstract_model('ladder', num_classes=10, block='nope', **TINY)
     with pytest.raises(ValueError, match='equal length'):
         abstract_model('ladder', num_classes=10, block='plain3x3', widths=(8, 16), depths=(1,))
+
+
+def test_an_option_left_none_is_the_blocks_default():
+    # configs/ladder_cifar10.py:mid_act declares mid_act unset (None) for every block.
+    def ladder(block, **block_options):
+        return abstract(
+            lambda rngs: build_model(
+                'ladder',
+                num_classes=10,
+                rngs=rngs,
+                block=block,
+                block_options=block_options,
+                **TINY,
+            )
+        )
+
+    assert counting.param_count(ladder('plain3x3', mid_act=None)) == counting.param_count(
+        ladder('plain3x3')
+    )
+    assert ladder('spectrum', mid_act=None).blocks[0].pointwise.act == 'relu'  # not None: linear
+    assert ladder('spectrum', mid_act='none').blocks[0].pointwise.act is None

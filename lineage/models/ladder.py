@@ -37,7 +37,8 @@ class Ladder(nnx.Module):
       block: registered block name (see `lineage.blocks.block_names()`).
       widths: output channels of each stage.
       depths: blocks in each stage.
-      block_options: extra keyword options for every block (e.g. an expansion ratio).
+      block_options: extra keyword options for every block (e.g. an expansion ratio); one left
+        None is the block's own default.
       in_channels: input image channels (1 for digits, 3 for colour images).
       stem_width: stem output channels; defaults to `widths[0]`.
       stem_stride: stride of the stem convolution (1 at 32x32, 2 for larger inputs).
@@ -65,7 +66,7 @@ class Ladder(nnx.Module):
                 f'ladder: widths {widths} and depths {depths} must be non-empty, of equal length, '
                 'with every depth >= 1'
             )
-        block_options = dict(block_options or {})
+        block_options = {k: v for k, v in (block_options or {}).items() if v is not None}
         self.block_name = block
         stem_width = int(stem_width or widths[0])
         self.stem = ConvBN(in_channels, stem_width, 3, strides=stem_stride, dtype=dtype, rngs=rngs)
