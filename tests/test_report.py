@@ -156,7 +156,7 @@ def test_error_bars_say_what_they_are():
 
     assert report.plots.ci_label([row(3), row(3)]) == 'mean, 95% CI over 3 seeds'
     assert report.plots.ci_label([row(2), row(3), row(1)]) == (
-        'mean, 95% CI over n seeds (n = 2..3, in the legend)'
+        'mean, 95% CI over 2..3 seeds (each in the legend)'
     )
     assert report.plots.ci_label([row(1)]) == 'one seed a point, no interval'
 

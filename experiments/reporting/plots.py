@@ -29,7 +29,7 @@ def ci_label(rows: Sequence) -> str:
         return 'one seed a point, no interval'
     if len(counts) == 1:
         return f'mean, 95% CI over {counts[0]} seeds'
-    return f'mean, 95% CI over n seeds (n = {counts[0]}..{counts[-1]}, in the legend)'
+    return f'mean, 95% CI over {counts[0]}..{counts[-1]} seeds (each in the legend)'
 
 
 def _legend_name(row) -> str:
@@ -60,7 +60,7 @@ def scatter(rows: Sequence, x: str, path: str, title: str, front: set[str] = fro
     ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.set_xscale('log')
     ax.set_xlabel('parameters' if x == 'params' else 'MACs per image')
-    ax.set_ylabel(f'test top-1 (%): {ci_label(rows)}')
+    ax.set_ylabel(f'test top-1 (%)\n{ci_label(rows)}')  # two lines: one is taller than the axes
     _save(fig, ax, path, title)
 
 
@@ -76,7 +76,7 @@ def arms(rows: Sequence, path: str, title: str) -> None:
     names = [f'{r.point}\n{r.params:,} params\n{r.macs / 1e6:.2f}M MACs' for r in rows]
     ax.set_xticks(range(len(rows)), names, fontsize=8)
     ax.set_xlim(-0.6, len(rows) - 0.4)
-    ax.set_ylabel(f'test top-1 (%): {ci_label(rows)}')
+    ax.set_ylabel(f'test top-1 (%)\n{ci_label(rows)}')  # two lines: one is taller than the axes
     _save(fig, ax, path, title)
 
 
