@@ -88,37 +88,46 @@ def _reason(error: BaseException) -> str:
     return f'{type(error).__name__}: {text}'
 
 
-class _PendingTasks(std_logging.Filter):
-    """asyncio's report of a task destroyed while pending: one per abandoned read."""
+class _AbandonedReadReports(std_logging.Filter):
+    """asyncio's reports of an abandoned read: a task destroyed while pending, or one that ended
+    in an exception nobody retrieves."""
+
+    REPORTS = ('Task was destroyed but it is pending', 'Task exception was never retrieved')
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return 'Task was destroyed but it is pending' not in record.getMessage()
+        return not record.getMessage().startswith(self.REPORTS)
 
 
-def _drop_abandoned_reads() -> None:
-    """Collects, quietly, the reads a failed restore left in flight.
-
-    When one array of a damaged checkpoint fails to read, orbax's restore raises while the
-    other reads are pending, and closes its event loop without cancelling them
-    (orbax.checkpoint._src.asyncio_utils._run_sync_via_new_loop). Each, when collected, reports
-    "Exception ignored in: <coroutine ...>" with a traceback, and asyncio may log "Task was
-    destroyed but it is pending!": hundreds of lines around the one that names the damage.
-    They are collected here, with exactly those reports silenced.
-    """
-    hook = sys.unraisablehook
+def _quiet_coroutines(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    """`hook` (a `sys.unraisablehook`) less its reports of coroutines collected unfinished."""
 
     def quiet(unraisable: Any) -> None:
         if not isinstance(unraisable.object, types.CoroutineType):
             hook(unraisable)
 
-    pending = _PendingTasks()
-    std_logging.getLogger('asyncio').addFilter(pending)
-    sys.unraisablehook = quiet
-    try:
-        gc.collect()
-    finally:
-        sys.unraisablehook = hook
-        std_logging.getLogger('asyncio').removeFilter(pending)
+    quiet.quiets_coroutines = True
+    return quiet
+
+
+def _drop_abandoned_reads() -> None:
+    """Silences, for the rest of the process, the reports of the reads a failed restore left in
+    flight, and collects those that have ended.
+
+    When one array of a damaged checkpoint fails to read, orbax's restore raises while the
+    other reads are pending, and closes its event loop without cancelling them
+    (orbax.checkpoint._src.asyncio_utils._run_sync_via_new_loop). Each, when collected, reports
+    "Exception ignored in: <coroutine ...>" with a traceback, and asyncio may log "Task was
+    destroyed but it is pending!" or, for a read that ended in an error meanwhile, "Task exception
+    was never retrieved" with its traceback: hundreds of lines around the one that names the
+    damage. A read still in flight (tensorstore's threads, on a loaded machine) is collected any
+    time later, up to the exit, so exactly those reports stay silenced from here on.
+    """
+    asyncio_logger = std_logging.getLogger('asyncio')
+    if not any(isinstance(f, _AbandonedReadReports) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_AbandonedReadReports())
+    if not getattr(sys.unraisablehook, 'quiets_coroutines', False):
+        sys.unraisablehook = _quiet_coroutines(sys.unraisablehook)
+    gc.collect()
 
 
 def everywhere(ok: bool) -> bool:
