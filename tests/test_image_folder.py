@@ -130,6 +130,20 @@ def test_bad_files_are_skipped_with_a_counted_warning(tmp_path, caplog):
     assert sum(b['mask'].sum() for b in ds.eval_batches(4)) == 11
 
 
+def test_a_class_the_train_split_lacks_is_a_warning(tmp_path, caplog):
+    write_folder(tmp_path)  # emu only under test/, dog only under train/
+    with caplog.at_level(logging.INFO):
+        build(tmp_path, image_size=8, preprocess='none')
+    lacking = [
+        (r.levelno, r.getMessage()) for r in caplog.records if 'has no images of' in r.getMessage()
+    ]
+    assert lacking == [
+        (logging.WARNING, "image_folder: split 'train' has no images of emu, which 'test' has: "
+         'the model never learns them, so top-1 cannot reach 100%'),
+        (logging.INFO, "image_folder: split 'test' has no images of dog"),
+    ]  # fmt: skip
+
+
 def test_bad_files_rejected_naming_the_file(tmp_path):
     write_folder(tmp_path)
     (tmp_path / 'test' / 'fox' / 'broken.jpg').write_bytes(b'<html>404</html>')

@@ -3,16 +3,16 @@
     cifar10-jpeg/train/airplane/0000.jpg ...   cifar10-jpeg/test/truck/0999.jpg
 
 Class names are the sorted union of the class folders of both splits (a class missing from one
-split keeps its label), split sizes are the files found. Images are JPEG, PNG, BMP or GIF
-(recognized by their first bytes, whatever their extension), of any size: preprocessing
-resizes them. Anything else in a class folder (a README, an HTML error page renamed .jpg, an
-image whose download stopped midway, recognized by its last bytes, or one that does not decode,
-found by decoding every file once before training: `image_check`) is a bad image: skipped with
-one counted warning (`on_bad_image='skip'`, the default, as a folder gathered from the web
-usually holds a few) or rejected naming the file (`'error'`); so is a broken or looping link.
-Links to folders are followed, but no folder is read twice: a link back to a folder already read
-(a loop) is not followed, with one warning. Hidden files and folders (`.DS_Store`,
-`.ipynb_checkpoints`) are ignored.
+split keeps its label; one the train split lacks is a warning), split sizes are the files found.
+Images are JPEG, PNG, BMP or GIF (recognized by their first bytes, whatever their extension), of
+any size: preprocessing resizes them. Anything else in a class folder (a README, an HTML error
+page renamed .jpg, an image whose download stopped midway, recognized by its last bytes, or one
+that does not decode, found by decoding every file once before training: `image_check`) is a bad
+image: skipped with one counted warning (`on_bad_image='skip'`, the default, as a folder
+gathered from the web usually holds a few) or rejected naming the file (`'error'`); so is a
+broken or looping link. Links to folders are followed, but no folder is read twice: a link back
+to a folder already read (a loop) is not followed, with one warning. Hidden files and folders
+(`.DS_Store`, `.ipynb_checkpoints`) are ignored.
 
 Each split is decoded once into memory where it fits (`config.dataset.cache`,
 `lineage.data.cache`), with the same batches as decoding every epoch.
@@ -290,7 +290,12 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     for split, found in splits.items():
         present = set(found.labels)
         missing = [c for i, c in enumerate(classes) if i not in present]
-        if missing:
+        if missing and split == train_split:  # their eval images can only be misclassified
+            logging.warning(
+                'image_folder: split %r has no images of %s, which %r has: the model never '
+                'learns them, so top-1 cannot reach 100%%', split, ', '.join(missing), eval_split
+            )  # fmt: skip
+        elif missing:
             logging.info('image_folder: split %r has no images of %s', split, ', '.join(missing))
 
     height, width, channels = _native_shape(train.paths[0])
