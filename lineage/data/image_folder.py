@@ -252,6 +252,23 @@ def _native_shape(path: str) -> tuple[int, int, int]:
         return image.height, image.width, channels
 
 
+def _report_missing_classes(
+    splits: dict[str, FolderSplit], classes: Sequence[str], train_split: str, eval_split: str
+) -> None:
+    """Logs the classes a split has no images of: a warning for the train split, whose missing
+    classes' eval images can only be misclassified."""
+    for split, found in splits.items():
+        present = set(found.labels)
+        missing = [c for i, c in enumerate(classes) if i not in present]
+        if missing and split == train_split:
+            logging.warning(
+                'image_folder: split %r has no images of %s, which %r has: the model never '
+                'learns them, so top-1 cannot reach 100%%', split, ', '.join(missing), eval_split
+            )  # fmt: skip
+        elif missing:
+            logging.info('image_folder: split %r has no images of %s', split, ', '.join(missing))
+
+
 @register_dataset('image_folder')
 def build(config: Any, process_index: int, process_count: int) -> Dataset:
     """The image folder at `config.data_dir`, this process's part (see `lineage.data.config`)."""
@@ -287,16 +304,7 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
             f'images under {train_split}/'
         )
     logging.info('image_folder: %d classes: %s', len(classes), ', '.join(classes))
-    for split, found in splits.items():
-        present = set(found.labels)
-        missing = [c for i, c in enumerate(classes) if i not in present]
-        if missing and split == train_split:  # their eval images can only be misclassified
-            logging.warning(
-                'image_folder: split %r has no images of %s, which %r has: the model never '
-                'learns them, so top-1 cannot reach 100%%', split, ', '.join(missing), eval_split
-            )  # fmt: skip
-        elif missing:
-            logging.info('image_folder: split %r has no images of %s', split, ', '.join(missing))
+    _report_missing_classes(splits, classes, train_split, eval_split)
 
     height, width, channels = _native_shape(train.paths[0])
     image_size = fields.get(config, 'image_size')
