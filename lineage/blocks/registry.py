@@ -50,8 +50,8 @@ def build_block(
       ValueError: one line naming the unknown block and listing the choices, or naming the
         options it does not take and listing those it does.
     """
-    known = block_options(name)
-    unknown = [k for k in options if k not in CONTRACT and known is not None and k not in known]
+    known = block_options(name)  # None: the builder checks its own
+    unknown = [] if known is None else [k for k in options if k not in (*CONTRACT, *known)]
     if unknown:
         raise ValueError(
             f'block {name!r} takes no option {", ".join(map(repr, unknown))}; '
