@@ -184,3 +184,20 @@ def test_a_carried_checkpoint_is_where_a_point_resumes_when_its_workdir_has_none
     assert five.done_steps == 40
     # Without the carried directory, the point is new.
     assert estimate.remaining(points, estimate.Evidence(str(root), []))[0].done_steps == 0
+
+
+def test_a_point_resumes_from_its_carried_copy_only_where_its_workdir_is_bare(tmp_path):
+    workdir, kept = tmp_path / 'root' / 'p-s0', tmp_path / 'carried' / 'p-s0'
+    (kept / 'checkpoints' / '30').mkdir(parents=True)
+    assert estimate.resumes_from(str(workdir), str(kept)) == str(kept)
+    assert estimate.resumes_from(str(workdir), '') == str(workdir)  # no carried directory
+    _finished(workdir)  # results.json: finished here, whatever was carried
+    assert estimate.resumes_from(str(workdir), str(kept)) == str(workdir)
+    os.remove(workdir / 'results.json')
+    (workdir / 'checkpoints' / '10').mkdir(parents=True)  # this machine's own checkpoint wins
+    assert estimate.resumes_from(str(workdir), str(kept)) == str(workdir)
+    bare = tmp_path / 'carried' / 'q-s0'
+    bare.mkdir()  # a carried directory with no checkpoint in it
+    assert estimate.resumes_from(str(tmp_path / 'root' / 'q-s0'), str(bare)) == str(
+        tmp_path / 'root' / 'q-s0'
+    )

@@ -143,9 +143,9 @@ def resume_carried(points: Sequence[sweeps.Point], root: str, carried_dir: str) 
     steps = {}
     for point in points:
         workdir, kept = os.path.join(root, point.name), os.path.join(carried_dir, point.name)
-        step = estimate.latest_checkpoint(kept)
-        if not step or finished(workdir) or estimate.latest_checkpoint(workdir):
+        if estimate.resumes_from(workdir, kept) != kept:
             continue
+        step = estimate.latest_checkpoint(kept)
         log = os.path.join(carried_dir, f'{point.name}.log')
         _copy_run(kept, log, workdir, os.path.join(root, f'{point.name}.log'), step)
         steps[point.name] = step

@@ -86,6 +86,16 @@ def latest_checkpoint(workdir: str) -> int:
     return max((int(n) for n in os.listdir(directory) if n.isdigit()), default=0)
 
 
+def resumes_from(workdir: str, kept: str) -> str:
+    """The workdir a point resumes from: `kept`, its carried copy (`run_sweep --collect`), where
+    that holds a checkpoint and `workdir` holds neither a checkpoint nor results.json
+    (`collect.resume_carried` then copies it in before the point starts); else `workdir`."""
+    fresh = not latest_checkpoint(workdir) and not os.path.exists(
+        os.path.join(workdir, 'results.json')
+    )
+    return kept if kept and fresh and latest_checkpoint(kept) else workdir
+
+
 def logged_rate(workdir: str) -> float | None:
     """Median images/s an interrupted run logged in its metrics.jsonl; None when none."""
     path = os.path.join(workdir, 'metrics.jsonl')
@@ -186,8 +196,7 @@ def remaining(points: Sequence[sweeps.Point], evidence: Evidence) -> list[Left]:
         if point.name in evidence.committed or finished:
             continue
         kept = os.path.join(evidence.carried, point.name) if evidence.carried else ''
-        if kept and not latest_checkpoint(workdir) and latest_checkpoint(kept):
-            workdir = kept  # the runner copies it into the root before the point starts
+        workdir = resumes_from(workdir, kept)
         config = point_config(point)
         family = _family(config.dataset.name)
         steps, batch = total_steps(config)
