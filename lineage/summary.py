@@ -30,15 +30,16 @@ from lineage.models import build_model, model_info
 FLAGS = flags.FLAGS
 flags.DEFINE_string('block', None, 'Registered block name (see lineage.blocks).')
 flags.DEFINE_string('model', None, 'Registered model name (see lineage.models).')
-flags.DEFINE_integer('in_features', 64, 'Block input channels.')
-flags.DEFINE_integer('out_features', 128, 'Block output channels.')
+flags.DEFINE_integer('in_features', 64, 'Block input channels.', lower_bound=1)
+flags.DEFINE_integer('out_features', 128, 'Block output channels.', lower_bound=1)
 flags.DEFINE_integer('strides', 1, 'Block stride.')
-flags.DEFINE_integer('num_classes', 1000, 'Model classes.')
+flags.DEFINE_integer('num_classes', 1000, 'Model classes.', lower_bound=1)
 flags.DEFINE_integer(
     'input_size',
     None,
     "Input height and width; default 32 for blocks, a model's registered input size "
     '(299 for inception_v3 and xception, 32 for *_cifar models, 224 for most others).',
+    lower_bound=1,
 )
 flags.DEFINE_multi_string('option', [], 'Builder option k=v (repeatable).')
 flags.DEFINE_enum('format', 'text', ['text', 'markdown'], 'Aligned text or a markdown table.')

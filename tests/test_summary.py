@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags
 from absl.testing import flagsaver
 
 from lineage import summary
@@ -116,3 +117,12 @@ def test_a_bad_option_value_is_one_line_naming_the_option(capsys):
     err = capsys.readouterr().err
     assert err.startswith('lineage.summary: ') and err.count('\n') == 1
     assert err.rstrip().endswith('(given --option=widths=abc)')
+
+
+@pytest.mark.parametrize('flag', ['in_features', 'out_features', 'num_classes', 'input_size'])
+def test_a_size_below_one_is_refused_by_the_flag_parser(flag):
+    with (
+        flagsaver.flagsaver(),
+        pytest.raises(flags.IllegalFlagValueError, match='not a positive integer'),
+    ):
+        summary.FLAGS[flag].parse('0')
