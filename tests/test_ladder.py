@@ -66,6 +66,8 @@ def test_bad_options():
         abstract_model('ladder', num_classes=10, block='nope', **TINY)
     with pytest.raises(ValueError, match='equal length'):
         abstract_model('ladder', num_classes=10, block='plain3x3', widths=(8, 16), depths=(1,))
+    with pytest.raises(ValueError, match=r'widths \(0, 16\) .* every width and depth >= 1'):
+        abstract_model('ladder', num_classes=10, block='plain3x3', widths=(0, 16), depths=(1, 1))
 
 
 def test_an_option_left_none_is_the_blocks_default():

@@ -84,6 +84,11 @@ def test_make_divisible():
 def test_bad_width_multiplier_raises():
     with pytest.raises(ValueError, match='alpha'):
         build_model('mobilenet_v2', num_classes=10, rngs=nnx.Rngs(0), alpha=0.0)
+    # v1 floors each width (int(alpha * width)): below 1/32 the 32-channel stem has none.
+    with pytest.raises(ValueError, match=r'alpha=0.01 leaves layers no channels; use >= 1/32'):
+        abstract_model('mobilenet_v1', alpha=0.01)
+    with pytest.raises(ValueError, match='alpha=-1'):
+        abstract_model('mobilenet_v1', alpha=-1)
 
 
 @pytest.mark.parametrize(

@@ -61,10 +61,10 @@ class Ladder(nnx.Module):
         rngs: nnx.Rngs,
     ):
         widths, depths = tuple(int(w) for w in widths), tuple(int(d) for d in depths)
-        if not widths or len(widths) != len(depths) or min(depths) < 1:
+        if not widths or len(widths) != len(depths) or min(widths + depths) < 1:
             raise ValueError(
                 f'ladder: widths {widths} and depths {depths} must be non-empty, of equal length, '
-                'with every depth >= 1'
+                'with every width and depth >= 1'
             )
         block_options = {k: v for k, v in (block_options or {}).items() if v is not None}
         self.block_name = block

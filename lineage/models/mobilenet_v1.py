@@ -74,8 +74,8 @@ class MobileNetV1(nnx.Module):
         dtype: jnp.dtype | None = None,
         rngs: nnx.Rngs,
     ):
-        if alpha <= 0:
-            raise ValueError(f'mobilenet_v1: alpha={alpha}; use a width multiplier > 0')
+        if int(32 * alpha) < 1:  # the narrowest layer, the 32-channel stem, keeps a channel
+            raise ValueError(f'mobilenet_v1: alpha={alpha} leaves layers no channels; use >= 1/32')
         features = int(32 * alpha)
         kw = dict(dtype=dtype, rngs=rngs)
         self.stem = ConvBN(in_channels, features, 3, strides=stem_stride, act=act, **kw)
