@@ -141,9 +141,15 @@ def sweep_runs(results_dir: str, sweep: str, budget: str) -> list[dict[str, Any]
     names = {sweeps.without_seed(p.name) for p in sweeps.sweep_points(sweep)}
     runs = [r for r in sweep_table.budget_runs(results_dir, budget) if r['point'] in names]
     if not runs:
+        held = [
+            b
+            for b in all_budgets(results_dir)
+            if any(r['point'] in names for r in sweep_table.budget_runs(results_dir, b))
+        ]
         raise ValueError(
             f'no point of sweep {sweep!r} committed at budget {budget!r} in '
-            f'{results_dir}/*/{budget}/; run and --collect it first, or pass --budget'
+            f'{results_dir}/*/{budget}/; pass --budget= one of: '
+            f'{", ".join(held) or "none (run and --collect the sweep first)"}'
         )
     return runs
 
@@ -162,10 +168,10 @@ def claim_rows(results_dir: str, budget: str) -> dict[str, sweep_table.Row]:
     """
     rows = sweep_table.budget_rows(results_dir, budget)
     if not rows:  # a mistyped budget would otherwise write a table of points "not yet run"
-        held = sorted({b for s in os.listdir(results_dir) for b in budgets_in(results_dir, s)})
+        held = ', '.join(all_budgets(results_dir)) or 'none (run a sweep first)'
         raise ValueError(
             f'no results at budget {budget!r} in {results_dir}/*/{budget}/; '
-            f'pass --budget= one of: {", ".join(held) or "none (run a sweep first)"}'
+            f'pass --budget= one of: {held}'
         )
     return rows
 
@@ -176,6 +182,13 @@ def budgets_in(results_dir: str, sweep: str) -> list[str]:
     if not os.path.isdir(root):
         return []
     return [b for b in os.listdir(root) if BUDGET_DIR.fullmatch(b)]
+
+
+def all_budgets(results_dir: str) -> list[str]:
+    """The budget directories of every sweep's results under `results_dir`, sorted."""
+    if not os.path.isdir(results_dir):
+        return []
+    return sorted({b for s in os.listdir(results_dir) for b in budgets_in(results_dir, s)})
 
 
 def _marked(path: str, begin: str, end: str, flag: str) -> str:

@@ -248,8 +248,11 @@ def test_a_sweep_reported_by_budget_gathers_the_points_other_sweeps_hold(tmp_pat
     assert absent.returncode == 1
     assert absent.stderr.strip() == (
         f"error: no point of sweep 'factorization' committed at budget 'e99' in {results}/*/e99/; "
-        'run and --collect it first, or pass --budget'
+        'pass --budget= one of: e10'
     )
+    # A sweep none of whose points is committed at any budget.
+    with pytest.raises(ValueError, match=r'one of: none \(run and --collect the sweep first\)$'):
+        report.sweep_runs(str(results), 'spectrum', 'e10')
 
 
 def _two_files(tmp_path, summary_text):
