@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -82,14 +83,20 @@ def import_keras(
         raise ValueError(f'--weights={weights} is not a file; pass a Keras .h5 or .weights.h5')
     size = image_size or model_info(name).input_size
     keras_model = keras_weights.build_keras(name, num_classes, (size, size, 3), alpha=alpha)
-    try:
-        keras_model.load_weights(weights)
-    except Exception as e:  # noqa: BLE001 (Keras raises many kinds; all mean: not this model)
-        reason = ' '.join(str(e).split())[:200]
-        raise ValueError(
-            f'{weights} does not load into keras.applications {name} with {num_classes} classes '
-            f'({type(e).__name__}: {reason}); check --model and --num_classes'
-        ) from None
+    # Keras warns once per layer it cannot match (a hundred lines) before it raises: held back,
+    # so that a file of another network ends in one line; a file that loads hears them.
+    with warnings.catch_warnings(record=True) as heard:
+        try:
+            keras_model.load_weights(weights)
+        except Exception as e:  # noqa: BLE001 (Keras raises many kinds; all mean: not this model)
+            reason = ' '.join(str(e).split())[:200]
+            flags_to_check = '--model, --alpha' if name.startswith('mobilenet') else '--model'
+            raise ValueError(
+                f'{weights} does not load into keras.applications {name} with {num_classes} '
+                f'classes ({type(e).__name__}: {reason}); check {flags_to_check} and --num_classes'
+            ) from None
+    for w in heard:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     model = build_unfilled(name, num_classes, **keras_options(name, alpha))
     keras_weights.transfer(name, keras_model, model)
     return model, keras_model

@@ -81,6 +81,18 @@ def test_import_check_writes_weights_and_refuses_to_overwrite(imported):
         import_weights.run('mobilenet_v1', __file__, out + '_new', num_classes=CLASSES, alpha=0.25)
 
 
+def test_weights_of_another_width_end_in_one_line_naming_alpha(imported, tmp_path, recwarn):
+    keras_model, _, _ = imported
+    path = str(tmp_path / 'mobilenet_v1.weights.h5')  # Keras 3's format warns for each layer
+    keras_model.save_weights(path)
+    with pytest.raises(ValueError, match=r'check --model, --alpha and --num_classes$'):
+        import_weights.run(
+            'mobilenet_v1', path, str(tmp_path / 'out'), num_classes=CLASSES, alpha=0.5
+        )
+    # Keras's "Skipping nested container" warnings, one a layer, are held back.
+    assert [w for w in recwarn if w.category is UserWarning and 'keras' in w.filename] == []
+
+
 def test_evaluate_alone_matches_keras_on_the_folder(imported, tmp_path):
     keras_model, out, _ = imported
     data = write_folder(tmp_path / 'data', CLASSES)
