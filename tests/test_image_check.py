@@ -29,9 +29,9 @@ def test_a_rerun_decodes_only_new_or_changed_files(tmp_path, monkeypatch):
     paths = write(tmp_path / 'split', [f'{k}.png' for k in range(5)])
     decoded = []
 
-    def counting(files):
+    def counting(files, channels):
         decoded.append(len(files))
-        return real(files)
+        return real(files, channels)
 
     real = image_check.decodes
     monkeypatch.setattr(image_check, 'decodes', counting)
@@ -47,6 +47,12 @@ def test_a_rerun_decodes_only_new_or_changed_files(tmp_path, monkeypatch):
     expected[2] = False
     assert image_check.check_files(str(tmp_path / 'split'), paths, quick)[0] == expected
     assert decoded == [4, 1]
+    # Verdicts hold for the channels decoded to: another count decodes again (and is cached).
+    for _ in range(2):
+        assert image_check.check_files(str(tmp_path / 'split'), paths, quick, channels=3)[0] == (
+            expected
+        )
+    assert decoded == [4, 1, 4]
 
 
 def test_an_unreadable_cache_is_a_cold_one(tmp_path):

@@ -116,7 +116,7 @@ def test_a_decode_failure_in_training_names_the_file(tmp_path, monkeypatch, cach
             for k in range(count):
                 (data / split / name / f'{k}.jpg').write_bytes(good)
 
-    def passed(root, paths, look, max_pixels):
+    def passed(root, paths, look, max_pixels, channels):
         return [True] * len(paths), [256] * len(paths)
 
     monkeypatch.setattr(image_check, 'check_files', passed)
@@ -130,6 +130,32 @@ def test_a_decode_failure_in_training_names_the_file(tmp_path, monkeypatch, cach
         f"'{data}/train/b/4.jpg' no longer decodes: it changed after the check before training; "
         'replace or remove it, then rerun'
     )
+
+
+@pytest.mark.parametrize('cache', [True, False])
+def test_a_gif_or_cmyk_jpeg_is_skipped_where_the_first_image_is_grayscale(tmp_path, caplog, cache):
+    """TensorFlow decodes a GIF or a CMYK JPEG to 3 channels but not to 1: where the first train
+    image is grayscale (every image is then decoded to 1 channel) they are bad images, found by
+    the check, not a crash at the first batch holding one."""
+    data = tmp_path / 'data'
+    pixels = np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3)
+    for split, count in (('train', 4), ('test', 2)):
+        for name in ('a', 'b'):
+            os.makedirs(data / split / name)
+            for k in range(count):
+                Image.fromarray(pixels + k).convert('L').save(data / split / name / f'{k}.png')
+    Image.fromarray(pixels).save(data / 'train' / 'a' / 'x.gif')
+    Image.fromarray(pixels).convert('CMYK').save(data / 'train' / 'b' / 'x.jpg')
+    with caplog.at_level(logging.WARNING):
+        dataset = build_dataset(dataset_config(data, preprocess='none', cache=cache), 0, 1)
+        batches = [b for _, b in zip(range(2), dataset.train_batches(4, seed=0), strict=False)]
+    assert (dataset.num_train, dataset.image_shape) == (8, (8, 8, 1))
+    assert [b['image'].shape for b in batches] == [(4, 8, 8, 1)] * 2
+    skipped = [r.getMessage() for r in caplog.records if 'skipped' in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].startswith(
+        f'image_folder: skipped 2 files in {data}/train'
+    )
+    assert 'or not decodable to grayscale like the first train image' in skipped[0]
 
 
 def bomb_jpeg(size=12000) -> bytes:

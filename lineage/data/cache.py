@@ -68,7 +68,7 @@ def decode_split(
     ds = ds.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(BATCH).prefetch(tf.data.AUTOTUNE)
     batches = image_check.naming_bad_files(
-        ds.as_numpy_iterator(), lambda n: paths[n * BATCH : (n + 1) * BATCH]
+        ds.as_numpy_iterator(), lambda n: paths[n * BATCH : (n + 1) * BATCH], channels
     )
     for start, (images, same) in zip(range(0, len(paths), BATCH), batches, strict=True):
         if not same.all():

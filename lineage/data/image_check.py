@@ -3,12 +3,13 @@
 A file can start and end like an image and still not decode: a JPEG whose body was scrambled
 between an intact header and an intact FF D9 end (a bad sector, a broken copy). TensorFlow would
 stop the run at the first batch holding it, with a traceback that names no file. So before any
-training each file is decoded once, by the decoder the pipeline uses (`tf.io.decode_image`), in a
-parallel `tf.data` map; a file that fails to decode is a bad image like any other.
+training each file is decoded once, by the decoder the pipeline uses (`tf.io.decode_image`) to the
+channels it uses (a CMYK JPEG or a GIF decodes to 3, not to 1), in a parallel `tf.data` map; a
+file that fails to decode is a bad image like any other.
 
-Verdicts are kept per split folder in `$XDG_CACHE_HOME/lineage/image_check/` (default
-`~/.cache/lineage/image_check/`), keyed by each file's path, size, modification time, status
-change time and inode, so a rerun on an unchanged folder decodes nothing, and a replaced or
+Verdicts are kept per split folder and channel count in `$XDG_CACHE_HOME/lineage/image_check/`
+(default `~/.cache/lineage/image_check/`), keyed by each file's path, size, modification time,
+status change time and inode, so a rerun on an unchanged folder decodes nothing, and a replaced or
 touched file is checked again: even one swapped in at the same size and then given the old
 modification time (`touch -r`), which changes its ctime (and, replaced by a rename, its inode).
 
@@ -32,10 +33,12 @@ from absl import logging
 VERSION = 2  # of the cache's format and of what a verdict covers
 
 
-def cache_path(root: str) -> str:
-    """The cache file of the folder `root` (one per folder, named by its real path's hash)."""
+def cache_path(root: str, channels: int = 0) -> str:
+    """The cache file of the folder `root` decoded to `channels` (one per folder and channel
+    count, named by the hash of both)."""
     base = os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache')
-    digest = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:20]
+    named = f'{os.path.realpath(root)}:{channels}'
+    digest = hashlib.sha256(named.encode()).hexdigest()[:20]
     return os.path.join(base, 'lineage', 'image_check', f'{digest}.json')
 
 
@@ -62,8 +65,10 @@ def _save(path: str, files: dict[str, list]) -> None:
         logging.info('image_check: could not write the cache %s (%s)', path, e.strerror)
 
 
-def decodes(paths: Sequence[str]) -> list[bool]:
-    """Whether each file decodes with `tf.io.decode_image`, as the input pipeline decodes it."""
+def decodes(paths: Sequence[str], channels: int = 0) -> list[bool]:
+    """Whether each file decodes with `tf.io.decode_image` to `channels` (0: its own), as the
+    input pipeline decodes it: a CMYK JPEG, a GIF or a palette BMP decodes to 3 channels but
+    not to 1."""
     import tensorflow as tf
 
     if not paths:
@@ -71,7 +76,7 @@ def decodes(paths: Sequence[str]) -> list[bool]:
 
     def decode(index):
         image = tf.io.decode_image(
-            tf.io.read_file(tf.gather(names, index)), expand_animations=False
+            tf.io.read_file(tf.gather(names, index)), channels=channels, expand_animations=False
         )
         return index, tf.shape(image)  # an output that needs the decode, so it runs
 
@@ -111,9 +116,14 @@ def _look(look: Callable[[str], int], path: str) -> int:
 
 
 def check_files(
-    root: str, paths: Sequence[str], look: Callable[[str], int], max_pixels: int = 0
+    root: str,
+    paths: Sequence[str],
+    look: Callable[[str], int],
+    max_pixels: int = 0,
+    channels: int = 0,
 ) -> tuple[list[bool], list[int]]:
-    """Whether each file under `root` is a whole image (`look`) within `max_pixels` that decodes.
+    """Whether each file under `root` is a whole image (`look`) within `max_pixels` that decodes
+    to `channels` (0: its own).
 
     Files unchanged since a cached verdict (same `_key`) are not read. A file that cannot be
     read (a broken or looping link, no permission) is bad. A file over `max_pixels` is not
@@ -126,12 +136,13 @@ def check_files(
       look: `path -> pixels its header states`, 0 when it is not a whole image; run first (a
         cheap look at its first and last bytes): a file it rejects is not decoded.
       max_pixels: the most pixels an image may state; 0 for no limit.
+      channels: the channels the pipeline decodes to; verdicts are cached per channel count.
 
     Returns:
       (whether each file decodes, False where it was not decoded; the pixels its header states).
     """
     started = time.perf_counter()
-    cache_file = cache_path(root)
+    cache_file = cache_path(root, channels)
     cached = _load(cache_file)
     keys = [os.path.relpath(p, root) for p in paths]
     stats = [_stat(p) for p in paths]
@@ -151,7 +162,7 @@ def check_files(
         for i, px in zip(todo, sizes, strict=True):
             found[i] = [px, None if over(px) else False]
         whole = [i for i in todo if found[i][0] and not over(found[i][0])]
-        for i, ok in zip(whole, decodes([paths[i] for i in whole]), strict=True):
+        for i, ok in zip(whole, decodes([paths[i] for i in whole], channels), strict=True):
             found[i][1] = ok
         rows = zip(keys, stats, found, strict=True)
         _save(cache_file, {k: [*_key(st), *f] for k, st, f in rows if st})
@@ -167,12 +178,15 @@ def check_files(
     return [bool(f[1]) for f in found], [int(f[0]) for f in found]
 
 
-def naming_bad_files(batches: Iterator, batch_paths: Callable[[int], Sequence[str]]) -> Iterator:
+def naming_bad_files(
+    batches: Iterator, batch_paths: Callable[[int], Sequence[str]], channels: int
+) -> Iterator:
     """`batches`, except that a decode failure in batch n ends them with one line naming the file.
 
     Args:
       batches: an iterator over a tf.data pipeline that reads and decodes image files.
       batch_paths: `n -> the files of batch n`.
+      channels: the channels the pipeline decodes them to.
 
     Raises:
       ValueError: a file of the failing batch no longer decodes (the TensorFlow error is raised
@@ -187,7 +201,7 @@ def naming_bad_files(batches: Iterator, batch_paths: Callable[[int], Sequence[st
             n += 1
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
         paths = list(batch_paths(n))
-        bad = [p for p, ok in zip(paths, decodes(paths), strict=True) if not ok]
+        bad = [p for p, ok in zip(paths, decodes(paths, channels), strict=True) if not ok]
         if not bad:
             raise
         raise ValueError(

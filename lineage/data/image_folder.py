@@ -5,14 +5,16 @@
 Class names are the sorted union of the class folders of both splits (a class missing from one
 split keeps its label; one the train split lacks is a warning), split sizes are the files found.
 Images are JPEG, PNG, BMP or GIF (recognized by their first bytes, whatever their extension), of
-any size: preprocessing resizes them. Anything else in a class folder (a README, an HTML error
-page renamed .jpg, an image whose download stopped midway, recognized by its last bytes, or one
-that does not decode, found by decoding every file once before training: `image_check`) is a bad
-image: skipped with one counted warning (`on_bad_image='skip'`, the default, as a folder
-gathered from the web usually holds a few) or rejected naming the file (`'error'`); so is a
-broken or looping link. Links to folders are followed, but no folder is read twice: a link back
-to a folder already read (a loop) is not followed, with one warning. Hidden files and folders
-(`.DS_Store`, `.ipynb_checkpoints`) are ignored.
+any size: preprocessing resizes them. Every image is decoded to the channels of the first train
+image (1 for a grayscale one, else 3: an RGBA PNG loses its alpha). Anything else in a class
+folder (a README, an HTML error page renamed .jpg, an image whose download stopped midway,
+recognized by its last bytes, or one that does not decode to those channels, found by decoding
+every file once before training: `image_check`) is a bad image: skipped with one counted
+warning (`on_bad_image='skip'`, the default, as a folder gathered from the web usually holds a
+few) or rejected naming the file (`'error'`); so is a broken or looping link. Links to folders
+are followed, but no folder is read twice: a link back to a folder already read (a loop) is not
+followed, with one warning. Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are
+ignored.
 
 Each split is decoded once into memory where it fits (`config.dataset.cache`,
 `lineage.data.cache`), with the same batches as decoding every epoch.
@@ -47,12 +49,14 @@ TAIL = 64
 @dataclasses.dataclass(frozen=True)
 class FolderSplit:
     """The images of one split: paths, integer labels, the files that were not images, and the
-    images over the pixel limit with the pixels their headers state."""
+    images over the pixel limit with the pixels their headers state, and the channels the
+    images were checked to decode to."""
 
     paths: list[str]
     labels: list[int]
     bad: list[str]
     large: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    channels: int = 0
 
 
 def is_image(path: str) -> bool:
@@ -133,9 +137,12 @@ def look(path: str) -> int:
     return (image_header.pixels(path) or 1) if is_image(path) else 0
 
 
-def scan_split(root: str, classes: Sequence[str], max_pixels: int = 0) -> FolderSplit:
+def scan_split(
+    root: str, classes: Sequence[str], max_pixels: int = 0, channels: int | None = None
+) -> FolderSplit:
     """Lists `root/<class>/**` in sorted order; checks each file's first and last bytes, then
-    that it decodes (`image_check`, cached).
+    that it decodes to `channels` (`image_check`, cached); None: to the channels of the first
+    file that reads as an image (`_native_shape`), which the pipeline then decodes every image to.
 
     Files directly in `root` (outside any class folder) count as bad images, and so do broken
     or looping links. Folder links are followed, but no real folder is read twice (one
@@ -169,7 +176,9 @@ def scan_split(root: str, classes: Sequence[str], max_pixels: int = 0) -> Folder
     stray = sorted(
         e.path for e in os.scandir(root) if not e.is_dir() and e.name[0] != '.'
     )  # files (and broken links) next to the class folders
-    ok, pixels = image_check.check_files(root, candidates, look, max_pixels)
+    if channels is None:
+        channels = _first_channels(candidates)
+    ok, pixels = image_check.check_files(root, candidates, look, max_pixels, channels)
     large = [0 < max_pixels < px for px in pixels]
     good = [k and not big for k, big in zip(ok, large, strict=True)]
     return FolderSplit(
@@ -177,6 +186,7 @@ def scan_split(root: str, classes: Sequence[str], max_pixels: int = 0) -> Folder
         labels=[y for y, g in zip(labels, good, strict=True) if g],
         bad=stray + [p for p, k, big in zip(candidates, ok, large, strict=True) if not (k or big)],
         large=[(p, px) for p, px, big in zip(candidates, pixels, large, strict=True) if big],
+        channels=channels,
     )
 
 
@@ -199,14 +209,16 @@ def resolve_splits(data_dir: str, train_split: str, eval_split: str) -> tuple[st
     return train_split, eval_split
 
 
-def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
+def _report_bad(split_dir: str, bad: list[str], policy: str, channels: int) -> None:
     if not bad:
         return
+    # TensorFlow decodes no GIF, palette or RGBA BMP, or CMYK JPEG to one channel.
+    gray = ', or not decodable to grayscale like the first train image' if channels == 1 else ''
     if policy == 'error':
         what = (
             'a broken or looping link'
             if not os.path.exists(bad[0])
-            else 'not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt'
+            else f'not a JPEG/PNG/BMP/GIF image, or is cut short or corrupt{gray}'
         )
         raise ValueError(
             f'{bad[0]!r} is {what} ({len(bad)} such files in {split_dir}); remove it, or set '
@@ -214,10 +226,11 @@ def _report_bad(split_dir: str, bad: list[str], policy: str) -> None:
         )
     logging.warning(
         'image_folder: skipped %d files in %s that are not JPEG/PNG/BMP/GIF images, are cut '
-        'short or corrupt, or are broken links (first: %s); '
+        'short or corrupt, or are broken links%s (first: %s); '
         'set --config.dataset.on_bad_image=error to stop instead',
         len(bad),
         split_dir,
+        gray,
         bad[0],
     )
 
@@ -241,6 +254,18 @@ def _report_large(split_dir: str, large: list[tuple[str, int]], policy: str, lim
         path,
         f'{pixels:,}',
     )
+
+
+def _first_channels(paths: Sequence[str]) -> int:
+    """The channels (`_native_shape`) of the first of `paths` that is a whole image (`look`)
+    whose header PIL reads; 0 where none is."""
+    for path in paths:
+        try:
+            if look(path):
+                return _native_shape(path)[2]
+        except OSError:  # unreadable, or a header PIL does not read: a bad file, checked below
+            continue
+    return 0
 
 
 def _native_shape(path: str) -> tuple[int, int, int]:
@@ -287,11 +312,12 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     if not classes:
         raise ValueError(f'image folder {data_dir!r} has no class folders under {train_split!r}')
     limit = fields.get(config, 'max_image_pixels')
-    splits = {}
+    splits, channels = {}, None  # the train split's first image sets the channels of both
     for split in (train_split, eval_split):
         split_dir = os.path.join(data_dir, split)
-        splits[split] = scan_split(split_dir, classes, limit)
-        _report_bad(split_dir, splits[split].bad, policy)
+        splits[split] = scan_split(split_dir, classes, limit, channels)
+        channels = splits[split].channels
+        _report_bad(split_dir, splits[split].bad, policy, channels)
         _report_large(split_dir, splits[split].large, policy, limit)
     train, evaluation = splits[train_split], splits[eval_split]
     if not train.paths:
@@ -306,7 +332,8 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     logging.info('image_folder: %d classes: %s', len(classes), ', '.join(classes))
     _report_missing_classes(splits, classes, train_split, eval_split)
 
-    height, width, channels = _native_shape(train.paths[0])
+    height, width, _ = _native_shape(train.paths[0])
+    channels = train.channels
     image_size = fields.get(config, 'image_size')
     if not image_size:
         if height != width:
@@ -332,6 +359,7 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
         process_index=process_index,
         process_count=process_count,
         read=None if decoded else tf.io.read_file,
+        channels=channels,
     )
     return pipeline.make_dataset(
         source,

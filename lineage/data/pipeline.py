@@ -56,6 +56,8 @@ class Source:
       read: `'encoded' -> bytes` applied in the decode map (`tf.io.read_file` when 'encoded'
         holds file paths), None when 'encoded' holds the image bytes. Reading inside the one
         per-example map, not in a map of its own, saves a stage of per-element overhead.
+      channels: the channels the decode map decodes image files to (with `read`): a file that
+        fails names itself by decoding to them again.
     """
 
     train_epoch: Callable[[int, int, int], tf.data.Dataset]
@@ -64,6 +66,7 @@ class Source:
     eval_local: int
     eval_max: int
     read: Callable[[tf.Tensor], tf.Tensor] | None = None
+    channels: int = 0
 
     def encoded(self, example: dict[str, tf.Tensor]) -> tf.Tensor:
         """The image bytes of `example`."""
@@ -119,9 +122,11 @@ def indexed_source(
     process_index: int,
     process_count: int,
     read: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    channels: int = 0,
 ) -> Source:
-    """A `Source` over random-access items: file paths (`read=tf.io.read_file`), bytes, or
-    decoded images (a uint8 (N, H, W, C) array: the decoded-image cache, `lineage.data.cache`).
+    """A `Source` over random-access items: file paths (`read=tf.io.read_file`, decoded to
+    `channels`), bytes, or decoded images (a uint8 (N, H, W, C) array: the decoded-image cache,
+    `lineage.data.cache`).
 
     Train: each epoch is a fresh permutation of the whole split drawn from (seed, epoch);
     process p reads part p of `process_count` equal parts of it (`N // process_count` each, so
@@ -153,6 +158,7 @@ def indexed_source(
         eval_local=eval_end - eval_start,
         eval_max=-(-len(eval_items) // process_count),
         read=read,
+        channels=channels,
     )
 
 
@@ -284,7 +290,7 @@ def _numpy(
         examples = examples_from(n).take(batch_size).as_numpy_iterator()
         return [os.fsdecode(example['encoded']) for example in examples]
 
-    return image_check.naming_bad_files(batches, paths)
+    return image_check.naming_bad_files(batches, paths, source.channels)
 
 
 def make_dataset(
