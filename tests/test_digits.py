@@ -90,3 +90,19 @@ def test_shift_moves_pixels():
     img[0, 1, 1] = 1
     out = digits_lib.shift(img, np.array([[1, -1]]), fill=-5.0)
     assert out[0, 2, 0, 0] == 1 and out[0, 0, 0, 0] == -5.0 and out.sum() == 1 - 5.0 * 7
+
+
+@pytest.mark.parametrize(
+    'field, value, message',
+    [
+        ('data_dir', '/data/cifar10', "data_dir='/data/cifar10' is not read by digits"),
+        ('eval_split', 'validation', "eval_split='validation': digits has one fixed train/test"),
+        ('train_split', 'train[:90%]', "train_split='train[:90%]': digits has one fixed"),
+    ],
+)
+def test_other_data_named_beside_digits_is_refused(field, value, message):
+    # configs/default.py is digits: a folder given without --config.dataset.name would train on
+    # the digits unnoticed.
+    with pytest.raises(ValueError, match=f'^--config.dataset.{message}'.replace('[', r'\[')):
+        build_dataset(ConfigDict({'name': 'digits', 'image_size': 16, field: value}))
+    build_dataset(ConfigDict({'name': 'digits', 'image_size': 16, 'eval_split': 'test'}))

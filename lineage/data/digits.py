@@ -130,6 +130,24 @@ def eval_stream(
         yield {'image': image, 'label': label, 'mask': mask}
 
 
+def _refuse_other_data(config: Any) -> None:
+    """A data directory or split names set beside `name='digits'` (a folder meant for
+    `image_folder`, say) would be ignored and the run would train on the digits unnoticed."""
+    data_dir = config.get('data_dir', '')
+    if data_dir:
+        raise ValueError(
+            f'--config.dataset.data_dir={data_dir!r} is not read by digits (embedded in '
+            'scikit-learn); set --config.dataset.name=image_folder, or a TFDS name, to train on it'
+        )
+    for field, names in (('train_split', ('train',)), ('eval_split', ('', 'test'))):
+        value = config.get(field, names[0])
+        if value not in names:
+            raise ValueError(
+                f'--config.dataset.{field}={value!r}: digits has one fixed train/test split; '
+                f'leave {field} unset, or set --config.dataset.name to a data set that has it'
+            )
+
+
 @register_dataset('digits')
 def build(config: Any, process_index: int = 0, process_count: int = 1) -> Dataset:
     """The digits `Dataset` for this process.
@@ -143,6 +161,7 @@ def build(config: Any, process_index: int = 0, process_count: int = 1) -> Datase
     Returns:
       The `Dataset`; `train_batches(batch_size, ...)` takes the per-process batch size.
     """
+    _refuse_other_data(config)
     image_size = int(config.get('image_size', 32))
     max_shift = int(config.get('max_shift', 0))
     if image_size < 8:
