@@ -235,6 +235,11 @@ def _root_problem(path: str) -> str | None:
 
 def _flags() -> tuple[list[int] | None, float | None, int, int]:
     """(seeds, hours, time_steps, jobs) from the flags; bad ones exit with one line."""
+    # One mode a run: `--plan --commands` would print commands that start carried points afresh
+    # (a plan copies no carried checkpoint in), and `--plan --collect` would only collect.
+    modes = [f'--{m}' for m in ('plan', 'collect', 'commands') if getattr(flags.FLAGS, m)]
+    if len(modes) > 1:
+        sys.exit(f'error: {" and ".join(modes)} are separate modes; give one of them a run')
     seeds = flags.FLAGS.seeds
     try:
         seeds = [int(s) for s in seeds] if seeds else None

@@ -229,6 +229,20 @@ def test_cli_time_steps_without_an_estimate_to_make_is_one_line(tmp_path, flags)
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize('modes', [['--plan', '--commands'], ['--plan', '--collect', '--commands']])
+def test_cli_two_modes_at_once_are_one_line(tmp_path, modes):
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', *modes,
+         f'--root={tmp_path}'],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f'error: {" and ".join(modes)} are separate modes; give one of them a run'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_a_timing_child_that_dies_is_one_line(tmp_path):
     # XLA exits at its first use, which is in the child that times the steps: the runner itself
     # never starts a backend, so the device stays free for the points it trains.
