@@ -82,6 +82,15 @@ def test_pooled_sd_by_hand():
     assert welch.pooled_sd((1.0, 2.0, 3.0), (2.0, 4.0, 6.0, 8.0)) == pytest.approx(math.sqrt(4.4))
 
 
+def test_an_arm_reads_the_mean_the_sweep_table_shows_even_on_a_rounding_tie():
+    # plain3x3-w7's two seeds, 76.39 and 76.28: their mean 76.335 read 76.34 in the claims
+    # (the mean of percentages) and 76.33 in the sweep table (100 x the mean of fractions).
+    row = sweep_table.Row('p', 'p', 14_801, 2_451_736, (0, 1), (0.7639, 0.7628), None, 1.0)
+    table = sweep_table.table([row], None)[0]
+    assert f'{table["top1_mean"]:.2f} sd {table["top1_std"]:.2f}' == '76.33 sd 0.08'
+    assert claims._arm_text('p', row) == 'p: n 2, 76.33 sd 0.08 (14,801 params, 2.45M MACs)'
+
+
 def test_a_keeps_comparison_powers_the_distance_from_its_margin():
     # 70.5, 71.5, 72.5 against 70, 71, 72: difference 0.5, 1.5 from the -1 margin; sd 1.
     row = sweep_table.Row

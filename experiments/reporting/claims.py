@@ -178,19 +178,21 @@ def _test_text(c: Comparison) -> str:
     return f'{c.a} keeps {c.b} within {c.margin:g}: difference > -{c.margin:g}'
 
 
-def _arm_text(point: str, values: Sequence[float], row) -> str:
+def _arm_text(point: str, row) -> str:
+    """The arm's seeds, mean and sd as the sweep tables compute them (`sweep_table.Row`), so
+    that a mean on a rounding tie reads the same in both."""
     size = f'{row.params:,} params, {row.macs / 1e6:.2f}M MACs'
-    if len(values) < 2:
-        return f'{point}: n {len(values)}, {values[0]:.2f} ({size})'
-    sd = statistics.stdev(values)
-    return f'{point}: n {len(values)}, {statistics.fmean(values):.2f} sd {sd:.2f} ({size})'
+    n = len(row.top1)
+    if n < 2:
+        return f'{point}: n 1, {100 * row.top1[0]:.2f} ({size})'
+    return f'{point}: n {n}, {100 * row.top1_mean:.2f} sd {100 * row.top1_std:.2f} ({size})'
 
 
 def _comparison_cells(i: int, x: Assessment, rows: Mapping[str, object]) -> list[str]:
     c = x.comparison
     if x.missing:
         return [str(i), _test_text(c), '-', '-', '-', f'{NOT_RUN}: {", ".join(x.missing)}', '-']
-    arms = [_arm_text(p, v, rows[p]) for p, v in ((c.a, x.a), (c.b, x.b))]
+    arms = [_arm_text(p, rows[p]) for p in (c.a, c.b)]
     if x.interval is None:
         difference = f'{statistics.fmean(x.a) - statistics.fmean(x.b):+.2f}, no interval'
     else:
