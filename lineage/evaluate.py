@@ -9,7 +9,8 @@ Reads the weights as `--config.init_from` does (`lineage.init_from`: imported we
 run's workdir, whose parameter average is taken when it kept one), evaluates every example of
 the eval split once with the config's eval preprocessing (`config.dataset.preprocess` and
 `normalize`), prints top-1 and top-5 and writes `<workdir>/results.json`. The number of classes
-must match the weights'. The workdir defaults to `runs/<config name>_eval`.
+must match the weights'. The workdir defaults to `runs/<config name>_eval`; one holding a training
+run is refused, so that the run's results.json stays as training wrote it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,21 @@ from lineage.data import build_dataset
 from lineage.run_builder import build_run
 
 
+def _holds_a_training_run(workdir: str) -> bool:
+    """Whether `workdir` holds checkpoints, or a results.json that training wrote (an
+    evaluation's names its `weights`): a sweep would also take a run still training there for
+    finished once a results.json appeared."""
+    if os.path.isdir(os.path.join(workdir, 'checkpoints')):
+        return True
+    try:
+        with open(os.path.join(workdir, 'results.json')) as f:
+            return 'weights' not in json.load(f)
+    except FileNotFoundError:
+        return False
+    except ValueError:  # not JSON: not an evaluation's either
+        return True
+
+
 def evaluate_weights(
     config: Any, workdir: str, launch: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -38,11 +54,17 @@ def evaluate_weights(
       launch: the multi-process parameters, as for `train.start`.
 
     Raises:
-      ValueError: one line: no `init_from`, weights of another model or class count.
+      ValueError: one line: no `init_from`, a workdir holding a training run, weights of
+        another model or class count.
     """
     train.start(config, launch)
     if not config.get('init_from'):
         raise ValueError('--config.init_from=DIR is required: the weights to evaluate')
+    if _holds_a_training_run(workdir):
+        raise ValueError(
+            f'--workdir={workdir} holds a training run, whose results.json evaluation would '
+            'replace; pass another --workdir (the default is runs/<config name>_eval)'
+        )
     mesh = parallel.make_mesh(config.num_devices)
     dataset = build_dataset(config.dataset, jax.process_index(), jax.process_count())
     run = build_run(config, dataset.num_train, dataset.num_classes, mesh, evaluation_only=True)

@@ -29,6 +29,15 @@ def test_a_trained_workdir_evaluates_to_its_final_eval(trained, tmp_path):
     assert evaluated['eval_loss'] == pytest.approx(results['eval_loss'], rel=1e-6)
     with open(tmp_path / 'eval' / 'results.json') as f:
         assert json.load(f)['correct'] == results['correct']
+    # Evaluating again into the same directory replaces the evaluation's own results; into the
+    # run's workdir, it is refused, and the run's results.json stays as training wrote it.
+    assert (
+        evaluate.evaluate_weights(config, str(tmp_path / 'eval'))['correct'] == (results['correct'])
+    )
+    before = open(f'{workdir}/results.json').read()
+    with pytest.raises(ValueError, match=f'^--workdir={workdir} holds a training run, whose'):
+        evaluate.evaluate_weights(config, workdir)
+    assert open(f'{workdir}/results.json').read() == before
 
 
 def test_a_trained_workdir_is_fine_tuned_from(trained, tmp_path):
