@@ -67,7 +67,7 @@ from typing import IO
 from absl import app, flags, logging
 
 from experiments.sweeping import child_processes, collect, estimate, sweeps
-from experiments.sweeping.collect import finished
+from experiments.sweeping.estimate import finished
 from experiments.sweeping.point_commands import point_command, shell_commands
 from lineage import file_lock, workdir_lock
 from lineage.metrics import host_info

@@ -20,14 +20,11 @@ import sys
 from collections.abc import Collection, Sequence
 
 from experiments.sweeping import estimate, sweeps
+from experiments.sweeping.estimate import finished
 from lineage import workdir_lock
 
 # What a finished point leaves that is worth committing (checkpoints are not).
 COLLECTED = ('results.json', 'metrics.jsonl')
-
-
-def finished(workdir: str) -> bool:
-    return os.path.exists(os.path.join(workdir, 'results.json'))
 
 
 def _extends(source: str, target: str) -> bool:

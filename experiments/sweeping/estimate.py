@@ -86,13 +86,16 @@ def latest_checkpoint(workdir: str) -> int:
     return max((int(n) for n in os.listdir(directory) if n.isdigit()), default=0)
 
 
+def finished(workdir: str) -> bool:
+    """Whether the point in `workdir` finished: `lineage.main` wrote its results.json."""
+    return os.path.exists(os.path.join(workdir, 'results.json'))
+
+
 def resumes_from(workdir: str, kept: str) -> str:
     """The workdir a point resumes from: `kept`, its carried copy (`run_sweep --collect`), where
     that holds a checkpoint and `workdir` holds neither a checkpoint nor results.json
     (`collect.resume_carried` then copies it in before the point starts); else `workdir`."""
-    fresh = not latest_checkpoint(workdir) and not os.path.exists(
-        os.path.join(workdir, 'results.json')
-    )
+    fresh = not latest_checkpoint(workdir) and not finished(workdir)
     return kept if kept and fresh and latest_checkpoint(kept) else workdir
 
 
@@ -192,8 +195,7 @@ def remaining(points: Sequence[sweeps.Point], evidence: Evidence) -> list[Left]:
     left = []
     for point in points:
         workdir = os.path.join(evidence.root, point.name)
-        finished = os.path.exists(os.path.join(workdir, 'results.json'))
-        if point.name in evidence.committed or finished:
+        if point.name in evidence.committed or finished(workdir):
             continue
         kept = os.path.join(evidence.carried, point.name) if evidence.carried else ''
         workdir = resumes_from(workdir, kept)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Collection, Mapping, Sequence
 
 from experiments.sweeping import sweeps
-from experiments.sweeping.collect import finished
+from experiments.sweeping.estimate import finished
 
 # The environment that `--commands` writes into each line: what changes how a point runs.
 ENVIRONMENT = (
