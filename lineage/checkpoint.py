@@ -89,13 +89,15 @@ def _reason(error: BaseException) -> str:
 
 
 class _AbandonedReadReports(std_logging.Filter):
-    """asyncio's reports of an abandoned read: a task destroyed while pending, or one that ended
-    in an exception nobody retrieves."""
-
-    REPORTS = ('Task was destroyed but it is pending', 'Task exception was never retrieved')
+    """asyncio's reports of an abandoned read: a task destroyed while pending, or a future (a
+    task, or a gather of reads) that ended in an exception nobody retrieves."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.REPORTS)
+        first_line = record.getMessage().partition('\n')[0]
+        return not (
+            first_line.startswith('Task was destroyed but it is pending')
+            or first_line.endswith(' exception was never retrieved')
+        )
 
 
 def _quiet_coroutines(hook: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -117,10 +119,11 @@ def _drop_abandoned_reads() -> None:
     other reads are pending, and closes its event loop without cancelling them
     (orbax.checkpoint._src.asyncio_utils._run_sync_via_new_loop). Each, when collected, reports
     "Exception ignored in: <coroutine ...>" with a traceback, and asyncio may log "Task was
-    destroyed but it is pending!" or, for a read that ended in an error meanwhile, "Task exception
-    was never retrieved" with its traceback: hundreds of lines around the one that names the
-    damage. A read still in flight (tensorstore's threads, on a loaded machine) is collected any
-    time later, up to the exit, so exactly those reports stay silenced from here on.
+    destroyed but it is pending!" or, for a read that ended in an error meanwhile, "Task (or
+    _GatheringFuture) exception was never retrieved" with its traceback: hundreds of lines around
+    the one that names the damage. A read still in flight (tensorstore's threads, on a loaded
+    machine) is collected any time later, up to the exit, so exactly those reports stay silenced
+    from here on.
     """
     asyncio_logger = std_logging.getLogger('asyncio')
     if not any(isinstance(f, _AbandonedReadReports) for f in asyncio_logger.filters):
