@@ -13,7 +13,6 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from lineage.data import config as data_fields
 from lineage.optim import OPTIMIZERS, SCHEDULES
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -160,8 +159,6 @@ def validate(config: Any) -> None:
     _choice(config.optimizer.name, OPTIMIZERS, 'optimizer', 'optimizer.name')
     _choice(config.schedule.name, SCHEDULES, 'schedule', 'schedule.name')
     _choice(config.dtype, tuple(DTYPES), 'dtype', 'dtype')
-    preprocess = data_fields.get(config.dataset, 'preprocess')
-    _choice(preprocess, ('auto', *data_fields.PREPROCESS_KINDS), 'preprocess', 'dataset.preprocess')
     if not isinstance(config.seed, int) or config.seed < 0:
         raise ValueError(f'--config.seed={config.seed}: give a non-negative integer')
     if config.eval_every_steps < 0:

@@ -26,6 +26,7 @@ from lineage import counting
 from lineage.blocks import build_block
 from lineage.blocks.registry import BLOCKS
 from lineage.models import build_model, model_info
+from lineage.models.registry import configs_for, unknown_options
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('block', None, 'Registered block name (see lineage.blocks).')
@@ -157,9 +158,20 @@ def summarize(
         title = f'block {block} ({in_features} -> {out_features}, stride {strides})'
     else:
         info = model_info(model)  # an unknown name: one line listing the choices
-        built = nnx.eval_shape(
-            lambda: build_model(model, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
-        )
+        try:
+            built = nnx.eval_shape(
+                lambda: build_model(model, num_classes=num_classes, rngs=nnx.Rngs(0), **options)
+            )
+        except TypeError:
+            unknown = unknown_options(model, options, num_classes)
+            if not unknown:
+                raise
+            fits = configs_for(model)
+            where = f'the config.model fields of {fits[0]}' if fits else 'its constructor'
+            raise ValueError(
+                f'model {model!r} takes no option {", ".join(map(repr, unknown))}; its options: '
+                f'see {where}'
+            ) from None
         shape = (size, size, options.get('in_channels', info.in_channels))
         title = f'model {model} ({num_classes} classes)'
     if options:

@@ -95,7 +95,7 @@ def test_shift_moves_pixels():
 @pytest.mark.parametrize(
     'field, value, message',
     [
-        ('data_dir', '/data/cifar10', "data_dir='/data/cifar10' is not read by digits"),
+        ('data_dir', '/data/cifar10', "data_dir='/data/cifar10' is not read by the digits"),
         ('eval_split', 'validation', "eval_split='validation': digits has one fixed train/test"),
         ('train_split', 'train[:90%]', "train_split='train[:90%]': digits has one fixed"),
     ],

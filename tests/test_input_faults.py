@@ -9,7 +9,7 @@ from PIL import Image
 
 from configs import default
 from lineage import plan, train
-from lineage.data import dataset_config
+from lineage.data import build_dataset, dataset_config
 from tests.test_faults import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,3 +94,33 @@ def test_epochs_count_images_seen_when_a_batch_exceeds_the_data(tmp_path):
     config = tiny_config(num_train_steps=1, batch_size=2048, checkpoint_every_steps=1)
     results = train.train_and_evaluate(config, str(tmp_path))
     assert results['epochs'] == pytest.approx(2048 / 1437)
+
+
+@pytest.mark.parametrize(
+    'name, field, value',
+    [
+        ('digits', 'normalize', 'inception'),
+        ('digits', 'grayscale_to_rgb', True),
+        ('image_folder', 'shuffle_buffer', 500),
+        ('cifar10', 'cache', False),
+        ('mnist', 'on_bad_image', 'error'),
+    ],
+)
+def test_a_field_the_data_set_does_not_read_is_refused(name, field, value):
+    # The run would otherwise go on without it: the digits are not normalized per channel, an
+    # image folder shuffles fully by index, and TFDS records are never decoded into the cache.
+    config = dataset_config(name=name, image_size=16, **{field: value})
+    with pytest.raises(ValueError) as error:
+        build_dataset(config)
+    assert str(error.value) == (
+        f'--config.dataset.{field}={value!r} is not read by the {name} data set; leave it at '
+        f'{dataset_config()[field]!r}, or set --config.dataset.name to a data set that reads it '
+        '(lineage/data/config.py)'
+    )
+
+
+def test_a_field_at_its_default_is_not_refused():
+    # Every field is in every config (so any can be set on the command line): at its default,
+    # whatever its spelling, it passes whether the data set reads it or not.
+    config = dataset_config(name='digits', image_size=16, mean=[], cache=True, max_shift=1)
+    assert build_dataset(config).image_shape == (16, 16, 1)

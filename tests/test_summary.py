@@ -76,6 +76,11 @@ def test_model_table():
             {'block': 'separable', 'option': ['kernel_size=5', 'reps=1']},
             "block 'separable' takes no option 'kernel_size'; its options: mid_act, residual, reps",
         ),
+        (
+            {'model': 'ladder', 'option': ['bogus=1', 'widths=(8, 16, 32)', 'colour=2']},
+            "model 'ladder' takes no option 'bogus', 'colour'; its options: see the config.model "
+            'fields of ',
+        ),
     ],
 )
 def test_main_bad_input_is_one_line_and_status_2(flag, message, capsys):

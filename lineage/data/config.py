@@ -5,6 +5,10 @@ overridden on the command line of a locked config:
 
     --config.dataset.name=image_folder --config.dataset.data_dir=../shared/data/cifar10-jpeg
 
+Each data set registers the fields it reads; one set away from its default for a data set that
+does not read it (a data_dir beside 'digits', a cache setting for TFDS) is refused before any
+work, since the run would go on without it.
+
 Fields:
   name: a registered data set: 'image_folder', a TFDS name ('cifar10', 'imagenet2012', ...;
     `lineage.data.dataset_names()` lists them) or 'digits'.
@@ -65,6 +69,25 @@ def dataset_config(**fields: Any) -> ml_collections.ConfigDict:
     """All `config.dataset` fields with their defaults, then `fields` (which may add fields
     that one data set alone reads, such as the digits' `max_shift`)."""
     return ml_collections.ConfigDict({**DEFAULTS, **fields})
+
+
+def refuse_unread(config: Any, name: str, reads: frozenset[str]) -> None:
+    """Refuses a field above set away from its default for a data set that does not read it
+    (`reads`: the fields it does, besides `name`): the run would go on without it, unnoticed.
+
+    Raises:
+      ValueError: one line naming the field, the data set and the fix.
+    """
+    for field, default in DEFAULTS.items():
+        value = get(config, field)
+        if isinstance(value, list):
+            value = tuple(value)
+        if field != 'name' and field not in reads and value != default:
+            raise ValueError(
+                f'--config.dataset.{field}={value!r} is not read by the {name} data set; leave '
+                f'it at {default!r}, or set --config.dataset.name to a data set that reads it '
+                '(lineage/data/config.py)'
+            )
 
 
 def get(config: Any, field: str) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from lineage.data import config as fields
 from lineage.registry import Registry
 
 Batch = dict[str, np.ndarray]  # 'image': (B, H, W, C) float32, 'label': (B,) int32[, 'mask']
@@ -46,7 +47,8 @@ class Dataset:
     eval_batches: Callable[[int], Iterator[Batch]]
 
 
-# builder(config.dataset, process_index, process_count) -> Dataset
+# builder(config.dataset, process_index, process_count) -> Dataset, registered with the
+# `config.dataset` fields it reads besides `name` (a frozenset; None: not checked).
 DatasetBuilder = Callable[[Any, int, int], Dataset]
 DATASETS: Registry[DatasetBuilder] = Registry('data set', 'lineage.data')
 register_dataset = DATASETS.register
@@ -57,6 +59,10 @@ def build_dataset(config: Any, process_index: int = 0, process_count: int = 1) -
     """Builds the data set named `config.name` for this process.
 
     Raises:
-      ValueError: one line naming the unknown data set and listing the choices.
+      ValueError: one line naming the unknown data set and listing the choices, or a field set
+        for a data set that does not read it (`lineage.data.config.refuse_unread`).
     """
-    return DATASETS.get(config.name)(config, process_index, process_count)
+    builder, reads = DATASETS.get(config.name), DATASETS.info(config.name)
+    if reads is not None:
+        fields.refuse_unread(config, config.name, reads)
+    return builder(config, process_index, process_count)

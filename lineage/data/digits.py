@@ -130,15 +130,8 @@ def eval_stream(
         yield {'image': image, 'label': label, 'mask': mask}
 
 
-def _refuse_other_data(config: Any) -> None:
-    """A data directory or split names set beside `name='digits'` (a folder meant for
-    `image_folder`, say) would be ignored and the run would train on the digits unnoticed."""
-    data_dir = config.get('data_dir', '')
-    if data_dir:
-        raise ValueError(
-            f'--config.dataset.data_dir={data_dir!r} is not read by digits (embedded in '
-            'scikit-learn); set --config.dataset.name=image_folder, or a TFDS name, to train on it'
-        )
+def _check_splits(config: Any) -> None:
+    """The digits have one fixed train/test split; another split name would be ignored."""
     for field, names in (('train_split', ('train',)), ('eval_split', ('', 'test'))):
         value = config.get(field, names[0])
         if value not in names:
@@ -148,7 +141,7 @@ def _refuse_other_data(config: Any) -> None:
             )
 
 
-@register_dataset('digits')
+@register_dataset('digits', frozenset({'image_size', 'train_split', 'eval_split'}))
 def build(config: Any, process_index: int = 0, process_count: int = 1) -> Dataset:
     """The digits `Dataset` for this process.
 
@@ -161,7 +154,7 @@ def build(config: Any, process_index: int = 0, process_count: int = 1) -> Datase
     Returns:
       The `Dataset`; `train_batches(batch_size, ...)` takes the per-process batch size.
     """
-    _refuse_other_data(config)
+    _check_splits(config)
     image_size = int(config.get('image_size', 32))
     max_shift = int(config.get('max_shift', 0))
     if image_size < 8:

@@ -294,7 +294,11 @@ def _report_missing_classes(
             logging.info('image_folder: split %r has no images of %s', split, ', '.join(missing))
 
 
-@register_dataset('image_folder')
+# Every shared field but the TFDS shuffle buffer: an image folder shuffles fully, by index.
+READS = frozenset(fields.DEFAULTS) - {'name', 'shuffle_buffer'}
+
+
+@register_dataset('image_folder', READS)
 def build(config: Any, process_index: int, process_count: int) -> Dataset:
     """The image folder at `config.data_dir`, this process's part (see `lineage.data.config`)."""
     import tensorflow as tf  # only once a folder is used: importing lineage.data stays light

@@ -198,5 +198,14 @@ def build(config: Any, process_index: int, process_count: int) -> Dataset:
     )
 
 
+# Every shared field but the image folder's: TFDS records are neither scanned for bad files nor
+# decoded into the cache.
+READS = frozenset(fields.DEFAULTS) - {
+    'name',
+    'on_bad_image',
+    'max_image_pixels',
+    'cache',
+    'cache_max_mb',
+}
 for _name in TFDS_NAMES:
-    register_dataset(_name)(build)
+    register_dataset(_name, READS)(build)
