@@ -106,3 +106,10 @@ def test_other_data_named_beside_digits_is_refused(field, value, message):
     with pytest.raises(ValueError, match=f'^--config.dataset.{message}'.replace('[', r'\[')):
         build_dataset(ConfigDict({'name': 'digits', 'image_size': 16, field: value}))
     build_dataset(ConfigDict({'name': 'digits', 'image_size': 16, 'eval_split': 'test'}))
+
+
+def test_image_size_0_is_the_native_8_and_below_8_is_refused():
+    # 0 is "the data's own size" for every data set (lineage/data/config.py).
+    assert build_dataset(ConfigDict({'name': 'digits', 'image_size': 0})).image_shape == (8, 8, 1)
+    with pytest.raises(ValueError, match=r'^digits: image_size=7 is below the native 8; use 8 or'):
+        build_dataset(ConfigDict({'name': 'digits', 'image_size': 7}))

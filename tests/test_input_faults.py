@@ -124,3 +124,14 @@ def test_a_field_at_its_default_is_not_refused():
     # whatever its spelling, it passes whether the data set reads it or not.
     config = dataset_config(name='digits', image_size=16, mean=[], cache=True, max_shift=1)
     assert build_dataset(config).image_shape == (16, 16, 1)
+
+
+@pytest.mark.parametrize('name', ['digits', 'image_folder', 'cifar10'])
+def test_a_negative_image_size_is_refused_before_the_data_is_read(name):
+    # It reached the model before: "ladder does not take images of shape (-4, -4, 3)".
+    with pytest.raises(ValueError) as error:
+        build_dataset(dataset_config(name=name, data_dir='/nonexistent', image_size=-4))
+    assert str(error.value) == (
+        '--config.dataset.image_size=-4: give the size to train at (1 or more), or 0 for the '
+        "data's own"
+    )

@@ -147,6 +147,38 @@ def test_auto_and_bad_settings():
         pp.make_preprocess('cifar', image_size=32, channels=3, train=True, mean=(0.5,), std=(0.5,))
 
 
+@pytest.mark.parametrize(
+    'kind, options, message',
+    [
+        (
+            'imagenet',
+            {'normalize': 'inception', 'mean': (0.4, 0.4, 0.4)},
+            "config.dataset.mean/std are not read with normalize='inception', which sets its own; "
+            "leave them unset, or set config.dataset.normalize='mean_std'",
+        ),
+        (
+            'none',
+            {'normalize': 'caffe'},
+            "preprocess='none' scales pixels to [0, 1] and normalizes nothing; leave "
+            'config.dataset.normalize, mean and std unset, or set config.dataset.preprocess to '
+            "'cifar' or 'imagenet'",
+        ),
+        ('none', {'std': (0.2, 0.2, 0.2)}, "preprocess='none' scales pixels to [0, 1]"),
+        (
+            'cifar',
+            {'std': (0.2, 0.0, 0.2)},
+            'config.dataset.std=(0.2, 0.0, 0.2): each value divides the pixels; give ones > 0',
+        ),
+    ],
+)
+def test_a_normalization_the_transform_would_drop_or_divide_by_zero_is_refused(
+    kind, options, message
+):
+    with pytest.raises(ValueError) as error:
+        pp.make_preprocess(kind, image_size=32, channels=3, train=False, **options)
+    assert str(error.value).startswith(message)
+
+
 @pytest.mark.parametrize('kind', pp.KINDS)
 def test_batch_stage_treats_each_example_as_alone(kind):
     # The per-batch stage (gathers, flips, normalization) must not mix examples up.

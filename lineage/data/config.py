@@ -90,6 +90,20 @@ def refuse_unread(config: Any, name: str, reads: frozenset[str]) -> None:
             )
 
 
+def check_image_size(config: Any) -> None:
+    """Refuses an image_size below 0, before a data set scans its files or a model sees it.
+
+    Raises:
+      ValueError: one line naming the value and what to give.
+    """
+    size = get(config, 'image_size')
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(
+            f'--config.dataset.image_size={size!r}: give the size to train at (1 or more), or 0 '
+            "for the data's own"
+        )
+
+
 def get(config: Any, field: str) -> Any:
     """`config.<field>`, or its default when a config leaves the field out."""
     value = config.get(field)

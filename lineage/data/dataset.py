@@ -59,10 +59,12 @@ def build_dataset(config: Any, process_index: int = 0, process_count: int = 1) -
     """Builds the data set named `config.name` for this process.
 
     Raises:
-      ValueError: one line naming the unknown data set and listing the choices, or a field set
-        for a data set that does not read it (`lineage.data.config.refuse_unread`).
+      ValueError: one line naming the unknown data set and listing the choices, a field set
+        for a data set that does not read it (`lineage.data.config.refuse_unread`), or an
+        image_size below 0.
     """
     builder, reads = DATASETS.get(config.name), DATASETS.info(config.name)
+    fields.check_image_size(config)
     if reads is not None:
         fields.refuse_unread(config, config.name, reads)
     return builder(config, process_index, process_count)

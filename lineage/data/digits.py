@@ -22,6 +22,7 @@ import numpy as np
 from lineage.data.dataset import Batch, Dataset, register_dataset
 
 NUM_CLASSES = 10
+NATIVE_SIZE = 8  # the digits are 8x8
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # fixed: the test split never depends on the run's seed
 
@@ -146,8 +147,8 @@ def build(config: Any, process_index: int = 0, process_count: int = 1) -> Datase
     """The digits `Dataset` for this process.
 
     Args:
-      config: `config.dataset`; reads `image_size` (default 32) and `max_shift` (random
-        translation of train images in pixels, default 0).
+      config: `config.dataset`; reads `image_size` (default 32; 0 is the native 8) and
+        `max_shift` (random translation of train images in pixels, default 0).
       process_index: this process's index.
       process_count: number of processes.
 
@@ -155,10 +156,13 @@ def build(config: Any, process_index: int = 0, process_count: int = 1) -> Datase
       The `Dataset`; `train_batches(batch_size, ...)` takes the per-process batch size.
     """
     _check_splits(config)
-    image_size = int(config.get('image_size', 32))
+    image_size = int(config.get('image_size', 32)) or NATIVE_SIZE
     max_shift = int(config.get('max_shift', 0))
-    if image_size < 8:
-        raise ValueError(f'digits: image_size={image_size} is below the native 8; use 8 or more')
+    if image_size < NATIVE_SIZE:
+        raise ValueError(
+            f'digits: image_size={image_size} is below the native {NATIVE_SIZE}; use '
+            f'{NATIVE_SIZE} or more'
+        )
     train_x, train_y, test_x, test_y = load_digits(image_size)
 
     def train_batches(batch_size: int, seed: int, start_step: int = 0) -> Iterator[Batch]:

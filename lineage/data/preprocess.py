@@ -188,11 +188,15 @@ def make_preprocess(
       train: augment (train) or the deterministic eval transform.
       grayscale_to_rgb: tile one-channel images to three (C = 3 then).
       mean, std: per-channel statistics in [0, 1] units, of length `channels`; None takes the
-        family's defaults (`default_stats`). Ignored for 'none'.
-      normalize: one of `NORMALIZATIONS`; 'inception' and 'caffe' set mean and std themselves.
+        family's defaults (`default_stats`); std's values > 0.
+      normalize: one of `NORMALIZATIONS`; 'inception' and 'caffe' set mean and std themselves
+        (and refuse them). Kind 'none' normalizes nothing: it refuses all three set.
 
     Returns:
       The transform; `seed` is an int tensor of shape [2] (ignored at eval).
+
+    Raises:
+      ValueError: an unknown kind or normalize, or statistics it would not use or cannot.
     """
     kind = resolve_kind(kind, image_size)
     if channels not in (1, 3):
@@ -224,6 +228,18 @@ def _normalization(
         )
     if normalize != 'mean_std' and channels != 3:
         raise ValueError(f"normalize={normalize!r} needs 3-channel images; use 'mean_std'")
+    # Settings the run would otherwise go on without: refused, not dropped.
+    if normalize != 'mean_std' and (mean or std):
+        raise ValueError(
+            f'config.dataset.mean/std are not read with normalize={normalize!r}, which sets its '
+            "own; leave them unset, or set config.dataset.normalize='mean_std'"
+        )
+    if kind == 'none' and (normalize != 'mean_std' or mean or std):
+        raise ValueError(
+            "preprocess='none' scales pixels to [0, 1] and normalizes nothing; leave "
+            'config.dataset.normalize, mean and std unset, or set config.dataset.preprocess to '
+            "'cifar' or 'imagenet'"
+        )
     if normalize == 'inception':
         mean, std = (0.5,) * 3, (0.5,) * 3
     elif normalize == 'caffe':
@@ -238,6 +254,8 @@ def _normalization(
             f'config.dataset.mean/std need {channels} values each (one per decoded channel), '
             f'got {len(mean)} and {len(std)}'
         )
+    if min(std) <= 0:
+        raise ValueError(f'config.dataset.std={std}: each value divides the pixels; give ones > 0')
     # (x / 255 - mean) / std as one multiply-add.
     scale = tf.constant([1 / (255.0 * s) for s in std], tf.float32)
     shift = tf.constant([-m / s for m, s in zip(mean, std, strict=True)], tf.float32)
