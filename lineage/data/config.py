@@ -72,8 +72,8 @@ def dataset_config(**fields: Any) -> ml_collections.ConfigDict:
 
 
 def refuse_unread(config: Any, name: str, reads: frozenset[str]) -> None:
-    """Refuses a field above set away from its default for a data set that does not read it
-    (`reads`: the fields it does, besides `name`): the run would go on without it, unnoticed.
+    """Refuses a shared field (`DEFAULTS`) set away from its default for a data set that does not
+    read it (`reads`: the fields it does, besides `name`): the run would go on without it.
 
     Raises:
       ValueError: one line naming the field, the data set and the fix.
