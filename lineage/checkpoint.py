@@ -69,7 +69,8 @@ def _differences(old: Any, new: Any, prefix: str = '') -> list[str]:
 
 
 class OtherModelError(ValueError):
-    """The workdir's checkpoints were written for another model, data set or optimizer."""
+    """The workdir's checkpoints were written for another model, data set, optimizer or
+    training recipe."""
 
 
 # What each top-level fingerprint key belongs to, for the refusal's wording (others: model).
@@ -78,6 +79,7 @@ _KINDS = {
     'num_classes': 'data set',
     'image_shape': 'data set',
     'optimizer': 'optimizer',
+    'recipe': 'training recipe',
 }
 
 
@@ -185,7 +187,8 @@ class Checkpoints:
         if found != mine:
             keys = {k for k in set(found) | set(mine) if found.get(k) != mine.get(k)}
             kinds = {_KINDS.get(k, 'model') for k in keys}
-            what = ' and '.join(k for k in ('model', 'data set', 'optimizer') if k in kinds)
+            order = ('model', 'data set', 'optimizer', 'training recipe')
+            what = ' and '.join(k for k in order if k in kinds)
             diff = '; '.join(_differences(found, mine)) or 'no record'
             raise OtherModelError(
                 f'{self.workdir} holds checkpoints of another {what} ({diff}); pass another '

@@ -4,7 +4,8 @@ Order of work, chosen so that bad input fails before anything is written: pick t
 build the data set and the model by name, derive the plan (batch over devices, steps,
 learning rate), count parameters and MACs on the abstract model (which also checks the model
 takes the data's images), read the workdir's latest checkpoint and refuse one written for
-another model, data set or optimizer. Only then is the workdir written to.
+another model, data set, optimizer or training recipe (`lineage.run_fingerprint`). Only then is
+the workdir written to.
 
 The job runs as named phases: `start` (check the config, join a multi-process run), `_build`
 (data set and `lineage.run_builder.Run`), `_check_workdir` (nothing written yet), `_restore`
@@ -34,7 +35,6 @@ from lineage import (
     counting,
     disk_full,
     init_from,
-    optim,
     parallel,
     train_step,
     workdir_lock,
@@ -45,6 +45,7 @@ from lineage.metrics import Metrics, host_info, library_versions, read_results
 from lineage.plan import check_fields
 from lineage.preemption import Preemption
 from lineage.run_builder import Run, build_run
+from lineage.run_fingerprint import fingerprint
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -76,22 +77,6 @@ def _check_finite(
                 + rerun
             )
     return fetched
-
-
-def _fingerprint(run: Run, dataset: Any) -> dict[str, Any]:
-    """What the train state depends on: a checkpoint written under another is refused."""
-    config = run.config
-    return {
-        'model': run.model_name,
-        'options': run.model_options,
-        'num_classes': dataset.num_classes,
-        'image_shape': list(dataset.image_shape),
-        # The data set by what it holds, not where it lies: a run resumes with its data moved.
-        'data': {'name': config.dataset.name, 'train': dataset.num_train, 'eval': dataset.num_eval},
-        'optimizer': optim.state_fields(config),
-        # The state holds the parameter average only where this is set: only such a run resumes.
-        'ema_decay': config.get('ema_decay') or None,
-    }
 
 
 def _finished(workdir: str, total: int) -> dict[str, Any] | None:
@@ -149,6 +134,12 @@ def _build(config: Any) -> _Job:
                 f'{dataset.name}: the {split.split("_")[0]} split is empty (0 examples); give '
                 f'it images, or set --config.dataset.{split}'
             )
+    if config.batch_size > dataset.num_train:  # epochs, warmup and decay count whole steps
+        raise ValueError(
+            f'--config.batch_size={config.batch_size} is larger than the train split of '
+            f'{dataset.name} ({dataset.num_train:,} examples), so an epoch would be less than one '
+            f'step; give a batch of at most {dataset.num_train}'
+        )
     run = build_run(config, dataset.num_train, dataset.num_classes, mesh)
     try:
         macs = counting.total_macs(run.state.model, dataset.image_shape)
@@ -165,7 +156,7 @@ def _check_workdir(workdir: str, job: _Job) -> tuple[_Job, dict[str, Any] | None
     """The job with the workdir's checkpoints, checked against the run, and the `init_from`
     weights a fresh run starts from (None: none, or the run resumes). Writes nothing."""
     run, config = job.run, job.run.config
-    ckpt = checkpoint.Checkpoints(workdir, _fingerprint(run, job.dataset), config.keep_checkpoints)
+    ckpt = checkpoint.Checkpoints(workdir, fingerprint(run, job.dataset), config.keep_checkpoints)
     start_step, _ = ckpt.check()
     total = run.plan.total_steps
     if start_step > total:
@@ -328,9 +319,6 @@ def _results(
 ) -> dict[str, Any]:
     """The run's results.json."""
     run, dataset, plan = job.run, job.dataset, job.run.plan
-    # An epoch is `steps_per_epoch` batches, or the whole split when one batch is larger
-    # (the digits then wrap into the next epoch).
-    images_per_epoch = min(plan.steps_per_epoch * plan.global_batch, dataset.num_train)
     return {
         'model': run.model_name,
         'block': run.config.model.get('block'),
@@ -345,7 +333,7 @@ def _results(
         # top-1 in percentage points per million parameters: the lineage's figure of merit.
         'accuracy_per_million_params': 100 * final['top1'] / (job.params / 1e6),
         'train_steps': plan.total_steps,
-        'epochs': plan.total_steps * plan.global_batch / images_per_epoch,
+        'epochs': plan.total_steps / plan.steps_per_epoch,
         'global_batch': plan.global_batch,
         'train_images_per_sec': (
             statistics.median(metrics.throughput) if metrics.throughput else None

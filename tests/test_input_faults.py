@@ -89,11 +89,27 @@ def test_every_config_file_has_the_standard_fields():
             plan.check_fields(get_config())
 
 
-def test_epochs_count_images_seen_when_a_batch_exceeds_the_data(tmp_path):
-    # One step of 2,048 digits: the 1,437 train images once, then 611 of the next epoch.
-    config = tiny_config(num_train_steps=1, batch_size=2048, checkpoint_every_steps=1)
-    results = train.train_and_evaluate(config, str(tmp_path))
-    assert results['epochs'] == pytest.approx(2048 / 1437)
+def test_a_batch_larger_than_the_train_split_is_refused(tmp_path):
+    # An epoch would be less than one step: 8 epochs of 2,048 digits would train 8 steps, 11
+    # passes over the 1,437 train images, and warmup_epochs would count steps as epochs.
+    workdir = tmp_path / 'run'
+    with pytest.raises(ValueError) as error:
+        train.train_and_evaluate(
+            tiny_config(batch_size=2048, num_train_steps=-1, num_epochs=8.0), str(workdir)
+        )
+    assert str(error.value) == (
+        '--config.batch_size=2048 is larger than the train split of digits (1,437 examples), so '
+        'an epoch would be less than one step; give a batch of at most 1437'
+    )
+    assert not workdir.exists()
+
+
+def test_epochs_are_whole_train_steps_over_steps_per_epoch(tmp_path):
+    # 1,437 digits in batches of 256: 5 steps an epoch (the partial sixth batch is not one).
+    results = train.train_and_evaluate(
+        tiny_config(batch_size=256, num_train_steps=7), str(tmp_path)
+    )
+    assert results['epochs'] == pytest.approx(7 / 5)
 
 
 @pytest.mark.parametrize(
