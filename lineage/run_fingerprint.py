@@ -39,7 +39,8 @@ def recipe(config: Any) -> dict[str, Any]:
     """How the run trains, beyond what its state's shape depends on: a rerun in its workdir
     with another seed, batch, learning rate, schedule, loss or augmentation is another run,
     refused rather than resumed into or reported as this one. Its length may change (raised,
-    the run trains on), and so may logging, checkpointing and where the data lies."""
+    the run trains on), and so may logging, checkpointing and where the data lies. A new config
+    field that changes how a run trains belongs here."""
     return {
         'seed': config.seed,
         'batch_size': config.batch_size,
