@@ -187,7 +187,7 @@ class Checkpoints:
         if found != mine:
             keys = {k for k in set(found) | set(mine) if found.get(k) != mine.get(k)}
             kinds = {_KINDS.get(k, 'model') for k in keys}
-            order = ('model', 'data set', 'optimizer', 'training recipe')
+            order = ('model', *dict.fromkeys(_KINDS.values()))
             what = ' and '.join(k for k in order if k in kinds)
             diff = '; '.join(_differences(found, mine)) or 'no record'
             raise OtherModelError(
