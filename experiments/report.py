@@ -230,6 +230,10 @@ def write_claims(readme: str, results_dir: str, budget: str, summary: str | None
 def main(argv: list[str]) -> None:
     del argv
     root, sweep = flags.FLAGS.root, flags.FLAGS.sweep
+    for name in ('root', 'budget', 'results'):  # `--root=$UNSET` would read another directory
+        value = getattr(flags.FLAGS, name)
+        if value is not None and not value.strip():
+            sys.exit(f'error: --{name} is empty; give a directory, or leave the flag out')
     if flags.FLAGS.claims:
         if root or sweep:  # the claims read every sweep's committed results under --results
             sys.exit(

@@ -237,6 +237,9 @@ def _flags() -> tuple[list[int] | None, float | None, int, int]:
     """(seeds, hours, time_steps, jobs) from the flags; bad ones exit with one line."""
     # One mode a run: `--plan --commands` would print commands that start carried points afresh
     # (a plan copies no carried checkpoint in), and `--plan --collect` would only collect.
+    root = flags.FLAGS.root
+    if root is not None and not root.strip():  # `--root=$UNSET` would run in the default root
+        sys.exit('error: --root is empty; give a directory, or leave the flag out for the default')
     modes = [f'--{m}' for m in ('plan', 'collect', 'commands') if getattr(flags.FLAGS, m)]
     if len(modes) > 1:
         sys.exit(f'error: {" and ".join(modes)} are separate modes; give one of them a run')

@@ -5,7 +5,8 @@ error, not a new field), `--workdir`, and a multi-process run's `--coordinator_a
 `--num_processes`, `--process_id` (or the environment variables JAX_COORDINATOR_ADDRESS,
 JAX_NUM_PROCESSES, JAX_PROCESS_ID). `parse_flags` is the commands' absl flags parser: a config
 file that is missing or does not load, or an override naming no field, ends the program with
-one line `error: ...`, not a traceback.
+one line `error: ...`, not a traceback; so does an empty `--config=` or `--workdir=` (an unset
+shell variable), which would otherwise train into the default workdir.
 """
 
 from __future__ import annotations
@@ -89,9 +90,10 @@ def unknown_fields(argv: list[str]) -> list[str]:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing; a bad config file or field ends the program with one line."""
     config_path = config_arg(argv)
-    if config_path and not os.path.isfile(config_path.partition(':')[0]):
+    if config_path is not None and not os.path.isfile(config_path.partition(':')[0]):
         sys.exit(f'error: --config={config_path}: no such file; e.g. --config=configs/default.py')
-    if config_path:  # loaded here first: config_flags would print its failure as a traceback
+    # Loaded here first: config_flags would print its failure as a traceback.
+    if config_path is not None:
         try:
             load_config(config_path)
         except TypeError as e:
@@ -112,6 +114,11 @@ def parse_flags(argv: list[str]) -> list[str]:
                 'fields (a locked config takes no new ones)'
             )
         sys.exit(f'error: could not load --config: {" ".join(str(e).split())}')
+    if WORKDIR.value is not None and not WORKDIR.value.strip():  # `--workdir=$UNSET_VARIABLE`
+        sys.exit(
+            'error: --workdir is empty; give a directory, or leave the flag out for '
+            'runs/<config name>'
+        )
     return args
 
 

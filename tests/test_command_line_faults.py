@@ -1,9 +1,11 @@
 """Small command-line mistakes end in one line, not a traceback."""
 
+import os
+
 import pytest
 
 from lineage import import_weights
-from tests.test_main import run
+from tests.test_main import ROOT, run
 
 
 def test_a_config_argument_the_file_does_not_take_is_one_line(tmp_path):
@@ -26,6 +28,23 @@ def test_a_config_argument_the_file_rejects_is_one_line(tmp_path):
         'error: could not load --config=configs/ladder_digits.py:nope: '
     ), lines
     assert not workdir.exists()
+
+
+@pytest.mark.parametrize(
+    'flag,message',
+    [
+        ('--workdir=', 'error: --workdir is empty; give a directory, or leave the flag out for '
+         'runs/<config name>'),
+        ('--config=', 'error: --config=: no such file; e.g. --config=configs/default.py'),
+    ],
+)  # fmt: skip
+def test_an_empty_path_flag_is_one_line(flag, message):
+    # `--workdir=$UNSET` would otherwise train into (or resume) runs/default.
+    had_default = os.path.exists(os.path.join(ROOT, 'runs', 'default'))
+    result = run('--config=configs/default.py', flag)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [message]
+    assert os.path.exists(os.path.join(ROOT, 'runs', 'default')) == had_default
 
 
 def test_import_weights_output_that_is_a_file_is_refused_before_the_import(tmp_path):

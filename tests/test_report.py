@@ -209,6 +209,22 @@ def test_cli_unknown_sweep_is_one_line(root):
     assert not (root / 'results.csv').exists()
 
 
+@pytest.mark.parametrize('flag', ['--root=', '--budget=', '--results='])
+def test_cli_empty_directory_flag_is_one_line(flag):
+    # `--root=$UNSET` would otherwise read the committed results instead.
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.report', '--claims', flag, '--readme=/nonexistent'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    name = flag.strip('-=')
+    assert result.stderr.strip() == (
+        f'error: --{name} is empty; give a directory, or leave the flag out'
+    )
+
+
 def test_a_sweep_that_grows_past_three_points_loses_its_arms_picture(tmp_path):
     for point in ('a', 'b'):
         _run(tmp_path, f'{point}-s0', params=10, macs=10, top1=0.5, seed=0)

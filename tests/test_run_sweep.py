@@ -253,6 +253,21 @@ def test_cli_a_timing_child_that_dies_is_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cli_empty_root_is_one_line(tmp_path):
+    # `--root=$UNSET` would otherwise run the sweep in the default root, runs/digits.
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, '-m', 'experiments.run_sweep', '--sweep=ladder_digits', '--root='],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+        env={**os.environ, 'PYTHONPATH': repo},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        'error: --root is empty; give a directory, or leave the flag out for the default'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_unknown_sweep_is_one_line(tmp_path):
     # The later --sweep wins.
     assert _refused(tmp_path, '--sweep=nope').startswith("error: unknown sweep 'nope'; choose from")
