@@ -7,6 +7,7 @@ batches can be traced back to files.
 import collections
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -202,6 +203,12 @@ def test_missing_folder_and_split_and_size_say_what_to_set(tmp_path):
         ValueError, match=r"has no 'test/validation/val' folder \(it has: holdout, train\)"
     ):
         build(tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"has no 'train' folder \(it has: cat, dog\); pass its parent, "
+        f'--config.dataset.data_dir={re.escape(str(tmp_path))}$',
+    ):
+        build(tmp_path / 'train', eval_split='holdout')
     (tmp_path / 'train' / 'cat' / '000.png').unlink()
     Image.new('RGB', (10, 6)).save(tmp_path / 'train' / 'cat' / '000.png')
     with pytest.raises(ValueError, match='not square: set --config.dataset.image_size'):

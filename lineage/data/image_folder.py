@@ -202,9 +202,16 @@ def resolve_splits(data_dir: str, train_split: str, eval_split: str) -> tuple[st
         eval_split = next((s for s in fields.EVAL_SPLIT_CHOICES if s in present), '')
     for split, field in ((train_split, 'train_split'), (eval_split, 'eval_split')):
         if split not in present:
+            parent, name = os.path.split(os.path.normpath(os.path.abspath(data_dir)))
+            splits = (train_split, eval_split, *fields.EVAL_SPLIT_CHOICES)
+            fix = (  # data_dir named a split folder itself, e.g. <data_dir>/train
+                f'pass its parent, --config.dataset.data_dir={parent}'
+                if name in splits and split and os.path.isdir(os.path.join(parent, split))
+                else f'set --config.dataset.{field}'
+            )
             raise ValueError(
                 f'image folder {data_dir!r} has no {split or "test/validation/val"!r} folder '
-                f'(it has: {", ".join(present) or "nothing"}); set --config.dataset.{field}'
+                f'(it has: {", ".join(present) or "nothing"}); {fix}'
             )
     return train_split, eval_split
 
