@@ -90,10 +90,11 @@ def unknown_fields(argv: list[str]) -> list[str]:
 def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing; a bad config file or field ends the program with one line."""
     config_path = config_arg(argv)
-    if config_path is not None and not os.path.isfile(config_path.partition(':')[0]):
-        sys.exit(f'error: --config={config_path}: no such file; e.g. --config=configs/default.py')
-    # Loaded here first: config_flags would print its failure as a traceback.
-    if config_path is not None:
+    if config_path is not None:  # loaded here first: config_flags would print a traceback
+        if not os.path.isfile(config_path.partition(':')[0]):
+            sys.exit(
+                f'error: --config={config_path}: no such file; e.g. --config=configs/default.py'
+            )
         try:
             load_config(config_path)
         except TypeError as e:
